@@ -1,0 +1,237 @@
+"""The one description of the stack: load and validate `topology.toml`."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+from ese.paths import TOPOLOGY_FILE
+
+ROLES = ("ingest", "analytics", "all")
+
+
+class TopologyError(ValueError):
+    """The topology file is unreadable or inconsistent; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image default that the environment variable `env` overrides at compose time."""
+
+    key: str
+    default: str
+    env: str
+
+    @property
+    def ref(self) -> str:
+        """The compose interpolation that picks the override or the default."""
+        return f"${{{self.env}:-{self.default}}}"
+
+    def resolve(self, environ: Mapping[str, str]) -> str:
+        """The image actually used with this environment."""
+        return environ.get(self.env) or self.default
+
+
+@dataclass(frozen=True)
+class Shard:
+    name: str
+    role: str
+    port: int
+    bind: str
+
+    @property
+    def url(self) -> str:
+        """URL of the shard inside the compose network."""
+        return f"http://{self.name}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Service:
+    """An infrastructure service published on `bind:port`."""
+
+    name: str
+    port: int
+    bind: str
+
+
+@dataclass(frozen=True)
+class Balancer(Service):
+    balance: str = "leastconn"
+    stats_path: str = "/stats"
+    exporter_port: int = 8405
+    timeout_connect: str = "5s"
+    timeout_client: str = "30s"
+    timeout_server: str = "30s"
+
+
+@dataclass(frozen=True)
+class Prometheus(Service):
+    scrape_interval: str = "1s"
+
+
+@dataclass(frozen=True)
+class Grafana(Service):
+    datasource_uid: str = "ese-prometheus"
+    datasource_name: str = "Prometheus"
+    dashboard_uid: str = "ese-server"
+    dashboard_title: str = "ESE Server"
+
+
+@dataclass(frozen=True)
+class Consumer(Service):
+    poll_seconds: int = 5
+
+
+@dataclass(frozen=True)
+class Clients:
+    service: str
+    instances: int
+    delay_ms: int
+    limit: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ServerDefaults:
+    retention_seconds: int
+    max_batch: int
+    max_body_bytes: int
+
+
+@dataclass(frozen=True)
+class Topology:
+    backend_project: str
+    frontend_project: str
+    images: dict[str, Image]
+    server: ServerDefaults
+    shards: tuple[Shard, ...]
+    balancer: Balancer
+    redis: Service
+    prometheus: Prometheus
+    grafana: Grafana
+    clients: Clients
+    consumer: Consumer
+    source: Path = field(default=TOPOLOGY_FILE, compare=False)
+
+    @property
+    def ingest_shards(self) -> tuple[Shard, ...]:
+        """Shards behind the load balancer."""
+        return tuple(s for s in self.shards if s.role in ("ingest", "all"))
+
+    @property
+    def analytics_shards(self) -> tuple[Shard, ...]:
+        """Shards that serve the read side."""
+        return tuple(s for s in self.shards if s.role in ("analytics", "all"))
+
+    @property
+    def analytics_shard(self) -> Shard:
+        """The shard the consumer reads from (the first analytics shard)."""
+        return self.analytics_shards[0]
+
+    def published(self) -> list[Service | Shard]:
+        """Every service with a host port, in a stable order (doctor checks these are free)."""
+        return [*self.shards, self.balancer, self.redis, self.prometheus, self.grafana, self.consumer]
+
+
+def _section(data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise TopologyError(f"topology: missing [{key}] table")
+    return value
+
+
+def _build(cls: Any, where: str, raw: Mapping[str, Any]) -> Any:
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        # Unknown or missing keys; say which table so the user can find it.
+        raise TopologyError(f"topology: [{where}] {exc}".replace("__init__() ", "")) from None
+
+
+def _check_bind(where: str, bind: str) -> None:
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        raise TopologyError(f"topology: [{where}] bind {bind!r} is not an IP address") from None
+
+
+def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
+    """Build and validate a Topology from the parsed TOML document."""
+    projects = _section(data, "projects")
+    images = {
+        key: _build(Image, f"images.{key}", {"key": key, **raw})
+        for key, raw in _section(data, "images").items()
+    }
+    missing = {"redis", "haproxy", "prometheus", "grafana", "python_base", "ese_server",
+               "ese_client", "ese_consumer"} - images.keys()  # fmt: skip
+    if missing:
+        raise TopologyError(f"topology: [images] lacks {', '.join(sorted(missing))}")
+    raw_shards = data.get("shards")
+    if not isinstance(raw_shards, list) or not raw_shards:
+        raise TopologyError("topology: define at least one [[shards]] entry")
+    shards = tuple(_build(Shard, "shards", raw) for raw in raw_shards)
+    topo = Topology(
+        backend_project=projects.get("backend", "ese-backend"),
+        frontend_project=projects.get("frontend", "ese-frontend"),
+        images=images,
+        server=_build(ServerDefaults, "server", _section(data, "server")),
+        shards=shards,
+        balancer=_build(Balancer, "balancer", _section(data, "balancer")),
+        redis=_build(Service, "redis", _section(data, "redis")),
+        prometheus=_build(Prometheus, "prometheus", _section(data, "prometheus")),
+        grafana=_build(Grafana, "grafana", _section(data, "grafana")),
+        clients=_build(Clients, "clients", _section(data, "clients")),
+        consumer=_build(Consumer, "consumer", _section(data, "consumer")),
+        source=source,
+    )
+    validate(topo)
+    return topo
+
+
+def validate(topo: Topology) -> None:
+    """Reject a topology that would render configs that cannot work together."""
+    for shard in topo.shards:
+        if shard.role not in ROLES:
+            raise TopologyError(
+                f"topology: shard {shard.name} has role {shard.role!r}; use one of {', '.join(ROLES)}"
+            )
+    if not topo.ingest_shards:
+        raise TopologyError("topology: no shard has role ingest; the load balancer needs one")
+    if not topo.analytics_shards:
+        raise TopologyError("topology: no shard has role analytics; the consumer needs one")
+    services = topo.published()
+    names = [s.name for s in services] + [topo.clients.service]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise TopologyError(f"topology: service names used twice: {', '.join(dupes)}")
+    ports = [s.port for s in services] + [topo.balancer.exporter_port]
+    dupe_ports = sorted({p for p in ports if ports.count(p) > 1})
+    if dupe_ports:
+        raise TopologyError(f"topology: host ports used twice: {', '.join(map(str, dupe_ports))}")
+    for svc in services:
+        if not 1 <= svc.port <= 65535:
+            raise TopologyError(f"topology: {svc.name} port {svc.port} is outside 1-65535")
+        _check_bind(svc.name, svc.bind)
+    if topo.clients.instances < 1:
+        raise TopologyError("topology: [clients] instances must be at least 1")
+
+
+def load(path: Path | None = None) -> Topology:
+    """Read and validate the topology file (the repository's `topology.toml` by default)."""
+    path = path or TOPOLOGY_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TopologyError(f"topology: {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TopologyError(f"topology: {path} is not valid TOML: {exc}") from None
+    return parse(data, source=path)
