@@ -139,7 +139,14 @@ class Topology:
 
     def published(self) -> list[Service | Shard]:
         """Every service with a host port, in a stable order (doctor checks these are free)."""
-        return [*self.shards, self.balancer, self.redis, self.prometheus, self.grafana, self.consumer]
+        return [
+            *self.shards,
+            self.balancer,
+            self.redis,
+            self.prometheus,
+            self.grafana,
+            self.consumer,
+        ]
 
 
 def _section(data: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -202,7 +209,8 @@ def validate(topo: Topology) -> None:
     for shard in topo.shards:
         if shard.role not in ROLES:
             raise TopologyError(
-                f"topology: shard {shard.name} has role {shard.role!r}; use one of {', '.join(ROLES)}"
+                f"topology: shard {shard.name} has role {shard.role!r}; "
+                f"use one of {', '.join(ROLES)}"
             )
     if not topo.ingest_shards:
         raise TopologyError("topology: no shard has role ingest; the load balancer needs one")

@@ -1,0 +1,51 @@
+"""Render every generated config from the topology.
+
+`render_all` is pure (topology in, file texts out), so tests and `nox -s configs` can render
+into memory or a temporary directory and compare with the committed files byte for byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ese.paths import REPO_ROOT
+from ese.render import compose, grafana, haproxy, prometheus
+from ese.render.common import HEADER_NOTE
+from ese.topology import Topology
+
+__all__ = ["HEADER_NOTE", "render_all", "stale", "write"]
+
+
+def render_all(topo: Topology) -> dict[str, str]:
+    """Every generated file, keyed by its path relative to the repository root."""
+    return {
+        "docker/ese-server.compose.yml": compose.backend(topo),
+        "docker/ese-client.compose.yml": compose.frontend(topo),
+        "haproxy/haproxy.cfg": haproxy.config(topo),
+        "prometheus/prometheus.yml": prometheus.config(topo),
+        "grafana/datasource.json": grafana.datasource(topo),
+        "grafana/dashboard.json": grafana.dashboard(topo),
+    }
+
+
+def stale(topo: Topology, root: Path = REPO_ROOT) -> list[str]:
+    """Generated files under `root` that are missing or differ from a fresh render."""
+    out = []
+    for rel, text in render_all(topo).items():
+        path = root / rel
+        if not path.exists() or path.read_bytes() != text.encode("utf-8"):
+            out.append(rel)
+    return out
+
+
+def write(topo: Topology, root: Path = REPO_ROOT) -> list[str]:
+    """Write the files that changed; return their relative paths."""
+    changed = stale(topo, root)
+    rendered = render_all(topo)
+    for rel in changed:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # newline="\n": the committed files are byte-compared, also on Windows.
+        with path.open("w", encoding="utf-8", newline="\n") as fh:
+            fh.write(rendered[rel])
+    return changed

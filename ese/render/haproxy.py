@@ -1,0 +1,88 @@
+"""haproxy/haproxy.cfg: the load balancer in front of the ingest shards."""
+
+from __future__ import annotations
+
+from ese.render.common import HEADER_NOTE
+from ese.topology import Topology
+
+# Docker's embedded DNS. Resolving at run time lets HAProxy start before the shards exist and
+# follow a shard whose container is replaced (new IP) without a reload.
+DOCKER_DNS = "127.0.0.11:53"
+
+# `none` last: a shard that does not resolve yet starts disabled instead of stopping HAProxy.
+_RESOLVE = "resolvers docker resolve-prefer ipv4 init-addr last,libc,none"
+
+_FORBIDDEN = (
+    '{"message": "route not served by the load balancer", '
+    '"errors": ["only POST /event, POST /events, GET / and OPTIONS are forwarded"]}'
+)
+
+
+def config(topo: Topology) -> str:
+    """The full HAProxy configuration."""
+    lb = topo.balancer
+    servers = "\n".join(f"    server {s.name} {s.name}:{s.port}" for s in topo.ingest_shards)
+    return f"""\
+# {HEADER_NOTE}
+# Load balancer `{lb.name}`: {lb.balance} over the ingest shards; stats at {lb.stats_path};
+# Prometheus exporter on :{lb.exporter_port}/metrics.
+
+global
+    log stdout format raw local0 info
+    maxconn 4096
+
+resolvers docker
+    nameserver dns1 {DOCKER_DNS}
+    resolve_retries 3
+    timeout resolve 1s
+    timeout retry 1s
+    hold valid 10s
+    hold other 10s
+    hold refused 10s
+    hold nx 10s
+    hold timeout 10s
+    hold obsolete 10s
+    accepted_payload_size 8192
+
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    timeout connect {lb.timeout_connect}
+    timeout client {lb.timeout_client}
+    timeout server {lb.timeout_server}
+    timeout http-request 10s
+    timeout http-keep-alive 10s
+    timeout queue {lb.timeout_connect}
+
+frontend {lb.name}
+    bind :{lb.port}
+    stats enable
+    stats uri {lb.stats_path}
+    stats refresh 5s
+    stats show-legends
+    acl ingest_post method POST
+    acl ingest_path path /event /events
+    acl root_get method GET HEAD
+    acl root_path path /
+    acl preflight method OPTIONS
+    acl stats_page path_beg {lb.stats_path}
+    # Only the ingest routes reach the shards; the read side is the analytics shard's alone.
+    http-request deny deny_status 403 content-type application/json string '{_FORBIDDEN}' \
+unless ingest_post ingest_path || root_get root_path || preflight || stats_page
+    default_backend ingest
+
+frontend prometheus
+    bind :{lb.exporter_port}
+    # Scrapes every second would drown the access log.
+    http-request set-log-level silent
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+
+backend ingest
+    balance {lb.balance}
+    option httpchk GET /
+    http-check expect status 200
+    default-server check inter 2s fall 2 rise 2 {_RESOLVE}
+{servers}
+"""
