@@ -1,0 +1,1 @@
+"""ese-client: the demo's simulator, and the load generator of its benchmarks."""

@@ -1,0 +1,79 @@
+"""Settings: defaults, environment, flags over environment, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from ese_client.__main__ import main
+from ese_client.config import ConfigError, Settings, load_settings
+
+
+def test_defaults_are_the_originals() -> None:
+    settings = load_settings([], {})
+    assert settings == Settings()
+    assert (settings.delay_ms, settings.limit, settings.batch_size) == (300, 50_000, 5)
+    assert (settings.concurrency, settings.token) == (1, None)
+    assert settings.server == "http://localhost:8100"
+
+
+def test_environment_is_read() -> None:
+    env = {
+        "REACT_APP_BE_SERVER": "http://elb:8100/",
+        "ESE_EVENT_DELAY_MS": "0",
+        "ESE_EVENT_LIMIT": "123",
+        "ESE_BATCH_SIZE": "7",
+        "ESE_CONCURRENCY": "4",
+        "ESE_INGEST_TOKEN": "s3cret",
+        "ESE_RETRY_SECONDS": "2.5",
+    }
+    settings = load_settings([], env)
+    assert settings.base_url == "http://elb:8100"
+    assert (settings.delay_ms, settings.limit, settings.batch_size) == (0, 123, 7)
+    assert (settings.concurrency, settings.token, settings.retry_seconds) == (4, "s3cret", 2.5)
+
+
+def test_flags_win_over_the_environment() -> None:
+    env = {"ESE_EVENT_LIMIT": "123", "REACT_APP_BE_SERVER": "http://a:1"}
+    argv = ["--event-limit", "9", "--server", "https://b:2", "--concurrency", "3", "--seed", "5"]
+    settings = load_settings(argv, env)
+    assert (settings.limit, settings.server, settings.concurrency, settings.seed) == (
+        9,
+        "https://b:2",
+        3,
+        5,
+    )
+
+
+def test_empty_values_mean_unset() -> None:
+    settings = load_settings([], {"ESE_INGEST_TOKEN": "", "ESE_EVENT_LIMIT": "  "})
+    assert settings.token is None
+    assert settings.limit == 50_000
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "names"),
+    [
+        ([], {"ESE_EVENT_DELAY_MS": "-1"}, "ESE_EVENT_DELAY_MS"),
+        (["--event-limit", "-5"], {}, "--event-limit"),
+        ([], {"ESE_CONCURRENCY": "0"}, "ESE_CONCURRENCY"),
+        ([], {"ESE_BATCH_SIZE": "five"}, "ESE_BATCH_SIZE"),
+        ([], {"REACT_APP_BE_SERVER": "localhost:8100"}, "REACT_APP_BE_SERVER"),
+        ([], {"REACT_APP_BE_SERVER": "http://"}, "REACT_APP_BE_SERVER"),
+        (["--server", "http://h:99999"], {}, "--server"),
+        (["--server", "http://h/?x=1"], {}, "--server"),
+        (["--nope"], {}, "--nope"),
+    ],
+)
+def test_invalid_settings_give_one_line_with_a_hint_and_exit_2(
+    argv: list[str], env: dict[str, str], names: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(argv, env)
+    assert names in str(info.value)
+    assert main(argv, env) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("ese-client: error: ") and "hint" in lines[0]
+    assert "Traceback" not in captured.err
