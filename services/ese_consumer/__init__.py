@@ -1,0 +1,1 @@
+"""ese-consumer: the Streamlit live dashboard of the event-streaming demo."""

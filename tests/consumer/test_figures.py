@@ -1,0 +1,197 @@
+"""Unit tests of the consumer's pure parts: figures, settings, URL derivation, command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+from ese_consumer import __main__ as cli
+from ese_consumer import config, figures
+from ese_consumer.source import DEFAULT_URL, PollError, endpoints
+
+from tests.consumer.original import BASE_MS, original_events
+
+
+def test_flatten_original_list_inherits_the_group_ip() -> None:
+    events = figures.flatten_event_list(original_events())
+    assert len(events) == 7
+    assert [e["ip"] for e in events].count("10.0.0.6-1") == 3
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"ip": "x", "eventLogs": []}, [{"ip": "x"}], [{"ip": "x", "eventLogs": [1]}], "[]"],
+)
+def test_flatten_rejects_other_shapes(payload: Any) -> None:
+    with pytest.raises(figures.ShapeError):
+        figures.flatten_event_list(payload)
+
+
+def test_figures_from_the_original_list() -> None:
+    result = figures.figures_from_events(figures.flatten_event_list(original_events()))
+    assert result.total == 7
+    assert result.by_type == {
+        "CLICK_STREAM_EVENT": 3,
+        "ORDER_STATE_UPDATE_EVENT": 3,
+        "other": 1,
+    }
+    assert result.by_subtype == {
+        "BUTTON_CLICK_EVENT": 1,
+        "KEY_PRESS_EVENT": 1,
+        "INPUT_PASSED_EVENT": 1,
+        "ORDER_CREATED": 2,
+        "ORDER_COMPLETED": 1,
+    }
+    assert result.clients == {"10.0.0.5-1": 4, "10.0.0.6-1": 3}
+    # o-1 completed, o-2 only created
+    assert (result.orders_open, result.orders_completed) == (1, 1)
+
+
+def test_completion_counts_whatever_the_arrival_order() -> None:
+    def order(state: str) -> dict[str, Any]:
+        return {"eventType": "ORDER_STATE_UPDATE_EVENT", "data": {"orderId": 7, "state": state}}
+
+    result = figures.figures_from_events([order("ORDER_COMPLETED"), order("ORDER_STARTED")])
+    assert (result.orders_open, result.orders_completed) == (0, 1)
+
+
+STATS = {
+    "total": 12,
+    "by_type": {"CLICK_STREAM_EVENT": 8, "ORDER_STATE_UPDATE_EVENT": 4},
+    "by_subtype": {"BUTTON_CLICK_EVENT": 8, "ORDER_CREATED": 4},
+    "clients": {"a-1": 12},
+    "orders": {"open": 3, "completed": 1},
+    "stream_length": 12,
+    "retention_seconds": 300,
+}
+
+
+def test_figures_from_stats() -> None:
+    result = figures.figures_from_stats(STATS)
+    assert result.total == 12
+    assert result.by_type == {"CLICK_STREAM_EVENT": 8, "ORDER_STATE_UPDATE_EVENT": 4, "other": 0}
+    assert (result.orders_open, result.orders_completed) == (3, 1)
+    assert (result.stream_length, result.retention_seconds) == (12, 300)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [[], {**STATS, "total": "12"}, {**STATS, "orders": None}, {**STATS, "clients": {"a": 1.5}}],
+)
+def test_figures_from_stats_rejects_other_shapes(broken: Any) -> None:
+    with pytest.raises(figures.ShapeError):
+        figures.figures_from_stats(broken)
+
+
+def test_parse_page() -> None:
+    events, cursor = figures.parse_page({"events": [{"ip": "a"}], "cursor": "17-0"})
+    assert (events, cursor) == ([{"ip": "a"}], "17-0")
+    with pytest.raises(figures.ShapeError):
+        figures.parse_page({"events": [], "cursor": 5})
+
+
+def test_event_time_prefers_server_time() -> None:
+    assert figures.event_time_ms({"timestamp": 5, "server_ts": 9}) == 9
+    assert figures.event_time_ms({"timestamp": 5}) == 5
+    assert figures.event_time_ms({"timestamp": True}) is None
+
+
+def test_bucket_width_keeps_charts_readable() -> None:
+    assert figures.bucket_seconds(0) == 1
+    assert figures.bucket_seconds(120) == 1
+    assert figures.bucket_seconds(121) == 2
+    assert figures.bucket_seconds(300) == 5
+    assert figures.bucket_seconds(10**9) == 3600
+
+
+def test_events_per_client_timeline_has_zeros_not_gaps() -> None:
+    events = figures.flatten_event_list(original_events())
+    frame = figures.events_per_client(events)
+    assert list(frame.columns) == ["10.0.0.5-1", "10.0.0.6-1"]
+    assert frame.to_numpy().sum() == 7
+    # 1 s buckets from BASE_MS to BASE_MS+5 s, every second present
+    assert len(frame) == 6
+    assert frame.index[0] == pd.Timestamp(BASE_MS // 1000, unit="s")
+    assert frame.loc[frame.index[1], "10.0.0.5-1"] == 1
+
+
+def test_click_subtypes_timeline() -> None:
+    frame = figures.click_subtypes(figures.flatten_event_list(original_events()))
+    assert list(frame.columns) == sorted(figures.CLICK_SUBTYPES)
+    assert frame.sum().to_dict() == {
+        "BUTTON_CLICK_EVENT": 1,
+        "INPUT_PASSED_EVENT": 1,
+        "KEY_PRESS_EVENT": 1,
+    }
+    assert figures.click_subtypes([]).empty
+
+
+def test_client_table_uses_figures_counts_and_window_split() -> None:
+    events = figures.flatten_event_list(original_events())
+    stats = figures.figures_from_stats({**STATS, "clients": {"10.0.0.5-1": 40, "z-9": 1}})
+    table = figures.client_table(stats, events)
+    assert list(table["client"]) == ["10.0.0.5-1", "10.0.0.6-1", "z-9"]
+    first = table.iloc[0]
+    assert (first["events"], first["click events (window)"], first["order events (window)"]) == (
+        40,
+        2,
+        2,
+    )
+    assert first["last seen (UTC)"] == pd.Timestamp(BASE_MS + 2600, unit="ms")
+    assert pd.isna(table.iloc[2]["last seen (UTC)"])
+
+
+def test_settings_from_env() -> None:
+    default = config.from_env({})
+    assert (default.url, default.poll_seconds, default.token) == (DEFAULT_URL, 5, None)
+    custom = config.from_env(
+        {
+            "ESE_SERVER_URL": " http://h:1/events ",
+            "ESE_POLL_SECONDS": "2",
+            "ESE_ANALYTICS_TOKEN": "t",
+        }
+    )
+    assert (custom.url, custom.poll_seconds, custom.token, custom.problems) == (
+        "http://h:1/events",
+        2,
+        "t",
+        (),
+    )
+    for bad in ("soon", "0", "99999"):
+        settings = config.from_env({"ESE_POLL_SECONDS": bad})
+        assert settings.poll_seconds == 5
+        assert "ESE_POLL_SECONDS" in settings.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "events", "stats"),
+    [
+        ("http://h:2003/events", "http://h:2003/events", "http://h:2003/stats"),
+        ("http://h:2003/events/", "http://h:2003/events", "http://h:2003/stats"),
+        ("http://h:2003", "http://h:2003/events", "http://h:2003/stats"),
+        ("https://h/api/events?x=1", "https://h/api/events?x=1", "https://h/api/stats"),
+    ],
+)
+def test_endpoints(url: str, events: str, stats: str) -> None:
+    assert endpoints(url) == type(endpoints(url))(events=events, stats=stats)
+
+
+@pytest.mark.parametrize("url", ["", "h:2003/events", "ftp://h/events", "http://"])
+def test_endpoints_reject_non_http_urls(url: str) -> None:
+    with pytest.raises(PollError) as info:
+        endpoints(url)
+    assert info.value.kind == "bad_url"
+
+
+def test_command_line() -> None:
+    args = cli.streamlit_args(8600, "0.0.0.0")
+    assert args[:2] == ["run", str(cli.APP)]
+    pairs = dict(zip(args[2::2], args[3::2], strict=True))
+    assert pairs["--server.port"] == "8600"
+    assert pairs["--server.headless"] == "true"
+    assert pairs["--browser.gatherUsageStats"] == "false"
+    assert pairs["--server.fileWatcherType"] == "none"
+    assert cli.parse_args([]).port == 8501
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--port", "70000"])
