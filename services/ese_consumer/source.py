@@ -102,7 +102,9 @@ def _server_message(response: httpx.Response) -> str:
     except ValueError:
         return ""
     message = body.get("message") if isinstance(body, dict) else None
-    return f" Server says: {message}" if isinstance(message, str) and message else ""
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    return f" Server said: {message.strip().rstrip('.')}."
 
 
 def _status_error(response: httpx.Response) -> PollError:
