@@ -1,0 +1,68 @@
+"""This machine's LAN IPv4 address, the one other machines on the network can reach.
+
+The original README had users pick it out of `ifconfig | grep netmask`; here it is the address
+of an interface that has a broadcast address (so: a real LAN segment, not a point-to-point VPN),
+preferring the interface of the default route, and never loopback or a Docker bridge.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from ese.errors import EseError
+
+# Interfaces that are never "the LAN": loopback, container bridges and veths, VM host-only
+# networks, and tunnels (VPNs are point-to-point even when they do carry a broadcast address).
+_SKIP_PREFIXES = (
+    "lo", "docker", "br-", "veth", "virbr", "vboxnet", "vmnet", "cni", "flannel", "cali",
+    "kube", "tun", "tap", "wg", "utun", "ppp", "ipsec", "gif", "stf", "awdl", "llw", "zt",
+    "tailscale",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidate:
+    interface: str
+    address: str
+    default_route: bool
+
+
+def _skipped(name: str) -> bool:
+    return name.lower().startswith(_SKIP_PREFIXES)
+
+
+def candidates(ni: Any) -> list[Candidate]:
+    """Interfaces with a usable IPv4 + broadcast address, default-route interface first."""
+    default = ni.gateways().get("default", {}).get(ni.AF_INET)
+    default_iface = default[1] if default else None
+    found: list[Candidate] = []
+    for name in ni.interfaces():
+        if _skipped(name):
+            continue
+        for entry in ni.ifaddresses(name).get(ni.AF_INET, []):
+            addr, broadcast = entry.get("addr"), entry.get("broadcast")
+            if not addr or not broadcast:
+                continue  # no broadcast: point-to-point link (VPN) or unconfigured
+            ip = ipaddress.IPv4Address(addr)
+            if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+                continue
+            found.append(Candidate(name, addr, name == default_iface))
+    # Stable order: default route first, then private (RFC 1918) addresses, then the rest.
+    found.sort(key=lambda c: (not c.default_route, not ipaddress.IPv4Address(c.address).is_private))
+    return found
+
+
+def lan_ipv4(ni: Any = None) -> str:
+    """The LAN IPv4 address, or an EseError that says what to do instead."""
+    if ni is None:
+        import netifaces as ni  # netifaces-plus provides this module
+    found = candidates(ni)
+    if not found:
+        raise EseError(
+            "no LAN IPv4 address found (no interface with a broadcast address other than "
+            "loopback, Docker bridges and VPN tunnels)",
+            "connect this machine to a network, or pass --server-url http://<host>:2003/events",
+        )
+    return found[0].address
