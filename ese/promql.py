@@ -8,6 +8,7 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _MATCHERS = re.compile(r"\{[^}]*\}")
 _RANGE = re.compile(r"\[[^\]]*\]")
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9_:])\d+(?:\.\d+)?(?:e[+-]?\d+)?(?:ms|[smhdwy])?")
 _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
 
@@ -25,6 +26,7 @@ def metric_names(expr: str) -> set[str]:
     text = _MATCHERS.sub(" ", text)
     text = _RANGE.sub(" ", text)
     text = _GROUPING.sub(" ", text)
+    text = _NUMBER.sub(" ", text)
     names = set()
     for match in _IDENT.finditer(text):
         rest = text[match.end() :].lstrip()

@@ -1,0 +1,126 @@
+"""`nox -s configs` checks: each one must be able to fail on a broken file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ese import configcheck, render
+from ese.promql import exposed_names, metric_names
+from ese.topology import load
+from tests.tooling import need_binary
+
+
+def _copy_repo_configs(tmp_path: Path) -> Path:
+    topo = load()
+    render.write(topo, tmp_path)
+    shutil.copy(topo.source, tmp_path / "topology.toml")
+    return tmp_path
+
+
+def test_regenerate_flags_a_hand_edit(tmp_path: Path) -> None:
+    root = _copy_repo_configs(tmp_path)
+    assert configcheck.check_regenerated(load(), root).status == "ok"
+    cfg = root / "haproxy/haproxy.cfg"
+    cfg.write_text(cfg.read_text().replace("leastconn", "roundrobin"))
+    outcome = configcheck.check_regenerated(load(), root)
+    assert outcome.status == "fail"
+    assert "roundrobin" in outcome.detail and "invoke render" in outcome.detail
+
+
+def test_haproxy_check_passes_clean_config_and_fails_a_broken_one(tmp_path: Path) -> None:
+    need_binary("haproxy")
+    root = _copy_repo_configs(tmp_path)
+    assert configcheck.check_haproxy(load(), root).status == "ok"
+    cfg = root / "haproxy/haproxy.cfg"
+    cfg.write_text(cfg.read_text().replace("balance leastconn", "balance fastest"))
+    outcome = configcheck.check_haproxy(load(), root)
+    assert outcome.status == "fail"
+    assert "Fatal errors" in outcome.detail
+
+
+def test_haproxy_check_fails_on_a_warning(tmp_path: Path) -> None:
+    need_binary("haproxy")
+    root = _copy_repo_configs(tmp_path)
+    cfg = root / "haproxy/haproxy.cfg"
+    # A server name that does not resolve even inside the compose network only warns.
+    cfg.write_text(cfg.read_text().replace("server ese-server2 ese-server2:", "server x nowhere:"))
+    outcome = configcheck.check_haproxy(load(), root)
+    assert outcome.status == "fail"
+    assert "nowhere" in outcome.detail
+
+
+def test_promtool_check_fails_a_broken_config(tmp_path: Path) -> None:
+    need_binary("promtool", "apt-get install prometheus")
+    root = _copy_repo_configs(tmp_path)
+    assert configcheck.check_promtool(load(), root).status == "ok"
+    (root / "prometheus/prometheus.yml").write_text("global:\n  scrape_interval: soon\n")
+    assert configcheck.check_promtool(load(), root).status == "fail"
+
+
+def test_compose_check_fails_a_broken_file(tmp_path: Path) -> None:
+    if configcheck.compose_command() is None:
+        from tests.tooling import missing
+
+        missing("docker compose", "install docker-compose or the compose plugin")
+    root = _copy_repo_configs(tmp_path)
+    assert configcheck.check_compose(root).status == "ok"
+    path = root / "docker/ese-server.compose.yml"
+    path.write_text(path.read_text().replace("condition: service_healthy", "condition: soon"))
+    assert configcheck.check_compose(root).status == "fail"
+
+
+def test_dashboard_problems_name_what_is_wrong() -> None:
+    known = {"a_total", "b_bucket"}
+    dashboard = {
+        "uid": "d",
+        "title": "D",
+        "panels": [
+            {
+                "id": 1,
+                "title": "ok",
+                "datasource": {"uid": "ds"},
+                "targets": [{"datasource": {"uid": "ds"}, "expr": "rate(a_total[1m])"}],
+            },
+            {
+                "id": 2,
+                "title": "bad",
+                "datasource": {"uid": "other"},
+                "targets": [
+                    {"datasource": {"uid": "ds"}, "expr": "changes(a_total[1m]) + missing_metric"}
+                ],
+            },
+        ],
+    }
+    problems = configcheck.dashboard_problems(dashboard, "ds", known)
+    assert any("'other'" in p for p in problems)
+    assert any("missing_metric" in p for p in problems)
+    assert any("changes()" in p for p in problems)
+    assert not any(p.startswith("ok:") for p in problems)
+
+
+def test_promql_metric_names() -> None:
+    expr = (
+        'histogram_quantile(0.99, sum by (le, route) (rate(x_bucket{route=~"/e.*"}[5m])))'
+        ' / ignoring(job) up{job="a"} and on(shard) y offset 5m'
+    )
+    assert metric_names(expr) == {"x_bucket", "up", "y"}
+
+
+def test_exposed_names_expand_types() -> None:
+    text = (
+        "# TYPE h histogram\n"
+        "# TYPE c_total counter\n"
+        "# TYPE health_ping_count counter\n"
+        "health_ping_count 3\n"
+        'g{a="b"} 1\n'
+    )
+    names = exposed_names(text)
+    assert {"h_bucket", "h_count", "h_sum", "c_total", "health_ping_count", "g"} <= names
+
+
+@pytest.mark.parametrize("check", sorted(configcheck.CHECKS))
+def test_every_check_is_listed(check: str) -> None:
+    assert callable(configcheck.CHECKS[check])
