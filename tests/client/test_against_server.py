@@ -1,0 +1,174 @@
+"""ese-client against a real ese-server and a real Redis (started by the shared fixtures)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from ese_client.simulation import ORDER_STATES
+
+from tests.client.conftest import RecordingProxy, finish, run_client, start_client
+
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
+
+
+def get_json(url: str, token: str | None = None) -> Any:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def stored_events(base_url: str) -> list[dict[str, Any]]:
+    """Every retained event, oldest first, read incrementally from `since=0`."""
+    events: list[dict[str, Any]] = []
+    cursor = "0"
+    for _ in range(1000):  # bounded: 1000 pages of 10000 events is far beyond any test
+        page = get_json(f"{base_url}/events?since={cursor}&limit=10000")
+        if not page["events"]:
+            return events
+        events += page["events"]
+        cursor = page["cursor"]
+    raise AssertionError("GET /events?since= did not come to an end")
+
+
+def test_every_event_is_stored_once_in_batches_of_5_and_orders_in_order(
+    ese_server_factory: Callable[..., Any], recording_proxy: Callable[[str], RecordingProxy]
+) -> None:
+    server = ese_server_factory(role="all")
+    proxy = recording_proxy(server.url)
+    limit = 600
+    run = run_client(proxy.url, "--event-limit", str(limit), "--concurrency", "3", "--seed", "4")
+
+    assert run.returncode == 0, run.stderr
+    assert run.count("events_created") == limit
+    assert run.count("events_acknowledged") == limit
+    assert run.count("events_failed") == 0
+    assert run.count("requests_sent") == len(proxy.records)
+    assert run.stderr == ""
+
+    # What was sent: click events only in POST /events, 5 a request, except each client's
+    # final flush; order events one per POST /event.
+    sent: list[dict[str, Any]] = []
+    batch_sizes: dict[str, list[int]] = defaultdict(list)
+    for record in proxy.records:
+        assert record.method == "POST"
+        if record.path == "/events":
+            assert record.status == 200
+            batch = record.body["events"]
+            assert {e["eventType"] for e in batch} == {"CLICK_STREAM_EVENT"}
+            assert len({e["ip"] for e in batch}) == 1, "a batch comes from one client"
+            batch_sizes[batch[0]["ip"]].append(len(batch))
+            sent += batch
+        else:
+            assert record.path == "/event" and record.status == 201
+            assert record.body["eventType"] == "ORDER_STATE_UPDATE_EVENT"
+            sent.append(record.body)
+    assert len(batch_sizes) == 3, "three clients, three identities"
+    for sizes in batch_sizes.values():
+        assert all(size == 5 for size in sizes[:-1]) and 1 <= sizes[-1] <= 5
+    sent_ids = [e["id"] for e in sent]
+    assert len(sent_ids) == limit == len(set(sent_ids))
+    identities = {e["ip"] for e in sent}
+    assert {ident.rsplit("-", 1)[1] for ident in identities} == {"1", "2", "3"}
+
+    # What was stored: each created event exactly once, as sent (plus server_ts).
+    stored = stored_events(server.url)
+    stored_ids = Counter(e["id"] for e in stored)
+    assert stored_ids == Counter(sent_ids)
+    by_id = {e["id"]: e for e in sent}
+    for event in stored:
+        assert {k: v for k, v in event.items() if k != "server_ts"} == by_id[event["id"]]
+
+    # The states of each order arrive in life-cycle order (stream order is arrival order).
+    states: dict[str, list[str]] = defaultdict(list)
+    last_ts: dict[str, int] = {}
+    for event in stored:
+        if event["eventType"] == "ORDER_STATE_UPDATE_EVENT":
+            order_id = event["data"]["orderId"]
+            states[order_id].append(event["data"]["state"])
+            assert event["server_ts"] >= last_ts.get(order_id, 0)
+            last_ts[order_id] = event["server_ts"]
+    assert states
+    for sequence in states.values():
+        assert sequence == list(ORDER_STATES[: len(sequence)])
+
+    # Disrupted (and limit-cut) cycles are the open orders of /stats.
+    completed = sum(1 for s in states.values() if s[-1] == "ORDER_COMPLETED")
+    open_orders = len(states) - completed
+    assert open_orders > 0 and completed > 0
+    stats = get_json(f"{server.url}/stats")
+    assert stats["orders"] == {"open": open_orders, "completed": completed}
+    assert stats["total"] == limit
+    assert sum(stats["clients"].values()) == limit and set(stats["clients"]) == identities
+
+
+def test_a_redis_outage_is_retried_and_stores_every_event_once(
+    ese_server_factory: Callable[..., Any], redis_server: Any
+) -> None:
+    server = ese_server_factory(role="all")
+    redis_server.stop()  # the shard stays up and answers 503 until Redis is back
+    limit = 150
+    proc = start_client(
+        server.url, "--event-limit", str(limit), "--concurrency", "2", "--retry-seconds", "60",
+        "--max-attempts", "1000",
+    )  # fmt: skip
+    try:
+        # Bring Redis back only once the client has met the outage (a 503 on an ingest route).
+        deadline = time.monotonic() + 30
+        while not _saw_503(server.url):
+            assert proc.poll() is None, "ese-client ended before Redis came back"
+            assert time.monotonic() < deadline, "ese-client never got a 503"
+            time.sleep(0.1)
+        time.sleep(1.0)
+    finally:
+        redis_server.start()
+    run = finish(proc)
+
+    assert run.returncode == 0, run.stderr
+    assert run.count("events_failed") == 0
+    assert run.count("events_acknowledged") == run.count("events_created") == limit
+    assert run.count("retries") > 0
+    assert run.count("requests_sent") > run.count("retries")
+    ids = Counter(e["id"] for e in stored_events(server.url))
+    assert len(ids) == limit and set(ids.values()) == {1}
+
+
+def _saw_503(base_url: str) -> bool:
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return any(
+        line.startswith("ese_http_request_duration_seconds_count")
+        and 'status="503"' in line
+        and ('route="/event"' in line or 'route="/events"' in line)
+        and float(line.rsplit(" ", 1)[1]) > 0
+        for line in text.splitlines()
+    )
+
+
+def test_a_wrong_token_is_not_retried_and_fails_the_run(
+    ese_server_factory: Callable[..., Any],
+) -> None:
+    server = ese_server_factory(role="ingest", ESE_INGEST_TOKEN="right")
+    run = run_client(server.url, "--event-limit", "200", ESE_INGEST_TOKEN="wrong")
+
+    assert run.returncode == 1
+    assert run.count("retries") == 0
+    assert run.count("events_failed") > 0
+    assert run.count("events_acknowledged") == 0
+    assert run.count("events_created") == run.count("events_failed")
+    assert "401" in run.stderr and "ESE_INGEST_TOKEN" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_the_right_token_is_sent(ese_server_factory: Callable[..., Any]) -> None:
+    server = ese_server_factory(role="ingest", ESE_INGEST_TOKEN="right")
+    run = run_client(server.url, "--event-limit", "40", ESE_INGEST_TOKEN="right")
+    assert run.returncode == 0, run.stderr
+    assert run.count("events_acknowledged") == 40
