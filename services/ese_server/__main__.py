@@ -1,0 +1,72 @@
+"""`ese-server` / `python -m ese_server`: configure from env and flags, then serve.
+
+Invalid configuration prints one line (what is wrong + how to fix it) and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from ese_server.config import ConfigError, Settings, load_settings
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def serve(settings: Settings) -> None:
+    """Run the shard until SIGTERM/SIGINT (uvicorn drains in-flight requests first)."""
+    import uvicorn
+
+    from ese_server.app import App
+
+    logging.basicConfig(
+        level=settings.log_level.upper() if settings.log_level != "trace" else "DEBUG",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = uvicorn.Config(
+        App(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="auto",  # uvloop where installed (Linux image), asyncio elsewhere (Windows)
+        http="auto",  # httptools where installed
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=10,
+        backlog=4096,
+    )
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the
+    # handler installed before it ran; exiting 0 there makes a graceful stop a clean exit
+    # (not 143, and no KeyboardInterrupt traceback).
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    signal.signal(signal.SIGINT, _exit_quietly)
+    uvicorn.Server(config).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point."""
+    try:
+        settings = load_settings(argv)
+    except ConfigError as exc:
+        print(f"ese-server: error: {exc}", file=sys.stderr)
+        print("ese-server: hint: see `ese-server --help` for every setting", file=sys.stderr)
+        return 2
+    print(
+        f"ese-server: role={settings.role} port={settings.port} "
+        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
