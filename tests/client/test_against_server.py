@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 import urllib.request
 from collections import Counter, defaultdict
@@ -172,3 +173,58 @@ def test_the_right_token_is_sent(ese_server_factory: Callable[..., Any]) -> None
     run = run_client(server.url, "--event-limit", "40", ESE_INGEST_TOKEN="right")
     assert run.returncode == 0, run.stderr
     assert run.count("events_acknowledged") == 40
+
+
+def _wait_for_stored(base_url: str, at_least: int, proc: Any) -> None:
+    """Poll /stats (bounded) until the shard holds `at_least` events."""
+    deadline = time.monotonic() + 30
+    while get_json(f"{base_url}/stats")["total"] < at_least:
+        assert proc.poll() is None, "ese-client ended too early"
+        assert time.monotonic() < deadline, "ese-client stored nothing"
+        time.sleep(0.05)
+
+
+def test_timeouts_during_a_redis_stall_are_retried_without_duplicates(
+    ese_server_factory: Callable[..., Any], redis_server: Any
+) -> None:
+    # A frozen Redis makes requests hang: the client times out and resends the same ids while
+    # the first copies are still pending in the shard; both land once Redis thaws.
+    server = ese_server_factory(role="all")
+    proc = start_client(
+        server.url, "--event-limit", "2000", "--event-delay-ms", "20", "--concurrency", "2",
+        "--timeout-seconds", "0.3", "--retry-seconds", "60", "--max-attempts", "1000",
+    )  # fmt: skip
+    _wait_for_stored(server.url, 20, proc)
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(1.5)
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    run = finish(proc)
+
+    assert run.returncode == 0, run.stderr
+    assert run.count("retries") > 0
+    assert run.count("events_failed") == 0
+    assert run.count("events_acknowledged") == run.count("events_created") == 2000
+    ids = Counter(e["id"] for e in stored_events(server.url))
+    assert len(ids) == 2000 and set(ids.values()) == {1}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_flushes_and_prints_the_summary(
+    ese_server_factory: Callable[..., Any], signum: signal.Signals
+) -> None:
+    server = ese_server_factory(role="all")
+    proc = start_client(server.url, "--event-limit", "100000", "--event-delay-ms", "20")
+    _wait_for_stored(server.url, 50, proc)
+    proc.send_signal(signum)
+    run = finish(proc, timeout=60)
+
+    assert run.returncode == 0, run.stderr
+    assert run.summary.get("interrupted") == "yes"
+    created = run.count("events_created")
+    assert 50 <= created < 100000
+    assert run.count("events_acknowledged") == created and run.count("events_failed") == 0
+    ids = Counter(e["id"] for e in stored_events(server.url))
+    assert len(ids) == created and set(ids.values()) == {1}
+    assert "Traceback" not in run.stderr
