@@ -74,12 +74,13 @@ def _show_error(state: source.PollState, every: int) -> None:
     show(state.error.message + tail)
 
 
-def _chart(title: str, frame: pd.DataFrame, empty: str, area: bool = False) -> None:
+def _chart(title: str, frame: pd.DataFrame, empty: str, bars: bool = False) -> None:
     st.subheader(title)
     if frame.empty:
         st.info(empty)
-    elif area:
-        st.area_chart(frame, x_label="time (UTC)", y_label="events")
+    elif bars:
+        # Stacked bars: the sub-types of one bucket add up to its click events.
+        st.bar_chart(frame, x_label="time (UTC)", y_label="events")
     else:
         st.line_chart(frame, x_label="time (UTC)", y_label="events")
 
@@ -124,7 +125,7 @@ def _show_data(state: source.PollState) -> None:
             "Click-stream sub-types over time",
             figures.click_subtypes(events),
             "No click-stream events in the window yet.",
-            area=True,
+            bars=True,
         )
     left, right = st.columns(2)
     with left:

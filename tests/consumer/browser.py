@@ -1,0 +1,141 @@
+"""Screenshot a page in headless Chromium once it has rendered, over the DevTools protocol.
+
+Chromium's own `--screenshot --virtual-time-budget=N` captures a Streamlit page blank: virtual
+time runs ahead without waiting for the websocket that delivers the page's content (tried: the
+capture comes back after ~1 s with only the toolbar). So Chromium is started headless with a
+DevTools port, and the test navigates, waits in real time (bounded) until a JavaScript probe says
+the page is ready, then captures it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import ClientConnection, connect
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+]
+
+
+@dataclass
+class Capture:
+    """What the probe last returned, and where the PNG went."""
+
+    probe: Any
+    path: Path
+
+
+class _DevTools:
+    """Minimal DevTools client: one page, request/response by id, events ignored."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.next_id = 0
+
+    def call(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"DevTools {method} did not answer in {timeout}s")
+            message = json.loads(self.ws.recv(timeout=remaining))
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"DevTools {method} failed: {message['error']}")
+                return dict(message.get("result", {}))
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result.get("result", {}).get("value")
+
+
+def _devtools_port(profile: Path, proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """The port Chromium chose, from the DevToolsActivePort file it writes into the profile."""
+    marker = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"chromium exited early with code {proc.returncode}")
+        if marker.exists():
+            first = marker.read_text().splitlines()[:1]
+            if first and first[0].isdigit():
+                return int(first[0])
+        time.sleep(0.1)
+    raise TimeoutError(f"chromium wrote no DevToolsActivePort in {timeout}s")
+
+
+def screenshot_when_ready(
+    chromium: str,
+    url: str,
+    probe: str,
+    out: Path,
+    profile: Path,
+    size: tuple[int, int] = (1400, 1800),
+    timeout: float = 60.0,
+) -> Capture:
+    """Open `url`, poll the JS expression `probe` until it returns a truthy `ready`, capture.
+
+    `probe` must evaluate to an object with a boolean `ready`; the last value is returned so a
+    test can assert on what the browser showed. The capture happens even when not ready in time,
+    so a failing test still leaves the picture behind for inspection.
+    """
+    width, height = size
+    args = [chromium, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"]
+    proc = subprocess.Popen(
+        [*args, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        port = _devtools_port(profile, proc, 30.0)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+            targets = json.load(resp)
+        page = next(t for t in targets if t.get("type") == "page")
+        with connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20) as ws:
+            tools = _DevTools(ws)
+            tools.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            tools.call("Page.navigate", url=url)
+            value: Any = None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                value = tools.evaluate(probe)
+                if isinstance(value, dict) and value.get("ready"):
+                    break
+                time.sleep(0.5)
+            # Let the last chart finish drawing before the capture.
+            time.sleep(1.0)
+            shot = tools.call("Page.captureScreenshot", format="png")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(base64.b64decode(shot["data"]))
+        return Capture(probe=value, path=out)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
