@@ -1,0 +1,103 @@
+"""`invoke doctor`: can this machine run the demo? Each check says what is wrong and the fix."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ese import compose, dockerenv, lan, ports
+from ese.errors import EseError
+from ese.paths import REPO_ROOT
+from ese.topology import Topology
+
+GIB = 1024**3
+MIN_FREE_GIB = 2.0  # images + volumes of the demo need about this much
+WARN_FREE_GIB = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "ok", "warn" or "fail"
+    detail: str
+    hint: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status.upper():<4}  {self.name}: {self.detail}"
+        return f"{text}\n      hint: {self.hint}" if self.hint and self.status != "ok" else text
+
+
+def _docker(factory: Any) -> Check:
+    try:
+        cli = dockerenv.client(factory)
+        version = cli.version().get("Version", "?")
+        return Check("docker", "ok", f"engine {version} reachable")
+    except EseError as exc:
+        return Check("docker", "fail", exc.what, exc.hint)
+
+
+def _compose(detect: Callable[[], compose.Compose]) -> Check:
+    try:
+        found = detect()
+    except EseError as exc:
+        return Check("compose", "fail", exc.what, exc.hint)
+    return Check("compose", "ok", f"{found.version}: {' '.join(found.base)}")
+
+
+def _port(name: str, port: int, bind: str, is_free: Any, holder: Any) -> Check:
+    if is_free(port, bind):
+        return Check(f"port {port}", "ok", f"free for {name} ({bind})")
+    return Check(
+        f"port {port}",
+        "fail",
+        ports.busy_message(name, port, holder(port)),
+        "stop that process or change the port in topology.toml and run `invoke render`; "
+        "docker-proxy means a container publishes it (`invoke down` if it is this demo)",
+    )
+
+
+def _lan(find: Callable[[], str]) -> Check:
+    try:
+        return Check("LAN IP", "ok", f"{find()} (used by `invoke consumer --remote`)")
+    except EseError as exc:
+        return Check("LAN IP", "warn", exc.what, exc.hint)
+
+
+def _disk(usage: Callable[[Path], Any], path: Path) -> Check:
+    free = usage(path).free / GIB
+    detail = f"{free:.1f} GiB free on the disk of {path}"
+    if free < MIN_FREE_GIB:
+        return Check("disk", "fail", detail, "free space: `docker system prune` removes old images")
+    if free < WARN_FREE_GIB:
+        return Check("disk", "warn", detail, "images and volumes need a few GiB")
+    return Check("disk", "ok", detail)
+
+
+def run_checks(
+    topo: Topology,
+    docker_factory: Any = None,
+    detect: Callable[[], compose.Compose] = compose.detect,
+    is_free: Callable[[int, str], bool] = ports.is_free,
+    holder: Callable[[int], str] = ports.holder,
+    find_lan: Callable[[], str] = lan.lan_ipv4,
+    usage: Callable[[Path], Any] = shutil.disk_usage,
+    path: Path = REPO_ROOT,
+) -> list[Check]:
+    """All checks, in the order they are printed."""
+    checks = [_docker(docker_factory), _compose(detect)]
+    checks += [_port(s.name, s.port, s.bind, is_free, holder) for s in topo.published()]
+    checks += [_lan(find_lan), _disk(usage, path)]
+    return checks
+
+
+def verdict(checks: list[Check]) -> None:
+    """Raise an EseError summarising the failed checks (if any)."""
+    failed = [c for c in checks if c.status == "fail"]
+    if failed:
+        raise EseError(
+            f"doctor: {len(failed)} check(s) failed: " + "; ".join(c.detail for c in failed),
+            failed[0].hint,
+        )
