@@ -1,0 +1,181 @@
+"""Invoke tasks for the ESE demo. Thin on purpose: the logic lives in `ese/` (tested there).
+
+Defaults live in the `ese` config namespace (see ese/settings.py); override them in
+invoke.yaml or with INVOKE_ESE_<NAME> environment variables, e.g. INVOKE_ESE_CLIENTS=8.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Collection, Context, task
+
+from ese import doctor as doctor_checks
+from ese import secrets, settings, shells, stack
+from ese import status as status_report
+from ese.errors import as_exit
+from ese.settings import option
+
+
+@task
+def render(c: Context) -> None:
+    """Regenerate compose, HAProxy, Prometheus and Grafana files from topology.toml."""
+    with as_exit():
+        changed = stack.render_if_stale(stack.topology())
+        print(
+            "generated files are up to date" if not changed else f"{len(changed)} file(s) written"
+        )
+
+
+@task(help={"build": "rebuild the ese-server images before starting"})
+def backend(c: Context, build: bool = False) -> None:
+    """Start the backend, wait until healthy, provision Grafana, print the endpoints."""
+    with as_exit():
+        stack.backend(
+            c, build=build, timeout=option(c, None, "health_timeout", float),
+            grafana_timeout=option(c, None, "grafana_timeout", float),
+            log_lines=option(c, None, "log_lines", int),
+            grafana_url_override=option(c, None, "grafana_url"),
+        )  # fmt: skip
+
+
+@task(
+    help={
+        "clients": "number of ese-client containers (default: topology.toml, 4)",
+        "be-server": "ingest URL the clients post to (default: the LB via host.docker.internal)",
+        "delay-ms": "milliseconds between simulation ticks (default 300)",
+        "limit": "events each client sends before it stops (default 50000)",
+        "build": "rebuild the ese-client image first",
+    }
+)
+def frontend(
+    c: Context,
+    clients: str | None = None,
+    be_server: str | None = None,
+    delay_ms: str | None = None,
+    limit: str | None = None,
+    build: bool = False,
+) -> None:
+    """Start N simulator containers (project ese-frontend) against the load balancer."""
+    with as_exit():
+        stack.frontend(
+            c, clients=option(c, clients, "clients", int),
+            be_server=option(c, be_server, "be_server"),
+            delay_ms=option(c, delay_ms, "delay_ms", int), limit=option(c, limit, "limit", int),
+            build=build,
+        )  # fmt: skip
+
+
+@task(
+    help={
+        "remote": "read from this machine's LAN IPv4 (for consumers on other machines)",
+        "server-url": "live-events URL to poll, used as given",
+        "port": "host port of the dashboard (default 8501)",
+        "build": "rebuild the ese-consumer image first",
+    }
+)
+def consumer(
+    c: Context,
+    remote: bool = False,
+    server_url: str | None = None,
+    port: str | None = None,
+    build: bool = False,
+) -> None:
+    """Run the ese-consumer Streamlit container and print its URLs."""
+    with as_exit():
+        stack.consumer(remote=remote, server_url=server_url,
+                       port=option(c, port, "consumer_port", int), build=build)  # fmt: skip
+
+
+@task(help={"build": "rebuild every image before starting"})
+def up(c: Context, build: bool = False) -> None:
+    """Bring up everything: backend, frontend and consumer."""
+    backend(c, build=build)
+    frontend(c, build=build)
+    consumer(c, build=build)
+
+
+@task(help={"volumes": "also delete the Redis, Prometheus and Grafana data volumes"})
+def down(c: Context, volumes: bool = False) -> None:
+    """Remove both compose projects and the consumer container."""
+    with as_exit():
+        stack.down(c, volumes=volumes)
+
+
+@task
+def status(c: Context) -> None:
+    """Show containers and health, HAProxy servers, Prometheus targets and events stored."""
+    with as_exit():
+        topo = stack.topology()
+        cli = stack.dockerenv.client()
+        env = secrets.read() if secrets.ENV_FILE.exists() else {}
+        print("\n".join(status_report.report(topo, stack.status_containers(topo, cli), env)))
+
+
+@task(
+    positional=["service"],
+    help={
+        "service": "one service (e.g. grafana-server, ese-client, ese-consumer); default: backend",
+        "follow": "keep streaming new lines",
+        "tail": "lines of history to show first (default 200)",
+    },
+)
+def logs(
+    c: Context, service: str | None = None, follow: bool = False, tail: str | None = None
+) -> None:
+    """Show the logs of the backend or of one service."""
+    with as_exit():
+        stack.logs(c, service=service, follow=follow, tail=option(c, tail, "log_tail", int))
+
+
+@task(
+    help={
+        "url": "Grafana base URL (default http://127.0.0.1:3000)",
+        "user": "admin user (default: GRAFANA_ADMIN_USER in docker/.env)",
+        "password": "admin password (default: GRAFANA_ADMIN_PASSWORD in docker/.env)",
+        "dashboard": "dashboard JSON file to provision (default grafana/dashboard.json)",
+    }
+)
+def grafana(
+    c: Context,
+    url: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    dashboard: str | None = None,
+) -> None:
+    """Provision Grafana's datasource and dashboard again (idempotent)."""
+    with as_exit():
+        topo = stack.topology()
+        env = secrets.read() if user is None or password is None else {}
+        user = user or env.get(secrets.GRAFANA_USER, "admin")
+        password = password or env.get(secrets.GRAFANA_PASSWORD, "")
+        stack.provision_grafana(
+            topo, stack.grafana_url(topo, url or option(c, None, "grafana_url")), user, password,
+            option(c, None, "grafana_timeout", float), Path(dashboard) if dashboard else None,
+            stack.grafana_container(topo),
+        )  # fmt: skip
+
+
+@task(
+    help={
+        "shell": "powershell, cmd, bash, zsh or fish (default: the shell you run invoke from)",
+        "be-server": "value to set (default: the LB via host.docker.internal)",
+    }
+)
+def env(c: Context, shell: str | None = None, be_server: str | None = None) -> None:
+    """Print the line that sets REACT_APP_BE_SERVER in your shell (for hand-run compose)."""
+    with as_exit():
+        print(shells.set_line(shell or shells.detect(), option(c, be_server, "be_server")))
+
+
+@task
+def doctor(c: Context) -> None:
+    """Check Docker, compose, free ports, the LAN IP and free disk."""
+    with as_exit():
+        checks = doctor_checks.run_checks(stack.topology())
+        print("\n".join(check.line() for check in checks))
+        doctor_checks.verdict(checks)
+
+
+ns = Collection(render, backend, frontend, consumer, up, down, status, logs, grafana, env, doctor)
+ns.configure({"ese": settings.defaults()})
