@@ -166,6 +166,14 @@ def _message_of(payload: bytes) -> str:
         return payload[:200].decode("utf-8", "replace") or "empty body"
     if isinstance(body, dict) and "message" in body:
         errors = body.get("errors") or []
-        first = f" - {errors[0]}" if isinstance(errors, list) and errors else ""
+        first = f" - {_error_text(errors[0])}" if isinstance(errors, list) and errors else ""
         return f"{body['message']}{first}"
     return str(body)[:200]
+
+
+def _error_text(error: object) -> str:
+    """One entry of `errors`: `field: message` when it has that shape, else its text."""
+    if isinstance(error, dict) and "message" in error:
+        field = error.get("field")
+        return f"{field}: {error['message']}" if field else str(error["message"])
+    return str(error)

@@ -228,3 +228,23 @@ def test_a_signal_flushes_and_prints_the_summary(
     ids = Counter(e["id"] for e in stored_events(server.url))
     assert len(ids) == created and set(ids.values()) == {1}
     assert "Traceback" not in run.stderr
+
+
+def test_a_rejected_batch_is_counted_failed_reported_and_not_retried(
+    ese_server_factory: Callable[..., Any],
+) -> None:
+    # The shard takes at most 3 events a batch: every click batch of 5 is a final 413, the order
+    # events still go through.
+    server = ese_server_factory(role="all", ESE_MAX_BATCH="3")
+    run = run_client(server.url, "--event-limit", "120", "--seed", "9")
+
+    assert run.returncode == 1
+    assert run.count("retries") == 0
+    stored = stored_events(server.url)
+    assert stored and {e["eventType"] for e in stored} == {"ORDER_STATE_UPDATE_EVENT"}
+    assert run.count("events_acknowledged") == len(stored)
+    assert run.count("events_failed") == 120 - len(stored) > 0
+    assert "rejected 5 event(s) with 413" in run.stderr
+    assert "events: has 5 events" in run.stderr, "the server's message is passed on"
+    assert len(run.stderr.splitlines()) <= 6, "rejections are reported, but not all of them"
+    assert "Traceback" not in run.stderr
