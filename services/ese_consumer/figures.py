@@ -24,6 +24,8 @@ ORDER_COMPLETED = "ORDER_COMPLETED"
 # Candidate widths of one time bucket, in seconds: the smallest that keeps a chart readable.
 _BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 MAX_BUCKETS = 120
+# A client clock further off than this from the server's is not trusted for the time axis.
+CLOCK_SKEW_MS = 5 * 60 * 1000
 
 Event = Mapping[str, Any]
 
@@ -63,12 +65,19 @@ def subtype(event: Event) -> str | None:
 
 
 def event_time_ms(event: Event) -> int | None:
-    """Server time when the server stamped it, else the client's timestamp (the original)."""
-    for key in ("server_ts", "timestamp"):
-        value = event.get(key)
-        # bool is an int subclass; a JSON true is not a time.
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return int(value)
+    """When the event happened, in epoch ms: the client's `timestamp` (event time, what the
+    original consumer plotted), unless the server's `server_ts` shows the client clock is more
+    than CLOCK_SKEW_MS off; then the server's time. An event with neither has no time."""
+    client, server = _positive_int(event.get("timestamp")), _positive_int(event.get("server_ts"))
+    if client is not None and (server is None or abs(client - server) <= CLOCK_SKEW_MS):
+        return client
+    return server
+
+
+def _positive_int(value: Any) -> int | None:
+    # bool is an int subclass; a JSON true is not a time.
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return int(value)
     return None
 
 
@@ -193,6 +202,9 @@ def _timeline(rows: Sequence[tuple[int, str]], columns: Sequence[str] = ()) -> p
     wide = frame.groupby(["time", "series"]).size().unstack("series", fill_value=0)
     # Buckets without events are zeros, not gaps, so lines drop to 0 instead of interpolating.
     full_index = pd.date_range(wide.index.min(), wide.index.max(), freq=f"{width}s", name="time")
+    if len(full_index) == 1:
+        # A line needs two points: show the empty bucket before the only one.
+        full_index = full_index.insert(0, full_index[0] - pd.Timedelta(seconds=width))
     wide = wide.reindex(full_index, fill_value=0)
     for column in columns:
         if column not in wide.columns:

@@ -91,10 +91,18 @@ def test_parse_page() -> None:
         figures.parse_page({"events": [], "cursor": 5})
 
 
-def test_event_time_prefers_server_time() -> None:
-    assert figures.event_time_ms({"timestamp": 5, "server_ts": 9}) == 9
+def test_event_time_is_client_time_unless_its_clock_is_off() -> None:
+    assert figures.event_time_ms({"timestamp": BASE_MS, "server_ts": BASE_MS + 900}) == BASE_MS
+    skewed = {"timestamp": BASE_MS - figures.CLOCK_SKEW_MS - 1, "server_ts": BASE_MS}
+    assert figures.event_time_ms(skewed) == BASE_MS
     assert figures.event_time_ms({"timestamp": 5}) == 5
-    assert figures.event_time_ms({"timestamp": True}) is None
+    assert figures.event_time_ms({"timestamp": True, "server_ts": 0}) is None
+
+
+def test_a_single_bucket_gets_an_empty_one_before_it() -> None:
+    events = [{"ip": "a", "timestamp": BASE_MS}, {"ip": "a", "timestamp": BASE_MS + 10}]
+    frame = figures.events_per_client(events)
+    assert frame["a"].tolist() == [0, 2]
 
 
 def test_bucket_width_keeps_charts_readable() -> None:

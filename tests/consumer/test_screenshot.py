@@ -1,0 +1,120 @@
+"""One screenshot of the running dashboard, with data, in headless Chromium.
+
+The real `ese-consumer` command runs against a real, seeded ese-server; Chromium loads the page
+and the capture is taken once the browser shows the metrics and four drawn charts. The PNG is
+kept as a test artifact in `artifacts/consumer.png` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageStat
+
+from tests.consumer.browser import screenshot_when_ready
+from tests.consumer.seed import demo_events, seed, stats
+from tests.tooling import free_port, need_binary
+
+pytestmark = pytest.mark.redis
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACT = REPO_ROOT / "artifacts" / "consumer.png"
+SIZE = (1400, 1800)
+
+# What the browser shows: metric label/value pairs, charts that have a canvas or svg, alert
+# boxes and exception boxes. Ready = every metric, all four charts and the table are drawn.
+PROBE = """(() => {
+  const all = (s) => Array.from(document.querySelectorAll(s));
+  const charts = all('[data-testid="stVegaLiteChart"]').filter(c => c.querySelector('canvas, svg'));
+  const metrics = Object.fromEntries(all('[data-testid="stMetric"]').map(m => [
+    m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim(),
+    m.querySelector('[data-testid="stMetricValue"]')?.innerText.trim()]));
+  const alerts = all('[data-testid="stAlertContainer"]').map(a => a.innerText.trim());
+  const exceptions = all('[data-testid="stException"]').length;
+  const tables = all('[data-testid="stDataFrame"] canvas').length;
+  return {ready: charts.length >= 4 && Object.keys(metrics).length >= 7 && tables >= 1,
+          charts: charts.length, metrics, alerts, exceptions, tables};
+})()"""
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ese-consumer exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not healthy after {timeout}s")
+
+
+@pytest.fixture
+def consumer(ese_server_factory: Callable[..., Any], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A seeded analytics server and the real `ese-consumer` on it: (server URL, page URL)."""
+    server = ese_server_factory(role="all")
+    seed(server.url, demo_events(rounds=20))
+    port = free_port()
+    script = Path(sys.executable).with_name("ese-consumer")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "ese_consumer"]
+    env = {**os.environ, "ESE_SERVER_URL": f"{server.url}/events", "ESE_POLL_SECONDS": "3"}
+    env.pop("ESE_ANALYTICS_TOKEN", None)
+    log = open(tmp_path / "consumer.log", "w+b")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [*command, "--port", str(port), "--address", "127.0.0.1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc)
+        yield server.url, f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def test_dashboard_screenshot(consumer: tuple[str, str], tmp_path: Path) -> None:
+    chromium = need_binary("chromium", "apt-get install chromium")
+    server_url, page_url = consumer
+    capture = screenshot_when_ready(
+        chromium, page_url, PROBE, ARTIFACT, tmp_path / "profile", size=SIZE, timeout=60
+    )
+    probe = capture.probe
+    assert isinstance(probe, dict), probe
+    assert probe["ready"], probe
+    assert probe["exceptions"] == 0
+    assert probe["alerts"] == []
+    doc = stats(server_url)
+    assert probe["metrics"]["Total events"] == str(doc["total"])
+    assert probe["metrics"]["Open orders"] == str(doc["orders"]["open"])
+
+    with Image.open(ARTIFACT) as image:
+        assert image.format == "PNG"
+        assert image.size == SIZE
+        rgb = image.convert("RGB")
+    # Not blank: real content has spread in brightness and many colours (charts, text).
+    spread = ImageStat.Stat(rgb.convert("L")).stddev[0]
+    assert spread > 10, f"image looks uniform (stddev {spread:.1f})"
+    colours = rgb.getcolors(maxcolors=SIZE[0] * SIZE[1])
+    assert colours is not None and len(colours) > 100
+    # The chart colours are drawn: Streamlit's default blue series appears in quantity.
+    blue = sum(n for n, (r, g, b) in colours if b > 150 and r < 80 and g < 140)
+    assert blue > 2000, f"only {blue} chart-blue pixels"
