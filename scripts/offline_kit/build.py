@@ -1,0 +1,126 @@
+"""Builds the kit's images in dependency order, skipping those whose inputs did not change."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from offline_kit import IMAGES_DIR, REPO_ROOT, KitError, debian, wheelhouse
+from offline_kit.catalog import BY_NAME, KitImage
+from offline_kit.dockercli import build, docker, echo, image_id, image_key, tree_digest
+
+DEFAULT_EXTRAS = ("server", "client", "consumer")
+
+
+@dataclass
+class Options:
+    """What the CLI asked for."""
+
+    forced: set[str] = field(default_factory=set)  # rebuilt even when up to date
+    wheel_dir: Path = REPO_ROOT / "wheelhouse"
+    pyproject: Path = REPO_ROOT / "pyproject.toml"
+    extras: tuple[str, ...] = DEFAULT_EXTRAS
+    mirrors: debian.Mirrors | None = None
+
+
+@dataclass
+class Result:
+    """Seconds spent per image, and whether it was built or reused."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    built: dict[str, bool] = field(default_factory=dict)
+
+
+def _parent_id(image: KitImage) -> str:
+    assert image.parent is not None  # for mypy: only the Debian base has none
+    parent = BY_NAME[image.parent]
+    found = image_id(parent.tag)
+    if found is None:
+        raise KitError(f"{parent.tag} is missing; build it first (--only {parent.name})")
+    return found
+
+
+def _dockerfile_image(image: KitImage, opts: Options) -> bool:
+    """A stand-in built from images/<name>/Dockerfile with the image dir as context."""
+    folder = IMAGES_DIR / image.name
+    key = tree_digest([folder], [_parent_id(image)])
+    if image.name not in opts.forced and image_key(image.tag) == key:
+        echo(f"{image.tag} is up to date")
+        return False
+    parent = BY_NAME[image.parent or ""].tag
+    build(image.tag, folder / "Dockerfile", folder, key, {"BASE_IMAGE": parent})
+    return True
+
+
+def _python_image(image: KitImage, opts: Options) -> bool:
+    """The Python base: runtime stage, then wheels for the interpreter found in it."""
+    folder = IMAGES_DIR / "python"
+    parent_id = _parent_id(image)
+    parent = BY_NAME["debian"].tag
+    runtime_key = tree_digest([folder], [parent_id, "runtime"])
+    with tempfile.TemporaryDirectory(prefix="ese-offline-empty-") as empty:
+        runtime = build(
+            "", folder / "Dockerfile", Path(empty), runtime_key, {"BASE_IMAGE": parent}, "runtime"
+        )
+    probe = docker("run", "--rm", runtime, "python", "-c", wheelhouse.PROBE, capture=True)
+    target = wheelhouse.Target.from_probe(probe.stdout)
+    echo(
+        f"image Python {target.env['python_full_version']} ({target.abi}, "
+        f"glibc {target.glibc[0]}.{target.glibc[1]})"
+    )
+    reqs = wheelhouse.requirements(opts.pyproject, opts.extras)
+    wheelhouse.ensure(opts.wheel_dir, reqs, target, image.name in opts.forced)
+    key = tree_digest([folder], [parent_id, *wheelhouse.listing(opts.wheel_dir)])
+    if image.name not in opts.forced and image_key(image.tag) == key:
+        echo(f"{image.tag} is up to date")
+        return False
+    build(image.tag, folder / "Dockerfile", opts.wheel_dir, key, {"BASE_IMAGE": parent})
+    return True
+
+
+def _grafana_image(image: KitImage, opts: Options) -> bool:
+    """The fake Grafana (ese/fake_grafana.py) on the Python base; context: the ese package."""
+    folder = IMAGES_DIR / "grafana-fake"
+    package = REPO_ROOT / "ese"
+    if not (package / "fake_grafana.py").is_file():
+        raise KitError(f"{package / 'fake_grafana.py'} does not exist yet (the Grafana fake)")
+    key = tree_digest([folder, package], [_parent_id(image)])
+    if image.name not in opts.forced and image_key(image.tag) == key:
+        echo(f"{image.tag} is up to date")
+        return False
+    parent = BY_NAME["python"].tag
+    with tempfile.TemporaryDirectory(prefix="ese-offline-grafana-") as tmp:
+        # Only the orchestration package goes in: the fake needs nothing else from the repo.
+        context = Path(tmp)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(package, context / "ese", ignore=ignore)
+        build(image.tag, folder / "Dockerfile", context, key, {"BASE_IMAGE": parent})
+    return True
+
+
+def build_all(images: list[KitImage], opts: Options) -> Result:
+    """Build (or reuse) each image, parents first; time each one."""
+    result = Result()
+    mirrors = opts.mirrors or debian.host_mirrors()
+    for image in images:
+        start = time.monotonic()
+        echo(f"== {image.name}: {image.tag} (stands in for {image.stands_in_for})")
+        if image.name == "debian":
+            key = debian.key(mirrors)
+            built = image.name in opts.forced or image_key(image.tag) != key
+            if built:
+                debian.build(image.tag, mirrors, key)
+            else:
+                echo(f"{image.tag} is up to date")
+        elif image.name == "python":
+            built = _python_image(image, opts)
+        elif image.name == "grafana":
+            built = _grafana_image(image, opts)
+        else:
+            built = _dockerfile_image(image, opts)
+        result.seconds[image.name] = time.monotonic() - start
+        result.built[image.name] = built
+    return result

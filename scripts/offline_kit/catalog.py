@@ -1,0 +1,68 @@
+"""The images the kit builds, their tags and the topology overrides that select them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KitImage:
+    """One image of the kit.
+
+    `parent` is the kit image it is built FROM; `env` is the topology.toml `[images.*].env`
+    variable that makes the compose files (or the service builds) use it.
+    """
+
+    name: str
+    tag: str
+    env: str | None
+    parent: str | None
+    stands_in_for: str
+
+
+IMAGES: tuple[KitImage, ...] = (
+    KitImage("debian", "ese-offline/debian:bookworm", None, None, "debian:bookworm"),
+    KitImage("redis", "ese-offline/redis:7", "ESE_REDIS_IMAGE", "debian", "redis:7-alpine"),
+    KitImage(
+        "haproxy", "ese-offline/haproxy:2.6", "ESE_HAPROXY_IMAGE", "debian", "haproxy:2.8-alpine"
+    ),
+    KitImage(
+        "prometheus",
+        "ese-offline/prometheus:2.42",
+        "ESE_PROMETHEUS_IMAGE",
+        "debian",
+        "prom/prometheus",
+    ),
+    KitImage(
+        "python",
+        "ese-offline/python:3.11",
+        "ESE_PYTHON_BASE_IMAGE",
+        "debian",
+        "python:3.11-slim-bookworm",
+    ),
+    KitImage(
+        "grafana", "ese-offline/grafana-fake:1", "ESE_GRAFANA_IMAGE", "python", "grafana/grafana"
+    ),
+)
+BY_NAME = {image.name: image for image in IMAGES}
+
+
+def with_parents(names: list[str]) -> list[KitImage]:
+    """The named images plus the kit images they are built from, parents first."""
+    wanted: set[str] = set()
+    for name in names:
+        current: str | None = name
+        while current is not None:
+            wanted.add(current)
+            current = BY_NAME[current].parent
+    return [image for image in IMAGES if image.name in wanted]
+
+
+def env_overrides(images: list[KitImage] | tuple[KitImage, ...] = IMAGES) -> dict[str, str]:
+    """`ESE_*_IMAGE` variable -> kit tag, for the images that stand in for a topology image."""
+    return {image.env: image.tag for image in images if image.env}
+
+
+def env_lines(overrides: dict[str, str]) -> list[str]:
+    """Lines a POSIX shell can source (values are plain image refs: no quoting needed)."""
+    return [f"export {key}={value}" for key, value in overrides.items()]

@@ -1,0 +1,110 @@
+"""Thin wrappers over the docker CLI (the kit needs nothing but the `docker` binary)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from offline_kit import KitError
+
+# Each kit image carries the digest of its inputs, so an unchanged image is not rebuilt.
+KEY_LABEL = "org.ese-offline.key"
+
+
+def docker_env() -> dict[str, str]:
+    # The legacy builder: this engine has no buildx, and it honours a .dockerignore beside the
+    # context and a Dockerfile outside it.
+    return {**os.environ, "DOCKER_BUILDKIT": "0"}
+
+
+def docker(
+    *args: str, capture: bool = False, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `docker ARGS`; echo it unless the output is captured."""
+    if not capture:
+        print("+ docker " + " ".join(args), flush=True)
+    proc = subprocess.run(
+        ["docker", *args],
+        env=docker_env(),
+        capture_output=capture,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or "").strip().splitlines()[-1:] if capture else []
+        raise KitError(f"`docker {' '.join(args[:3])} ...` failed ({proc.returncode}) {detail}")
+    return proc
+
+
+def require_engine() -> None:
+    """Fail with a hint when the docker CLI or engine is not usable."""
+    if shutil.which("docker") is None:
+        raise KitError("docker CLI not found; install docker.io (apt-get install docker.io)")
+    proc = docker("info", "--format", "{{.ServerVersion}}", capture=True, check=False)
+    if proc.returncode != 0:
+        raise KitError(
+            "Docker engine not reachable; start it (e.g. `dockerd > /tmp/dockerd.log 2>&1 &`)"
+        )
+
+
+def image_id(ref: str) -> str | None:
+    """The image's ID, or None when the engine has no such image."""
+    proc = docker("image", "inspect", "--format", "{{.Id}}", ref, capture=True, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def image_key(ref: str) -> str | None:
+    """The kit key label of an image, or None when it is absent."""
+    fmt = '{{index .Config.Labels "' + KEY_LABEL + '"}}'
+    proc = docker("image", "inspect", "--format", fmt, ref, capture=True, check=False)
+    value = proc.stdout.strip()
+    return value if proc.returncode == 0 and value and value != "<no value>" else None
+
+
+def build(
+    tag: str,
+    dockerfile: Path,
+    context: Path,
+    key: str,
+    build_args: dict[str, str],
+    target: str | None = None,
+) -> str:
+    """`docker build` with the key label; returns the image ID."""
+    args = ["build", "--label", f"{KEY_LABEL}={key}", "-f", str(dockerfile)]
+    if tag:
+        args += ["-t", tag]
+    if target:
+        args += ["--target", target]
+    for name, value in build_args.items():
+        args += ["--build-arg", f"{name}={value}"]
+    with tempfile.TemporaryDirectory(prefix="ese-offline-") as tmp:
+        iidfile = Path(tmp) / "iid"
+        docker(*args, "--iidfile", str(iidfile), str(context))
+        if not iidfile.is_file():
+            raise KitError(f"build of {tag or dockerfile} produced no image ID")
+        return iidfile.read_text().strip()
+
+
+def tree_digest(paths: Sequence[Path], extra: Sequence[str] = ()) -> str:
+    """sha256 over files (relative name, mode, content) and extra strings: an image's inputs."""
+    digest = hashlib.sha256()
+    for root in paths:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            rel = path.relative_to(root.parent).as_posix()
+            digest.update(f"{rel}\0{path.stat().st_mode & 0o777:o}\0".encode())
+            digest.update(path.read_bytes())
+    for item in extra:
+        digest.update(f"{item}\0".encode())
+    return digest.hexdigest()[:32]
+
+
+def echo(message: str) -> None:
+    """Progress line, flushed so it interleaves with docker's output."""
+    print(f"[offline-images] {message}", file=sys.stderr, flush=True)
