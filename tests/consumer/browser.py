@@ -4,17 +4,19 @@ Chromium's own `--screenshot --virtual-time-budget=N` captures a Streamlit page 
 time runs ahead without waiting for the websocket that delivers the page's content (tried: the
 capture comes back after ~1 s with only the toolbar). So Chromium is started headless with a
 DevTools port, and the test navigates, waits in real time (bounded) until a JavaScript probe says
-the page is ready, then captures it.
+the page is ready, then captures it. Waiting on the probe again later also shows whether the
+page refreshes by itself (the fragment's timer) without a reload.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,6 @@ FLAGS = [
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
 ]
-
-
-@dataclass
-class Capture:
-    """What the probe last returned, and where the PNG went."""
-
-    probe: Any
-    path: Path
 
 
 class _DevTools:
@@ -84,58 +78,79 @@ def _devtools_port(profile: Path, proc: subprocess.Popen[bytes], timeout: float)
     raise TimeoutError(f"chromium wrote no DevToolsActivePort in {timeout}s")
 
 
-def screenshot_when_ready(
-    chromium: str,
-    url: str,
-    probe: str,
-    out: Path,
-    profile: Path,
-    size: tuple[int, int] = (1400, 1800),
-    timeout: float = 60.0,
-) -> Capture:
-    """Open `url`, poll the JS expression `probe` until it returns a truthy `ready`, capture.
+class Browser:
+    """A headless Chromium with one page, driven over DevTools (use as a context manager)."""
 
-    `probe` must evaluate to an object with a boolean `ready`; the last value is returned so a
-    test can assert on what the browser showed. The capture happens even when not ready in time,
-    so a failing test still leaves the picture behind for inspection.
-    """
-    width, height = size
-    args = [chromium, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"]
-    proc = subprocess.Popen(
-        [*args, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        port = _devtools_port(profile, proc, 30.0)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
-            targets = json.load(resp)
-        page = next(t for t in targets if t.get("type") == "page")
-        with connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20) as ws:
-            tools = _DevTools(ws)
-            tools.call(
+    def __init__(self, chromium: str, profile: Path, size: tuple[int, int] = (1400, 1800)):
+        self.chromium, self.profile, self.size = chromium, profile, size
+        self._stack = contextlib.ExitStack()
+        self._tools: _DevTools | None = None
+
+    def __enter__(self) -> Browser:
+        width, height = self.size
+        args = [self.chromium, *FLAGS, f"--user-data-dir={self.profile}"]
+        args += [f"--window-size={width},{height}", "about:blank"]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._stack.callback(_stop, proc)
+        try:
+            port = _devtools_port(self.profile, proc, 30.0)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+                targets = json.load(resp)
+            page = next(t for t in targets if t.get("type") == "page")
+            ws = self._stack.enter_context(
+                connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20)
+            )
+            self._tools = _DevTools(ws)
+            self._tools.call(
                 "Emulation.setDeviceMetricsOverride",
                 width=width,
                 height=height,
                 deviceScaleFactor=1,
                 mobile=False,
             )
-            tools.call("Page.navigate", url=url)
-            value: Any = None
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                value = tools.evaluate(probe)
-                if isinstance(value, dict) and value.get("ready"):
-                    break
-                time.sleep(0.5)
-            # Let the last chart finish drawing before the capture.
-            time.sleep(1.0)
-            shot = tools.call("Page.captureScreenshot", format="png")
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @property
+    def tools(self) -> _DevTools:
+        assert self._tools is not None, "use Browser as a context manager"
+        return self._tools
+
+    def open(self, url: str) -> None:
+        self.tools.call("Page.navigate", url=url)
+
+    def wait_for(
+        self, probe: str, done: Callable[[Any], bool], timeout: float = 60.0
+    ) -> tuple[bool, Any]:
+        """Evaluate the JS `probe` every 0.5 s until `done(value)`; (done?, last value)."""
+        value: Any = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.tools.evaluate(probe)
+            if done(value):
+                return True, value
+            time.sleep(0.5)
+        return False, value
+
+    def capture(self, out: Path) -> Path:
+        """Write a PNG of the viewport to `out`."""
+        # Let the last chart finish drawing before the capture.
+        time.sleep(1.0)
+        shot = self.tools.call("Page.captureScreenshot", format="png")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(base64.b64decode(shot["data"]))
-        return Capture(probe=value, path=out)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        return out
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

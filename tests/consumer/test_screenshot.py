@@ -1,8 +1,9 @@
 """One screenshot of the running dashboard, with data, in headless Chromium.
 
 The real `ese-consumer` command runs against a real, seeded ese-server; Chromium loads the page
-and the capture is taken once the browser shows the metrics and four drawn charts. The PNG is
-kept as a test artifact in `artifacts/consumer.png` (git-ignored).
+and the capture is taken once the browser shows the metrics and four drawn charts. Then more
+events are posted and the open page must show the new total by itself (the timed fragment).
+The PNG is kept as a test artifact in `artifacts/consumer.png` (git-ignored).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
-from tests.consumer.browser import screenshot_when_ready
+from tests.consumer.browser import Browser
 from tests.consumer.seed import demo_events, seed, stats
 from tests.tooling import free_port, need_binary
 
@@ -91,20 +92,35 @@ def consumer(ese_server_factory: Callable[..., Any], tmp_path: Path) -> Iterator
         log.close()
 
 
-def test_dashboard_screenshot(consumer: tuple[str, str], tmp_path: Path) -> None:
+def _ready(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value.get("ready"))
+
+
+def test_dashboard_screenshot_and_live_refresh(consumer: tuple[str, str], tmp_path: Path) -> None:
     chromium = need_binary("chromium", "apt-get install chromium")
     server_url, page_url = consumer
-    capture = screenshot_when_ready(
-        chromium, page_url, PROBE, ARTIFACT, tmp_path / "profile", size=SIZE, timeout=60
-    )
-    probe = capture.probe
-    assert isinstance(probe, dict), probe
-    assert probe["ready"], probe
-    assert probe["exceptions"] == 0
-    assert probe["alerts"] == []
-    doc = stats(server_url)
-    assert probe["metrics"]["Total events"] == str(doc["total"])
-    assert probe["metrics"]["Open orders"] == str(doc["orders"]["open"])
+    with Browser(chromium, tmp_path / "profile", SIZE) as browser:
+        browser.open(page_url)
+        ready, probe = browser.wait_for(PROBE, _ready, timeout=60)
+        # Captured even when not ready, so a failure leaves the picture for inspection.
+        browser.capture(ARTIFACT)
+        assert ready, probe
+        assert probe["exceptions"] == 0
+        assert probe["alerts"] == []
+        doc = stats(server_url)
+        assert probe["metrics"]["Total events"] == str(doc["total"])
+        assert probe["metrics"]["Open orders"] == str(doc["orders"]["open"])
+
+        # New events show up by themselves at a later poll (ESE_POLL_SECONDS=3), no reload.
+        more = demo_events(rounds=1)
+        for event in more:
+            event["id"] = "late-" + event["id"]
+        seed(server_url, more)
+        total = str(stats(server_url)["total"])
+        refreshed, probe = browser.wait_for(
+            PROBE, lambda v: _ready(v) and v["metrics"]["Total events"] == total, timeout=30
+        )
+        assert refreshed, probe
 
     with Image.open(ARTIFACT) as image:
         assert image.format == "PNG"
