@@ -13,6 +13,8 @@ from offline_kit.catalog import BY_NAME, KitImage
 from offline_kit.dockercli import build, docker, echo, image_id, image_key, tree_digest
 
 DEFAULT_EXTRAS = ("server", "client", "consumer")
+# What the fake Grafana's image installs: the project without extras.
+GRAFANA_SOURCES = ("pyproject.toml", "README.md", "ese", "services")
 
 
 @dataclass
@@ -82,21 +84,27 @@ def _python_image(image: KitImage, opts: Options) -> bool:
 
 
 def _grafana_image(image: KitImage, opts: Options) -> bool:
-    """The fake Grafana (ese/fake_grafana.py) on the Python base; context: the ese package."""
+    """The fake Grafana (ese/fake_grafana.py) on the Python base, with the project installed."""
     folder = IMAGES_DIR / "grafana-fake"
-    package = REPO_ROOT / "ese"
-    if not (package / "fake_grafana.py").is_file():
-        raise KitError(f"{package / 'fake_grafana.py'} does not exist yet (the Grafana fake)")
-    key = tree_digest([folder, package], [_parent_id(image)])
+    if not (REPO_ROOT / "ese" / "fake_grafana.py").is_file():
+        raise KitError(f"{REPO_ROOT / 'ese' / 'fake_grafana.py'} does not exist (the Grafana fake)")
+    sources = [REPO_ROOT / name for name in GRAFANA_SOURCES if (REPO_ROOT / name).exists()]
+    key = tree_digest([folder, *sources], [_parent_id(image)])
     if image.name not in opts.forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
     parent = BY_NAME["python"].tag
     with tempfile.TemporaryDirectory(prefix="ese-offline-grafana-") as tmp:
-        # Only the orchestration package goes in: the fake needs nothing else from the repo.
+        # The project's sources only: no caches, tests or wheelhouse in the context.
         context = Path(tmp)
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        shutil.copytree(package, context / "ese", ignore=ignore)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+        for source in sources:
+            if source.is_dir():
+                shutil.copytree(source, context / source.name, ignore=ignore)
+            else:
+                shutil.copy2(source, context / source.name)
+        # pyproject names a readme; an empty one keeps the build independent of it.
+        (context / "README.md").touch()
         build(image.tag, folder / "Dockerfile", context, key, {"BASE_IMAGE": parent})
     return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -138,7 +139,15 @@ def grafana() -> Check:
     with _container("grafana", run) as name:
         if not _until(name, ["wget", "-q", "--spider", "http://127.0.0.1:3000/api/health"]):
             return Check("grafana", False, f"/api/health not ok; logs: {_logs(name)}")
-    return Check("grafana", True, "fake Grafana /api/health ok")
+        # The admin credentials come from the environment, as compose passes them.
+        url = "http://127.0.0.1:3000/api/datasources"
+        auth = "Authorization: Basic " + base64.b64encode(b"smoke:smoke-pw").decode()
+        fetch = ["exec", name, "wget", "-q", "-O", "/dev/null"]
+        if docker(*fetch, "--header", auth, url, capture=True, check=False).returncode != 0:
+            return Check("grafana", False, "GF_SECURITY_ADMIN_* credentials were refused")
+        if docker(*fetch, url, capture=True, check=False).returncode == 0:
+            return Check("grafana", False, "/api/datasources answered without credentials")
+    return Check("grafana", True, "fake Grafana /api/health ok; admin credentials from GF_* env")
 
 
 def python(extras: Sequence[str]) -> Check:
