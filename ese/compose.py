@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from ese.errors import EseError
@@ -61,12 +61,14 @@ class Compose:
         return "v2" if self.base == V2 else "v1"
 
     def argv(
-        self, project: str, file: Path, args: Sequence[str], env_file: Path = ENV_FILE
+        self, project: str, file: PurePath, args: Sequence[str], env_file: PurePath = ENV_FILE
     ) -> list[str]:
         """The argument list: program, compose file, project, env file, then the subcommand."""
         return [*self.base, "-f", str(file), "-p", project, "--env-file", str(env_file), *args]
 
-    def line(self, project: str, file: Path, args: Sequence[str], env_file: Path = ENV_FILE) -> str:
+    def line(
+        self, project: str, file: PurePath, args: Sequence[str], env_file: PurePath = ENV_FILE
+    ) -> str:
         """The quoted command line."""
         return join(self.argv(project, file, args, env_file), self.windows)
 

@@ -28,6 +28,11 @@ from ese.topology import Topology, TopologyError, load
 GRAFANA_DIR = REPO_ROOT / "grafana"
 
 
+def run_compose(c: Any, project: str, file: Path, *args: str, **kwargs: Any) -> Any:
+    """docker_compose() with this install's env file (looked up at call time, for tests)."""
+    return docker_compose(c, project, file, *args, env_file=ENV_FILE, **kwargs)
+
+
 def topology() -> Topology:
     try:
         return load()
@@ -43,7 +48,8 @@ def render_if_stale(topo: Topology, root: Path = REPO_ROOT) -> list[str]:
     return changed
 
 
-def ensure_env(path: Path = ENV_FILE) -> dict[str, str]:
+def ensure_env(path: Path | None = None) -> dict[str, str]:
+    path = path or ENV_FILE  # looked up at call time so tests can point it elsewhere
     values, written = secrets.ensure(path)
     if written:
         print(f"wrote {', '.join(written)} to {endpoints.show_path(path)} (keep it private)")
@@ -63,10 +69,11 @@ def backend_services(topo: Topology) -> list[str]:
 def check_ports(
     topo: Topology,
     running: set[str],
-    is_free: Callable[[int, str], bool] = ports.is_free,
-    holder: Callable[[int], str] = ports.holder,
+    is_free: Callable[[int, str], bool] | None = None,
+    holder: Callable[[int], str] | None = None,
 ) -> None:
     """Fail before `up` when a port the backend publishes is held by something else."""
+    is_free, holder = is_free or ports.is_free, holder or ports.holder
     for svc in topo.published():
         if svc.name == topo.consumer.name or svc.name in running:
             continue  # the consumer has its own task; a running service holds its own port
@@ -142,9 +149,9 @@ def grafana_url(topo: Topology, configured: str = "") -> str:
     return configured or f"http://{host}:{g.port}"
 
 
-def lan_or_none(find: Callable[[], str] = lan.lan_ipv4) -> str | None:
+def lan_or_none(find: Callable[[], str] | None = None) -> str | None:
     try:
-        return find()
+        return (find or lan.lan_ipv4)()
     except EseError:
         return None
 
@@ -168,7 +175,7 @@ def backend(
     running = {i.service for i in dockerenv.project_containers(cli, project) if i.ok}
     check_ports(topo, running)
     up = ["up", "-d", "--remove-orphans", *(["--build"] if build else [])]
-    docker_compose(c, project, BACKEND_COMPOSE, *up, compose=compose)
+    run_compose(c, project, BACKEND_COMPOSE, *up, compose=compose)
     services = backend_services(topo)
     try:
         health.wait_healthy(
@@ -178,7 +185,7 @@ def backend(
         for svc in exc.services[:3]:
             print(f"--- last {log_lines} log lines of {svc} ---")
             tail = ["logs", "--no-color", "--tail", str(log_lines), svc]
-            docker_compose(c, project, BACKEND_COMPOSE, *tail, compose=compose, check=False)
+            run_compose(c, project, BACKEND_COMPOSE, *tail, compose=compose, check=False)
         raise
     provision_grafana(
         topo,
@@ -219,17 +226,17 @@ def frontend(
         f"{topo.clients.service}={clients}",
     ]
     env = frontend_env(be_server, delay_ms, limit)
-    docker_compose(c, topo.frontend_project, FRONTEND_COMPOSE, *args, env=env, compose=compose)
+    run_compose(c, topo.frontend_project, FRONTEND_COMPOSE, *args, env=env, compose=compose)
     print(f"{clients} x {topo.clients.service} sending to {be_server} (`invoke status` to watch)")
 
 
 def consumer_url(
-    topo: Topology, remote: bool, server_url: str | None, find: Callable[[], str] = lan.lan_ipv4
+    topo: Topology, remote: bool, server_url: str | None, find: Callable[[], str] | None = None
 ) -> str:
     """The live-events URL the consumer polls."""
     if server_url:
         return check_url(server_url, "--server-url")
-    host = find() if remote else "host.docker.internal"
+    host = (find or lan.lan_ipv4)() if remote else "host.docker.internal"
     return endpoints.analytics_url(topo, host)
 
 
@@ -240,7 +247,7 @@ def consumer(
     port: int,
     build: bool = False,
     cli: Any = None,
-    find: Callable[[], str] = lan.lan_ipv4,
+    find: Callable[[], str] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> None:
     topo = topology()
@@ -274,8 +281,8 @@ def down(c: Any, *, volumes: bool, compose: Compose | None = None, cli: Any = No
     cli = cli or dockerenv.client()
     args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
     env = frontend_env(defaults_be_server(topo), topo.clients.delay_ms, topo.clients.limit)
-    docker_compose(c, topo.frontend_project, FRONTEND_COMPOSE, *args, env=env, compose=compose)
-    docker_compose(c, topo.backend_project, BACKEND_COMPOSE, *args, compose=compose)
+    run_compose(c, topo.frontend_project, FRONTEND_COMPOSE, *args, env=env, compose=compose)
+    run_compose(c, topo.backend_project, BACKEND_COMPOSE, *args, compose=compose)
     if consumer_container.remove(cli, topo.consumer.name):
         print(f"removed container {topo.consumer.name}")
 
@@ -292,10 +299,10 @@ def logs(
     opts = ["logs", "--tail", str(tail), *(["--follow"] if follow else [])]
     if service is None or service in backend_services(topo):
         svc = [service] if service else []
-        docker_compose(c, topo.backend_project, BACKEND_COMPOSE, *opts, *svc, compose=compose)
+        run_compose(c, topo.backend_project, BACKEND_COMPOSE, *opts, *svc, compose=compose)
     elif service == topo.clients.service:
         env = frontend_env(defaults_be_server(topo), topo.clients.delay_ms, topo.clients.limit)
-        docker_compose(
+        run_compose(
             c, topo.frontend_project, FRONTEND_COMPOSE, *opts, service, env=env, compose=compose
         )
     elif service == topo.consumer.name:

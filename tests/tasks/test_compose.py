@@ -1,0 +1,109 @@
+"""Compose command lines for v1 and v2 on Windows and POSIX, and the one helper that runs them."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path, PureWindowsPath
+from typing import Any
+
+import pytest
+from invoke import MockContext, Result
+
+from ese import compose
+from ese.compose import V1, V2, Compose, docker_compose
+from ese.errors import EseError
+
+POSIX_FILE = Path("/home/ann lee/ese demo/docker/ese-server.compose.yml")
+POSIX_ENV = Path("/home/ann lee/ese demo/docker/.env")
+WIN_FILE = PureWindowsPath(r"C:\Users\Ann Lee\ese demo\docker\ese-server.compose.yml")
+WIN_ENV = PureWindowsPath(r"C:\Users\Ann Lee\ese demo\docker\.env")
+
+
+@pytest.mark.parametrize(
+    ("base", "program"), [(V2, "docker compose"), (V1, "docker-compose")], ids=["v2", "v1"]
+)
+def test_posix_line_quotes_paths_with_spaces_in_double_quotes(base, program):
+    line = Compose(base, windows=False).line("ese-backend", POSIX_FILE, ["up", "-d"], POSIX_ENV)
+    assert line == (
+        f'{program} -f "/home/ann lee/ese demo/docker/ese-server.compose.yml" -p ese-backend '
+        '--env-file "/home/ann lee/ese demo/docker/.env" up -d'
+    )
+    assert "'" not in line
+    # A POSIX shell splits it back into exactly the intended arguments.
+    assert shlex.split(line) == [*base, "-f", str(POSIX_FILE), "-p", "ese-backend",
+                                 "--env-file", str(POSIX_ENV), "up", "-d"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("base", "program"), [(V2, "docker compose"), (V1, "docker-compose")], ids=["v2", "v1"]
+)
+def test_windows_line_uses_cmd_compatible_double_quotes(base, program):
+    c = Compose(base, windows=True)
+    line = c.line("ese-frontend", WIN_FILE, ["up", "-d", "--scale", "ese-client=4"], WIN_ENV)
+    assert line == (
+        f'{program} -f "C:\\Users\\Ann Lee\\ese demo\\docker\\ese-server.compose.yml" '
+        '-p ese-frontend --env-file "C:\\Users\\Ann Lee\\ese demo\\docker\\.env" '
+        "up -d --scale ese-client=4"
+    )
+    assert "'" not in line
+
+
+def test_posix_quoting_escapes_shell_specials():
+    assert compose.quote_posix('a "b" $HOME `x` \\') == '"a \\"b\\" \\$HOME \\`x\\` \\\\"'
+    assert compose.quote_posix("") == '""'
+    assert compose.quote_posix("it's") == '"it\'s"'  # the quote is inside double quotes
+
+
+def test_windows_quoting_round_trips_through_the_c_runtime_rules():
+    arg = r'C:\dir with space\say "hi"'
+    quoted = compose.quote_windows(arg)
+    assert quoted == subprocess.list2cmdline([arg])
+    assert quoted.startswith('"')
+
+
+def test_detect_prefers_v2_when_the_plugin_answers():
+    calls = []
+
+    def run(argv, **kw):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "Docker Compose version v2.27.0", "")
+
+    found = compose.detect(which=lambda name: f"/usr/bin/{name}", run=run)
+    assert found.base == V2
+    assert calls == [["docker", "compose", "version"]]
+
+
+def test_detect_falls_back_to_v1():
+    def run(argv, **kw):
+        return subprocess.CompletedProcess(argv, 1, "", "docker: 'compose' is not a docker command")
+
+    assert compose.detect(which=lambda name: f"/usr/bin/{name}", run=run).base == V1
+
+
+def test_detect_without_any_compose_is_a_clear_error():
+    with pytest.raises(EseError, match="Docker Compose not found"):
+        compose.detect(which=lambda name: None)
+
+
+def test_docker_compose_prints_then_runs_with_env_and_no_pty(capsys):
+    c = Compose(V1, windows=False)
+    line = c.line("ese-frontend", POSIX_FILE, ["up", "-d"], POSIX_ENV)
+    ctx: Any = MockContext(run={line: Result("", exited=0)})
+    docker_compose(ctx, "ese-frontend", POSIX_FILE, "up", "-d", env={"REACT_APP_BE_SERVER": "u"},
+                   compose=c, env_file=POSIX_ENV)  # fmt: skip
+    assert capsys.readouterr().out == f"> {line}\n"
+    args, kwargs = ctx.run.call_args
+    assert args == (line,)
+    assert kwargs["env"] == {"REACT_APP_BE_SERVER": "u"}
+    assert kwargs["pty"] is False
+
+
+def test_docker_compose_failure_is_one_line_error():
+    c = Compose(V2, windows=False)
+    line = c.line("ese-backend", POSIX_FILE, ["up", "-d"], POSIX_ENV)
+    ctx = MockContext(run={line: Result("", exited=1)})
+    with pytest.raises(EseError) as err:
+        docker_compose(ctx, "ese-backend", POSIX_FILE, "up", "-d", compose=c, env_file=POSIX_ENV)
+    assert "v2 compose command failed (exit 1): up -d" in str(err.value)
+    assert "invoke doctor" in str(err.value)

@@ -1,0 +1,238 @@
+"""doctor messages, the endpoint table, status parsing, the health wait, the consumer container."""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from types import SimpleNamespace
+from typing import Any
+
+import psutil
+import pytest
+
+from ese import consumer_container, doctor, endpoints, health, ports, status
+from ese.compose import V1, Compose
+from ese.dockerenv import ContainerInfo
+from ese.errors import EseError
+from tests.tasks.conftest import FakeContainer, FakeDocker
+
+Addr = namedtuple("Addr", "ip port")
+Conn = namedtuple("Conn", "fd family type laddr raddr status pid")
+
+
+class FakePsutil:
+    """psutil's net_connections/Process, with one listener: nginx (pid 4242) on 8100."""
+
+    CONN_LISTEN = psutil.CONN_LISTEN
+    AccessDenied = psutil.AccessDenied
+    NoSuchProcess = psutil.NoSuchProcess
+
+    def __init__(self, denied: bool = False) -> None:
+        self.denied = denied
+
+    def net_connections(self, kind: str = "inet"):
+        if self.denied:
+            raise psutil.AccessDenied()
+        return [
+            Conn(3, 2, 1, Addr("0.0.0.0", 8100), (), psutil.CONN_LISTEN, 4242),
+            Conn(4, 2, 1, Addr("10.0.0.2", 51000), Addr("1.2.3.4", 8100), "ESTABLISHED", 7),
+        ]
+
+    def Process(self, pid: int):
+        return SimpleNamespace(name=lambda: {4242: "nginx"}[pid])
+
+
+def run_doctor(topo, busy=(), **kw):
+    defaults: dict[str, Any] = dict(
+        docker_factory=lambda: FakeDocker(),
+        detect=lambda: Compose(V1),
+        is_free=lambda port, bind: port not in busy,
+        holder=lambda port: ports.holder(port, FakePsutil()),
+        find_lan=lambda: "192.168.1.23",
+        usage=lambda path: SimpleNamespace(free=50 * doctor.GIB),
+    )
+    defaults.update(kw)
+    return doctor.run_checks(topo, **defaults)
+
+
+def test_doctor_all_green(topo):
+    checks = run_doctor(topo)
+    assert {c.status for c in checks} == {"ok"}
+    lines = [c.line() for c in checks]
+    assert "OK    compose: v1: docker-compose" in lines
+    assert any("192.168.1.23" in line for line in lines)
+    doctor.verdict(checks)  # no exception
+
+
+def test_doctor_names_the_process_holding_a_busy_port(topo):
+    checks = run_doctor(topo, busy={8100})
+    bad = [c for c in checks if c.status == "fail"]
+    assert [c.detail for c in bad] == ["port 8100 for elb is busy: held by nginx (pid 4242)"]
+    with pytest.raises(EseError) as err:
+        doctor.verdict(checks)
+    assert "held by nginx (pid 4242)" in str(err.value)
+
+
+def test_port_holder_when_the_os_hides_it():
+    assert "administrator" in ports.holder(8100, FakePsutil(denied=True))
+
+
+def test_real_port_check_sees_a_listener():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert ports.is_free(sock.getsockname()[1], "127.0.0.1") is False
+
+
+def test_doctor_reports_docker_down_with_how_to_start_it(topo):
+    def refuse():
+        raise ConnectionRefusedError("connection refused")
+
+    checks = run_doctor(topo, docker_factory=refuse, find_lan=lambda: (_ for _ in ()).throw(
+        EseError("no LAN IPv4 address found", "connect")))  # fmt: skip
+    by_name = {c.name: c for c in checks}
+    assert by_name["docker"].status == "fail"
+    assert "Docker engine not reachable" in by_name["docker"].detail
+    assert by_name["docker"].hint  # OS-specific start instructions
+    assert by_name["LAN IP"].status == "warn"
+
+
+def test_endpoint_table_lists_every_endpoint_and_the_lan_analytics_url(topo):
+    text = endpoints.table(endpoints.rows(topo, "192.168.1.23"))
+    for expected in (
+        "http://localhost:8100",
+        "http://localhost:8100/stats",
+        "http://127.0.0.1:2001",
+        "http://127.0.0.1:2002",
+        "http://localhost:2003",
+        "http://127.0.0.1:9090",
+        "http://localhost:3000/d/ese-server",
+        "GRAFANA_ADMIN_PASSWORD in docker/.env",
+        "http://192.168.1.23:2003/events",
+        "ESE_ANALYTICS_TOKEN in docker/.env",
+    ):
+        assert expected in text
+    assert "s3cret" not in text
+    no_lan = endpoints.table(endpoints.rows(topo, None))
+    assert "(no LAN address)" in no_lan and "invoke doctor" in no_lan
+
+
+HAPROXY_CSV = (
+    "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,"
+    "wredis,status\n"
+    "ingest,FRONTEND,,,3,5,,10,0,0,0,0,0,,,,,OPEN\n"
+    "ese_ingest,ese-server1,0,0,2,4,,7,0,0,,0,,0,0,0,0,UP\n"
+    "ese_ingest,ese-server2,0,0,1,3,,6,0,0,,0,,0,0,0,0,DOWN\n"
+    "ese_ingest,BACKEND,0,0,3,5,,13,0,0,0,0,,0,0,0,0,UP\n"
+)
+TARGETS = {
+    "status": "success",
+    "data": {
+        "activeTargets": [
+            {"labels": {"job": "ese", "instance": "ese-server1:2001"}, "health": "up",
+             "lastError": ""},
+            {"labels": {"job": "ese", "instance": "ese-server2:2002"}, "health": "down",
+             "lastError": "connection refused"},
+        ]
+    },
+}  # fmt: skip
+
+
+def test_status_report_reads_haproxy_prometheus_and_stats(topo):
+    seen = {}
+
+    def get(url, headers):
+        seen[url] = headers
+        if url.endswith(";csv"):
+            return HAPROXY_CSV
+        if url.endswith("/api/v1/targets"):
+            return json.dumps(TARGETS)
+        return json.dumps({"total": 42, "by_type": {"CLICK_STREAM_EVENT": 30}})
+
+    containers = {"ese-backend": [ContainerInfo("elb", "ese-backend_elb_1", "running", "healthy")]}
+    text = "\n".join(status.report(topo, containers, {"ESE_ANALYTICS_TOKEN": "tok"}, get))
+    assert "ese-backend_elb_1  running/healthy" in text
+    assert "ese_ingest/ese-server1: UP, 2 sessions" in text
+    assert "ese_ingest/ese-server2: DOWN, 1 sessions" in text
+    assert "FRONTEND" not in text
+    assert "ese ese-server2:2002: down (connection refused)" in text
+    assert "42 (CLICK_STREAM_EVENT 30)" in text
+    assert seen["http://127.0.0.1:2003/stats"] == {"Authorization": "Bearer tok"}
+    assert "http://127.0.0.1:8100/stats;csv" in seen
+
+
+def test_status_report_survives_unreachable_sources(topo):
+    def get(url, headers):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    text = "\n".join(status.report(topo, {}, {}, get))
+    assert text.count("unreachable") == 3
+
+
+def clock_pair():
+    now = [0.0]
+    return (lambda: now[0]), (lambda s: now.__setitem__(0, now[0] + s)), now
+
+
+def test_health_wait_reports_progress_and_returns_when_healthy():
+    polls = iter([
+        [ContainerInfo("redis", "r", "running", "starting")],
+        [ContainerInfo("redis", "r", "running", "healthy"),
+         ContainerInfo("elb", "e", "running", "")],
+    ])  # fmt: skip
+    clock, sleep, _ = clock_pair()
+    lines: list[str] = []
+    health.wait_healthy(lambda: next(polls), ["redis", "elb"], 60, lines.append, clock, sleep)
+    assert "0/2 healthy; waiting for redis (running/starting), elb (missing)" in lines[0]
+    assert lines[-1].startswith("all 2 services healthy")
+
+
+def test_health_wait_times_out_naming_the_service():
+    clock, sleep, now = clock_pair()
+    stuck = [ContainerInfo("grafana-server", "g", "running", "unhealthy")]
+    with pytest.raises(health.NotHealthy) as err:
+        health.wait_healthy(lambda: stuck, ["grafana-server"], 30, lambda _: None, clock, sleep)
+    assert err.value.services == ["grafana-server"]
+    assert "not healthy after 30s: grafana-server (running/unhealthy)" in str(err.value)
+    assert 30 <= now[0] <= 32
+
+
+def test_health_wait_stops_at_once_when_a_service_exits():
+    clock, sleep, now = clock_pair()
+    dead = [ContainerInfo("ese-server1", "s", "exited", "")]
+    with pytest.raises(health.NotHealthy, match="service stopped: ese-server1"):
+        health.wait_healthy(lambda: dead, ["ese-server1"], 300, lambda _: None, clock, sleep)
+    assert now[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("platform", "extra"), [("linux", True), ("darwin", False), ("win32", False)]
+)
+def test_consumer_container_replaces_a_stale_one_and_publishes_its_port(platform, extra):
+    stale = FakeContainer("ese-consumer", status="exited", project="")
+    cli = FakeDocker([stale])
+    consumer_container.run(
+        cli, image="ese-consumer:local", name="ese-consumer", host_port=9000, container_port=8501,
+        bind="0.0.0.0", environment={"ESE_SERVER_URL": "http://h:2003/events"}, platform=platform,
+    )  # fmt: skip
+    assert stale.removed
+    image, kwargs = cli.containers.runs[-1]
+    assert image == "ese-consumer:local"
+    assert kwargs["name"] == "ese-consumer"
+    assert kwargs["ports"] == {"8501/tcp": ("0.0.0.0", 9000)}
+    assert kwargs["environment"]["ESE_SERVER_URL"] == "http://h:2003/events"
+    assert ("extra_hosts" in kwargs) is extra
+    if extra:
+        assert kwargs["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+
+
+def test_consumer_image_is_built_only_when_missing():
+    cli = FakeDocker(images={"ese-consumer:local"})
+    consumer_container.ensure_image(cli, "ese-consumer:local", "py:base", build=False)
+    assert cli.images.builds == []
+    cli = FakeDocker()
+    consumer_container.ensure_image(cli, "ese-consumer:local", "py:base", False, lambda _: None)
+    assert cli.images.builds[0]["buildargs"] == {"BASE_IMAGE": "py:base"}
+    assert cli.images.builds[0]["dockerfile"] == "services/ese_consumer/Dockerfile"

@@ -1,0 +1,182 @@
+"""Grafana provisioning against the in-process fake Grafana, and the fake's own fidelity."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from ese import grafana_api
+from ese.fake_grafana import FakeGrafanaServer
+from ese.grafana_api import GrafanaClient, GrafanaError, provision
+from ese.paths import REPO_ROOT
+from tests.tooling import free_port
+
+DATASOURCE = grafana_api.datasource_spec(
+    json.loads((REPO_ROOT / "grafana" / "datasource.json").read_text(encoding="utf-8"))
+)
+DASHBOARD = json.loads((REPO_ROOT / "grafana" / "dashboard.json").read_text(encoding="utf-8"))
+DS_INPUT = {"name": "DS_PROMETHEUS", "label": "Prometheus", "type": "datasource",
+            "pluginId": "prometheus", "pluginName": "Prometheus"}  # fmt: skip
+PANEL = {
+    "id": 1,
+    "title": "pings",
+    "datasource": "${DS_PROMETHEUS}",
+    "targets": [{"expr": "rate(health_ping_count[1m])", "datasource": {"uid": "${DS_PROMETHEUS}"}}],
+}
+EXPORTED = {
+    "__inputs": [DS_INPUT],
+    "__requires": [{"type": "datasource", "id": "prometheus", "name": "Prometheus"}],
+    "uid": "ese-original",
+    "title": "ESE Server (original)",
+    "panels": [PANEL],
+}
+
+
+def client(server: FakeGrafanaServer, password: str = "s3cret") -> GrafanaClient:
+    return GrafanaClient(server.url, "admin", password, timeout=5)
+
+
+def call(server: FakeGrafanaServer, method: str, path: str, body=None, auth=True):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(server.url + path, method=method, data=data)
+    req.add_header("Content-Type", "application/json")
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"admin:s3cret").decode())
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_first_run_creates_and_second_run_changes_nothing(grafana):
+    first = provision(client(grafana), DATASOURCE, DASHBOARD, timeout=5)
+    assert (first.datasource, first.dashboard) == ("created", "created")
+    after_first = grafana.state.snapshot()
+    ds = after_first["datasources"][DATASOURCE["uid"]]
+    assert ds["url"] == "http://prometheus-server:9090" and ds["version"] == 1
+    assert after_first["dashboards"][DASHBOARD["uid"]]["dashboard"]["title"] == "ESE Server"
+
+    second = provision(client(grafana), DATASOURCE, DASHBOARD, timeout=5)
+    assert (second.datasource, second.dashboard) == ("unchanged", "unchanged")
+    assert grafana.state.snapshot() == after_first  # same versions, no write at all
+
+
+def test_changed_definitions_are_updated_in_place(grafana):
+    provision(client(grafana), DATASOURCE, DASHBOARD, timeout=5)
+    moved = {**DATASOURCE, "url": "http://prometheus-server:9091"}
+    retitled = {**DASHBOARD, "refresh": "10s"}
+    report = provision(client(grafana), moved, retitled, timeout=5)
+    assert (report.datasource, report.dashboard) == ("updated", "updated")
+    state = grafana.state.snapshot()
+    assert state["datasources"][DATASOURCE["uid"]]["version"] == 2
+    assert state["dashboards"][DASHBOARD["uid"]]["dashboard"]["version"] == 2
+    assert state["dashboards"][DASHBOARD["uid"]]["dashboard"]["refresh"] == "10s"
+
+
+def test_name_conflict_409_takes_over_the_existing_datasource(grafana):
+    status, _ = call(grafana, "POST", "/api/datasources",
+                     {"name": DATASOURCE["name"], "type": "prometheus", "url": "http://old:9090",
+                      "access": "proxy", "uid": "made-by-hand"})  # fmt: skip
+    assert status == 200
+    assert client(grafana).ensure_datasource(DATASOURCE) == "updated"
+    state = grafana.state.snapshot()["datasources"]
+    assert list(state) == [DATASOURCE["uid"]]  # same datasource, now with the fixed uid
+    assert state[DATASOURCE["uid"]]["url"] == DATASOURCE["url"]
+    assert client(grafana).ensure_datasource(DATASOURCE) == "unchanged"
+
+
+def test_exported_dashboard_with_inputs_is_imported_with_its_datasource_mapped(grafana):
+    gc = client(grafana)
+    assert gc.ensure_datasource(DATASOURCE) == "created"
+    assert gc.ensure_dashboard(EXPORTED, DATASOURCE["uid"]) == "created"
+    stored = grafana.state.snapshot()["dashboards"]["ese-original"]["dashboard"]
+    assert "__inputs" not in stored
+    assert stored["panels"][0]["datasource"] == DATASOURCE["uid"]
+    assert stored["panels"][0]["targets"][0]["datasource"] == {"uid": DATASOURCE["uid"]}
+    assert "${DS_PROMETHEUS}" not in json.dumps(stored)
+    assert gc.ensure_dashboard(EXPORTED, DATASOURCE["uid"]) == "unchanged"
+    assert grafana.state.snapshot()["dashboards"]["ese-original"]["dashboard"]["version"] == 1
+
+
+def test_wrong_password_401_explains_the_first_start_password_and_the_reset(grafana):
+    with pytest.raises(GrafanaError) as err:
+        provision(client(grafana, password="from-a-new-env"), DATASOURCE, DASHBOARD, timeout=5)
+    text = str(err.value)
+    assert "401" in text and "'admin'" in text
+    assert "keeps the admin password from its first start" in text
+    assert "grafana cli admin reset-admin-password" in text
+    assert "invoke down --volumes" in text
+    assert grafana.state.snapshot()["writes"] == 0
+
+
+def test_unreachable_grafana_names_the_step_and_stops_at_the_deadline():
+    now = [0.0]
+    gc = GrafanaClient(f"http://127.0.0.1:{free_port()}", "admin", "x", timeout=1)
+    with pytest.raises(GrafanaError) as err:
+        gc.wait_healthy(10, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert "not healthy after 10s" in str(err.value)
+    assert "health check" in str(err.value)
+    assert now[0] >= 10
+
+
+def test_dashboard_without_title_is_refused_before_any_call(grafana):
+    with pytest.raises(GrafanaError, match="no title"):
+        client(grafana).ensure_dashboard({"uid": "x", "panels": []}, "ds")
+
+
+# -- the fake answers as Grafana does ----------------------------------------------------------
+
+
+def test_fake_requires_basic_auth_but_not_for_health(grafana):
+    assert call(grafana, "GET", "/api/health", auth=False)[1]["database"] == "ok"
+    status, body = call(grafana, "GET", "/api/datasources/uid/x", auth=False)
+    assert (status, body["message"]) == (401, "Unauthorized")
+
+
+def test_fake_status_codes_match_grafana(grafana):
+    assert call(grafana, "GET", "/api/datasources/uid/nope")[0] == 404
+    assert call(grafana, "GET", "/api/dashboards/uid/nope")[0] == 404
+    assert call(grafana, "PUT", "/api/datasources/uid/nope", {"name": "a", "type": "b"})[0] == 404
+    ds = {"name": "P", "type": "prometheus", "url": "http://p", "access": "proxy"}
+    assert call(grafana, "POST", "/api/datasources", ds)[0] == 200
+    status, body = call(grafana, "POST", "/api/datasources", {**ds, "uid": "other"})
+    assert (status, body["message"]) == (409, "data source with the same name already exists")
+    status, body = call(grafana, "POST", "/api/dashboards/db", {"dashboard": {"uid": "u"}})
+    assert (status, body["message"]) == (400, "Dashboard title cannot be empty")
+    dash = {"dashboard": {"uid": "u", "title": "T"}, "overwrite": False}
+    assert call(grafana, "POST", "/api/dashboards/db", dash)[1]["version"] == 1
+    status, body = call(grafana, "POST", "/api/dashboards/db", dash)
+    assert (status, body["status"]) == (412, "version-mismatch")
+    status, body = call(grafana, "POST", "/api/dashboards/db", {**dash, "overwrite": True})
+    assert (status, body["version"]) == (200, 2)
+    missing = {"dashboard": EXPORTED, "overwrite": True, "inputs": []}
+    assert call(grafana, "POST", "/api/dashboards/import", missing)[0] == 400
+
+
+def test_fake_runs_standalone_from_env_credentials(monkeypatch):
+    from ese import fake_grafana
+
+    seen: dict[str, str] = {}
+
+    class Probe(FakeGrafanaServer):
+        def serve_forever(self, poll_interval: float = 0.5) -> None:
+            seen.update(url=self.url, user=self.user, password=self.password)
+
+    monkeypatch.setattr(fake_grafana, "FakeGrafanaServer", Probe)
+    monkeypatch.setenv("GF_SECURITY_ADMIN_USER", "boss")
+    monkeypatch.setenv("GF_SECURITY_ADMIN_PASSWORD", "pw")
+    port = free_port()
+    assert fake_grafana.main(["--host", "127.0.0.1", "--port", str(port)]) == 0
+    assert seen == {"url": f"http://127.0.0.1:{port}", "user": "boss", "password": "pw"}
+
+
+def test_datasource_spec_accepts_provisioning_files_and_rejects_incomplete_ones():
+    spec = grafana_api.datasource_spec({"datasources": [{**DATASOURCE, "orgId": 1}]})
+    assert spec == DATASOURCE
+    with pytest.raises(GrafanaError, match="lacks url"):
+        grafana_api.datasource_spec({"uid": "a", "name": "b", "type": "prometheus"})
