@@ -19,12 +19,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from redis.exceptions import RedisError
 
 from ese_server.config import Settings
 from ese_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ese_server.metrics import Metrics
 from ese_server.openapi import openapi_document
+from ese_server.redis_client import RedisError
 from ese_server.store import Store, valid_cursor, with_server_ts
 from ese_server.validation import CheckedEvent, FieldError, check_batch, check_event
 
@@ -336,9 +336,16 @@ class App:
         if not self.redis_up:
             self._set_redis(True)
         self.metrics.stream_length.set(result.stream_length)
-        for event, duplicate in zip(events, result.duplicates, strict=True):
-            if not duplicate:
-                self.metrics.ingest(event.type_key)
+        if len(events) == 1:
+            if not result.duplicates[0]:
+                self.metrics.ingest(events[0].type_key)
+        else:
+            counts: dict[str, int] = {}
+            for event, duplicate in zip(events, result.duplicates, strict=True):
+                if not duplicate:
+                    counts[event.type_key] = counts.get(event.type_key, 0) + 1
+            for type_key, count in counts.items():
+                self.metrics.ingest(type_key, count)
         return [with_server_ts(ev.payload, sid) for ev, sid in zip(events, result.ids, strict=True)]
 
     # ----- handlers --------------------------------------------------------------------------
@@ -394,8 +401,8 @@ class App:
             except REDIS_FAILURES as exc:
                 raise self._redis_failed(exc) from exc
             groups: dict[bytes, list[bytes]] = {}
-            for sid, fields in entries:
-                groups.setdefault(fields[b"ip"], []).append(with_server_ts(fields[b"e"], sid))
+            for sid, ip, payload in entries:
+                groups.setdefault(ip, []).append(with_server_ts(payload, sid))
             parts = [
                 b'{"ip":'
                 + orjson.dumps(ip.decode(errors="replace"))
@@ -426,7 +433,7 @@ class App:
         except REDIS_FAILURES as exc:
             raise self._redis_failed(exc) from exc
         cursor = entries[-1][0].decode() if entries else since
-        events = b",".join(with_server_ts(fields[b"e"], sid) for sid, fields in entries)
+        events = b",".join(with_server_ts(payload, sid) for sid, _, payload in entries)
         return Response(200, b'{"events":[' + events + b'],"cursor":' + orjson.dumps(cursor) + b"}")
 
     async def h_stats(self, scope: Scope, body: bytes) -> Response:

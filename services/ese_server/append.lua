@@ -2,7 +2,7 @@
 --
 -- KEYS: 1 stream, 2 stats hash (total/open/completed), 3 by-type hash, 4 by-subtype hash,
 --       5 per-client hash, 6 order-state hash (orderId -> latest state)
--- ARGV: 1 retention ms, 2 idempotency key prefix, 3 idempotency ttl ms,
+-- ARGV: 1 retention ms, 2 idempotency key prefix, 3 idempotency window ms,
 --       then 6 per event: id ('' = none), payload json, type key, subtype ('' = none), ip,
 --       orderId ('' = not an order event)
 -- Returns {stream length, {stream id per event}, {1 if duplicate else 0 per event}}.
@@ -12,27 +12,57 @@
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local minid = tostring(now_ms - tonumber(ARGV[1]))
-local idp = ARGV[2]
-local ttl = ARGV[3]
-local ids, dups = {}, {}
+local window = tonumber(ARGV[3])
+local CHUNK = 500 -- stay far below Lua's unpack() limit
+
+-- Idempotency claims (id -> stream id) live in one hash per time bucket of `window` ms; a
+-- claim is looked up in the current and the previous bucket, so it is remembered for at least
+-- `window` ms. WHY hashes and not a key per id: one HMGET per bucket and one HSET per batch
+-- replace a SET NX per event, which was the costliest command of the script.
+local bucket = math.floor(now_ms / window)
+local cur_key = ARGV[2] .. bucket
+local prev_key = ARGV[2] .. (bucket - 1)
+
+local with_ids = {}
+for i = 4, #ARGV, 6 do
+  if ARGV[i] ~= '' then with_ids[#with_ids + 1] = ARGV[i] end
+end
+local known = {}
+for c = 1, #with_ids, CHUNK do
+  local part = {unpack(with_ids, c, math.min(c + CHUNK - 1, #with_ids))}
+  local old = redis.call('HMGET', prev_key, unpack(part))
+  local new = redis.call('HMGET', cur_key, unpack(part))
+  for j = 1, #part do
+    local sid = new[j] or old[j]
+    if sid then known[part[j]] = sid end
+  end
+end
+
+local ids, dups, claims = {}, {}, {}
 local total, by_type, by_sub, by_client = 0, {}, {}, {}
 local open_d, done_d = 0, 0
+local first = true
 for i = 4, #ARGV, 6 do
   local eid = ARGV[i]
-  local sid = false
-  if eid ~= '' then
-    sid = redis.call('GET', idp .. eid)
-  end
-  if sid then
-    ids[#ids + 1] = sid
+  local prev = eid ~= '' and known[eid]
+  if prev then
+    ids[#ids + 1] = prev
     dups[#dups + 1] = 1
   else
     local ip = ARGV[i + 4]
-    -- MINID trims everything older than the retention window on every append; '*' lets
-    -- Redis number same-millisecond events ms-0, ms-1, ... so none overwrites another.
-    sid = redis.call('XADD', KEYS[1], 'MINID', minid, '*', 'ip', ip, 'e', ARGV[i + 1])
+    local sid
+    -- '*' lets Redis number same-millisecond events ms-0, ms-1, ... so none overwrites
+    -- another. MINID trims everything older than the retention window, once per append.
+    if first then
+      sid = redis.call('XADD', KEYS[1], 'MINID', minid, '*', 'ip', ip, 'e', ARGV[i + 1])
+      first = false
+    else
+      sid = redis.call('XADD', KEYS[1], '*', 'ip', ip, 'e', ARGV[i + 1])
+    end
     if eid ~= '' then
-      redis.call('SET', idp .. eid, sid, 'PX', ttl)
+      known[eid] = sid -- a repeated id later in the same batch is a duplicate too
+      claims[#claims + 1] = eid
+      claims[#claims + 1] = sid
     end
     ids[#ids + 1] = sid
     dups[#dups + 1] = 0
@@ -45,12 +75,12 @@ for i = 4, #ARGV, 6 do
     local order = ARGV[i + 5]
     if order ~= '' then
       -- An order is open while its latest state is not ORDER_COMPLETED.
-      local prev = redis.call('HGET', KEYS[6], order)
-      if prev ~= sub then
+      local last = redis.call('HGET', KEYS[6], order)
+      if last ~= sub then
         redis.call('HSET', KEYS[6], order, sub)
-        local was_done = prev == 'ORDER_COMPLETED'
+        local was_done = last == 'ORDER_COMPLETED'
         local is_done = sub == 'ORDER_COMPLETED'
-        if not prev then
+        if not last then
           if is_done then done_d = done_d + 1 else open_d = open_d + 1 end
         elseif was_done and not is_done then
           done_d = done_d - 1
@@ -62,6 +92,12 @@ for i = 4, #ARGV, 6 do
       end
     end
   end
+end
+if #claims > 0 then
+  for c = 1, #claims, 2 * CHUNK do
+    redis.call('HSET', cur_key, unpack(claims, c, math.min(c + 2 * CHUNK - 1, #claims)))
+  end
+  redis.call('PEXPIREAT', cur_key, (bucket + 2) * window)
 end
 -- Counters are summed in Lua first: one HINCRBY per distinct key instead of one per event.
 if total > 0 then
