@@ -30,7 +30,7 @@ class Settings:
     token: str | None = None
     order_step_ms: int = 200
     retry_seconds: float = 30.0
-    max_attempts: int = 10
+    max_attempts: int = 20
     timeout_seconds: float = 10.0
     seed: int | None = None
 

@@ -44,7 +44,7 @@ class Counters:
 class RetryPolicy:
     """Exponential backoff with jitter, bounded in attempts and in total time."""
 
-    max_attempts: int = 10
+    max_attempts: int = 20
     max_seconds: float = 30.0
     base_seconds: float = 0.05
     cap_seconds: float = 2.0

@@ -191,7 +191,7 @@ def test_timeouts_during_a_redis_stall_are_retried_without_duplicates(
     # the first copies are still pending in the shard; both land once Redis thaws.
     server = ese_server_factory(role="all")
     proc = start_client(
-        server.url, "--event-limit", "2000", "--event-delay-ms", "20", "--concurrency", "2",
+        server.url, "--event-limit", "3000", "--event-delay-ms", "20", "--concurrency", "2",
         "--timeout-seconds", "0.3", "--retry-seconds", "60", "--max-attempts", "1000",
     )  # fmt: skip
     _wait_for_stored(server.url, 20, proc)
@@ -205,9 +205,9 @@ def test_timeouts_during_a_redis_stall_are_retried_without_duplicates(
     assert run.returncode == 0, run.stderr
     assert run.count("retries") > 0
     assert run.count("events_failed") == 0
-    assert run.count("events_acknowledged") == run.count("events_created") == 2000
+    assert run.count("events_acknowledged") == run.count("events_created") == 3000
     ids = Counter(e["id"] for e in stored_events(server.url))
-    assert len(ids) == 2000 and set(ids.values()) == {1}
+    assert len(ids) == 3000 and set(ids.values()) == {1}
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
