@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from offline_kit import IMAGES_DIR, KitError
-from offline_kit.dockercli import KEY_LABEL, docker_env, echo, tree_digest
+from offline_kit.dockercli import (
+    KEY_LABEL,
+    docker_env,
+    drop_replaced,
+    echo,
+    image_id,
+    tree_digest,
+)
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -31,7 +38,9 @@ def _stanzas_deb822(text: str) -> list[dict[str, str]]:
     stanzas: list[dict[str, str]] = []
     current: dict[str, str] = {}
     for raw in [*text.splitlines(), ""]:
-        line = raw.split("#", 1)[0].rstrip()
+        if raw.lstrip().startswith("#"):
+            continue  # a comment line does not end a stanza; only a blank line does
+        line = raw.rstrip()
         if not line.strip():
             if current:
                 stanzas.append(current)
@@ -133,6 +142,7 @@ def _import(rootfs: Path, tag: str, image_key: str) -> None:
     for change in changes:
         args += ["--change", change]
     args += ["-", tag]
+    previous = image_id(tag)
     print("+ tar -C rootfs -c . | " + " ".join(args), flush=True)
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     assert tar.stdout is not None  # for mypy: PIPE was asked for
@@ -141,3 +151,4 @@ def _import(rootfs: Path, tag: str, image_key: str) -> None:
     if tar.wait() != 0 or imp.returncode != 0:
         codes = f"tar {tar.returncode}, docker {imp.returncode}"
         raise KitError(f"importing the rootfs as {tag} failed ({codes})")
+    drop_replaced(previous, image_id(tag))

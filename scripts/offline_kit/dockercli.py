@@ -83,12 +83,22 @@ def build(
         args += ["--target", target]
     for name, value in build_args.items():
         args += ["--build-arg", f"{name}={value}"]
+    previous = image_id(tag) if tag else None
     with tempfile.TemporaryDirectory(prefix="ese-offline-") as tmp:
         iidfile = Path(tmp) / "iid"
         docker(*args, "--iidfile", str(iidfile), str(context))
         if not iidfile.is_file():
             raise KitError(f"build of {tag or dockerfile} produced no image ID")
-        return iidfile.read_text().strip()
+        new = iidfile.read_text().strip()
+    drop_replaced(previous, new)
+    return new
+
+
+def drop_replaced(previous: str | None, new: str | None) -> None:
+    """Remove the image a rebuild untagged, so repeated kit runs do not fill the disk."""
+    if previous and new and previous != new:
+        # Fails harmlessly while a container still uses it.
+        docker("rmi", previous, capture=True, check=False)
 
 
 def tree_digest(paths: Sequence[Path], extra: Sequence[str] = ()) -> str:
