@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,11 +40,12 @@ class Summary:
     retries: int
     elapsed_seconds: float
     interrupted: bool
+    crashed: bool = False
 
     @property
     def exit_code(self) -> int:
-        """0 when no event was given up on, else 1."""
-        return 1 if self.failed else 0
+        """0 when no event was given up on (and nothing crashed), else 1."""
+        return 1 if self.failed or self.crashed else 0
 
     def line(self) -> str:
         """The one summary line: key=value pairs, easy to read and to grep."""
@@ -88,7 +90,11 @@ class Runner:
         settings = self.settings
         started = time.perf_counter()
         connector = aiohttp.TCPConnector(limit=max(16, 8 * settings.concurrency))
-        timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
+        # Time the request on the socket, not in total: a request that waits for a free pooled
+        # connection has not reached the server yet and must not time out (and be re-counted).
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.timeout_seconds, sock_read=settings.timeout_seconds
+        )
         policy = RetryPolicy(max_attempts=settings.max_attempts, max_seconds=settings.retry_seconds)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             sender = Sender(
@@ -103,7 +109,13 @@ class Runner:
                 rng = random.Random(None if settings.seed is None else settings.seed + number)
                 coro = self._run_client(sender, number, share, rng)
                 self._instances.append(asyncio.create_task(coro))
-            await asyncio.gather(*self._instances, return_exceptions=True)
+            results = await asyncio.gather(*self._instances, return_exceptions=True)
+        crashed = False
+        for number, result in enumerate(results, start=1):
+            if isinstance(result, Exception):
+                # A bug, not a server problem: say so in one line and fail the run.
+                crashed = True
+                print(f"ese-client: client {number} crashed: {result!r}", file=sys.stderr)
         counters = self.counters
         return Summary(
             created=counters.created,
@@ -113,6 +125,7 @@ class Runner:
             retries=counters.retries,
             elapsed_seconds=time.perf_counter() - started,
             interrupted=self._interrupted,
+            crashed=crashed,
         )
 
     def _halted(self, sender: Sender) -> bool:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Iterator
 
-from ese_client.runner import Summary
+import pytest
+from ese_client import runner as runner_module
+from ese_client.config import Settings
+from ese_client.runner import Runner, Summary
 from ese_client.sender import RetryPolicy
+
+from tests.tooling import free_port
 
 
 def _summary(**changes: object) -> Summary:
@@ -41,6 +48,7 @@ def test_exit_code_is_non_zero_only_when_events_were_given_up_on() -> None:
     assert _summary().exit_code == 0
     assert _summary(interrupted=True).exit_code == 0
     assert _summary(acknowledged=9, failed=1).exit_code == 1
+    assert _summary(crashed=True).exit_code == 1
 
 
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
@@ -50,3 +58,23 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
         pauses = {policy.backoff(attempt, rng) for _ in range(50)}
         assert all(ceiling / 2 <= p <= ceiling for p in pauses)
         assert len(pauses) > 1, "jitter spreads the pauses"
+
+
+def test_a_crashing_client_is_reported_in_one_line_and_fails_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken_plan(**_kwargs: object) -> Iterator[object]:
+        raise RuntimeError("bug in the plan")
+        yield  # pragma: no cover - makes this a generator
+
+    monkeypatch.setattr(runner_module, "plan_ticks", broken_plan)
+    settings = Settings(server=f"http://127.0.0.1:{free_port()}", limit=10, concurrency=2)
+    summary = asyncio.run(Runner(settings, ip="10.0.0.1").run())
+
+    assert summary.crashed and summary.exit_code == 1
+    assert summary.requests == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "ese-client: client 1 crashed: RuntimeError('bug in the plan')",
+        "ese-client: client 2 crashed: RuntimeError('bug in the plan')",
+    ]
