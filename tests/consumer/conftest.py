@@ -27,6 +27,8 @@ class OriginalServer:
     url: str
     answer: str | int = "ok"
     events: list[dict[str, Any]] = field(default_factory=original_events)
+    # When set, `/stats` answers this document (a server with /stats but no `since` support).
+    stats: dict[str, Any] | None = None
     requests: list[str] = field(default_factory=list)
 
 
@@ -38,6 +40,8 @@ def _handler(state: OriginalServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b'{"ip": "10.0.0.5-1", "eventLogs": [')
             elif isinstance(state.answer, int):
                 self._send(state.answer, json.dumps({"message": "nope", "errors": []}).encode())
+            elif self.path == "/stats" and state.stats is not None:
+                self._send(200, json.dumps(state.stats).encode())
             elif self.path.split("?")[0] == "/events":
                 self._send(200, json.dumps(state.events).encode())
             else:
