@@ -64,11 +64,14 @@ class GrafanaClient:
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         self._auth = f"Basic {token}"
 
-    def request(self, method: str, path: str, body: Any = None, step: str = "") -> Response:
+    def request(
+        self, method: str, path: str, body: Any = None, step: str = "", auth: bool = True
+    ) -> Response:
         """One API call; HTTP errors come back as a Response, connection errors raise."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Authorization", self._auth)
+        if auth:
+            req.add_header("Authorization", self._auth)
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -112,7 +115,9 @@ class GrafanaClient:
         last = "no answer"
         while True:
             try:
-                resp = self.request("GET", "/api/health", step="health check")
+                # No credentials: /api/health is public, and a wrong password must not look
+                # like "not up yet" (the 401 surfaces, with its hint, at the first real call).
+                resp = self.request("GET", "/api/health", step="health check", auth=False)
                 body = resp.body if isinstance(resp.body, dict) else {}
                 if resp.status == 200 and body.get("database") == "ok":
                     return body
@@ -122,7 +127,7 @@ class GrafanaClient:
             if clock() >= deadline:
                 raise GrafanaError(
                     f"Grafana not healthy after {timeout:.0f}s at {self.url}/api/health ({last})",
-                    "run `invoke logs grafana-server`, or raise ese.grafana_timeout",
+                    "see `invoke logs grafana-server`; slow start: INVOKE_ESE_GRAFANA_TIMEOUT=180",
                 )
             sleep(1.0)
 
