@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ese_consumer.__main__ import APP
 from streamlit.testing.v1 import AppTest
 
+from ese_consumer.__main__ import APP
 from tests.consumer.conftest import OriginalServer
 from tests.consumer.seed import CLIENTS, demo_events, seed, stats
 from tests.tooling import free_port

@@ -6,10 +6,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from ese_consumer import __main__ as cli
 from ese_consumer import config, figures
 from ese_consumer.source import DEFAULT_URL, PollError, endpoints
-
 from tests.consumer.original import BASE_MS, original_events
 
 

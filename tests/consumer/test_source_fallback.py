@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from ese_consumer import source
 
+from ese_consumer import source
 from tests.consumer.conftest import OriginalServer
 from tests.tooling import free_port
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from ese_consumer import source
 from ese_consumer.figures import figures_from_stats
-
 from tests.consumer.conftest import OriginalServer
 from tests.consumer.seed import demo_events, seed, stats
 
