@@ -76,7 +76,8 @@ def ese_server_metrics(timeout: float = 30) -> set[str]:
         try:
             text = _scrape(f"http://127.0.0.1:{port}/metrics", time.monotonic() + timeout)
         except RuntimeError:
-            err = proc.stderr.read().decode(errors="replace")[-500:] if proc.poll() else ""
+            exited = proc.poll() is not None and proc.stderr is not None
+            err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
             raise RuntimeError(f"ese-server did not serve /metrics; {err}".strip()) from None
     return exposed_names(text)
 

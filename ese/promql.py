@@ -51,6 +51,7 @@ def exposed_names(exposition: str) -> set[str]:
                 if kind == "counter" and base.endswith("_total"):
                     names.add(base[: -len("_total")])
         elif line and not line.startswith("#"):
-            names.add(_IDENT.match(line).group() if _IDENT.match(line) else "")
-    names.discard("")
+            sample = _IDENT.match(line)
+            if sample:
+                names.add(sample.group())
     return names

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ese.paths import REPO_ROOT
-from ese.render import compose, grafana, haproxy, prometheus
+from ese.render import compose, haproxy, prometheus
+from ese.render import grafana as grafana
 from ese.render.common import HEADER_NOTE
 from ese.topology import Topology
 
