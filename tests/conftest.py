@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -52,9 +52,11 @@ class RedisServer:
     same port (for outage tests). Data does not survive a stop (no persistence).
     """
 
-    def __init__(self, binary: str, port: int) -> None:
+    def __init__(self, binary: str, port: int, extra_args: Sequence[str] = ()) -> None:
         self.binary = binary
         self.port = port
+        # e.g. ("--appendonly", "yes", "--dir", tmp) for a Redis whose data survives stop/start
+        self.extra_args = list(extra_args)
         self.url = f"redis://127.0.0.1:{port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -69,7 +71,7 @@ class RedisServer:
             return
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
-        args += ["--protected-mode", "no", "--loglevel", "warning"]
+        args += ["--protected-mode", "no", "--loglevel", "warning", *self.extra_args]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for_port(self.port, 10.0, self.proc)
 

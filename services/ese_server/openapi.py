@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from ese_server.config import Settings
-from ese_server.validation import CLICK_SUBTYPES, MAX_ID_CHARS, MAX_TIMESTAMP, ORDER_STATES
+from ese_server.validation import (
+    CLICK,
+    CLICK_SUBTYPES,
+    MAX_ID_CHARS,
+    MAX_TIMESTAMP,
+    ORDER,
+    ORDER_STATES,
+)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -53,20 +60,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "description": "Optional client-chosen id: a retried event with the same id is "
             "stored once.",
         },
-        "data": {
-            "type": "object",
-            "description": "CLICK_STREAM_EVENT: {event: "
-            + "|".join(CLICK_SUBTYPES)
-            + "}. ORDER_STATE_UPDATE_EVENT: {orderId: string|integer, state: "
-            + "|".join(ORDER_STATES)
-            + ", timestamp: integer}.",
-            "properties": {
-                "event": {"type": "string", "enum": list(CLICK_SUBTYPES)},
-                "state": {"type": "string", "enum": list(ORDER_STATES)},
-                "orderId": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]},
-                "timestamp": {"type": "integer"},
-            },
-        },
+        "data": {"type": "object", "description": "Depends on eventType (see Event)."},
     }
     stored_props = dict(event_props)
     stored_props["server_ts"] = {"type": "integer", "description": "Server time, epoch ms."}
@@ -75,12 +69,55 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "type": "object",
             "required": ["eventType", "timestamp", "ip", "data"],
             "properties": event_props,
+            "anyOf": [_ref("ClickStreamEvent"), _ref("OrderStateUpdateEvent"), _ref("OtherEvent")],
             "example": {
                 "eventType": "CLICK_STREAM_EVENT",
                 "timestamp": 1706000000123,
                 "ip": "10.1.2.3-7",
                 "data": {"event": "BUTTON_CLICK_EVENT"},
             },
+        },
+        "ClickStreamEvent": {
+            "type": "object",
+            "required": ["eventType", "data"],
+            "properties": {
+                "eventType": {"type": "string", "enum": [CLICK]},
+                "data": {
+                    "type": "object",
+                    "required": ["event"],
+                    "properties": {"event": {"type": "string", "enum": list(CLICK_SUBTYPES)}},
+                },
+            },
+        },
+        "OrderStateUpdateEvent": {
+            "type": "object",
+            "required": ["eventType", "data"],
+            "properties": {
+                "eventType": {"type": "string", "enum": [ORDER]},
+                "data": {
+                    "type": "object",
+                    "required": ["orderId", "state"],
+                    "properties": {
+                        "orderId": {
+                            "oneOf": [
+                                {"type": "string", "minLength": 1, "maxLength": 256},
+                                {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+                            ]
+                        },
+                        "state": {"type": "string", "enum": list(ORDER_STATES)},
+                        "timestamp": {
+                            "type": "integer",
+                            "minimum": -(2**63),
+                            "maximum": 2**63 - 1,
+                        },
+                    },
+                },
+            },
+        },
+        "OtherEvent": {
+            "type": "object",
+            "required": ["eventType"],
+            "properties": {"eventType": {"not": {"enum": [CLICK, ORDER]}}},
         },
         "StoredEvent": {
             "type": "object",
@@ -175,15 +212,25 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             },
         },
     }
-    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    # Security is declared only where this shard really requires a token, so the document
+    # matches the running shard (and a fuzzer can check that unauthenticated calls get 401).
+    ingest_security: list[dict[str, list[str]]] = (
+        [{"ingestToken": []}] if settings.ingest_token else []
+    )
+    analytics_security: list[dict[str, list[str]]] = (
+        [{"analyticsToken": []}] if settings.analytics_token else []
+    )
     common = {
         "401": _error("Token missing or wrong (when a token is configured)."),
         "403": _error("This shard's role does not serve the route."),
         "503": _error("Redis unavailable; nothing was stored."),
     }
     ingest_errors = {
-        "400": _error("Malformed JSON or schema violation; every offending field is named."),
-        "413": _error("Body larger than ESE_MAX_BODY_BYTES (or batch over ESE_MAX_BATCH)."),
+        "400": _error(
+            "Malformed JSON, schema violation or batch over ESE_MAX_BATCH; every offending "
+            "field is named."
+        ),
+        "413": _error("Body larger than ESE_MAX_BODY_BYTES."),
         **common,
     }
     paths: dict[str, Any] = {
@@ -217,7 +264,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "post": {
                 "summary": "Store one event (ingest role).",
                 "operationId": "addEvent",
-                "security": bearer,
+                "security": ingest_security,
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("Event")}},
@@ -232,7 +279,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "post": {
                 "summary": "Store a batch of events, all or nothing (ingest role).",
                 "operationId": "addEvents",
-                "security": bearer,
+                "security": ingest_security,
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("Batch")}},
@@ -246,7 +293,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "summary": "Events of the retention window (analytics role). Without a query: "
                 "grouped per client as in the original demo. With since/limit: one page.",
                 "operationId": "getEvents",
-                "security": bearer,
+                "security": analytics_security,
                 "parameters": [
                     {
                         "name": "since",
@@ -277,7 +324,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "get": {
                 "summary": "Totals by type and sub-type, per client, open/completed orders.",
                 "operationId": "getStats",
-                "security": bearer,
+                "security": analytics_security,
                 "responses": {"200": _json(_ref("Stats"), "Aggregates."), **common},
             }
         },
@@ -292,6 +339,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "ingestToken": {"type": "http", "scheme": "bearer"},
+                "analyticsToken": {"type": "http", "scheme": "bearer"},
+            },
         },
     }
