@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "they are built from are built too when missing or stale",
     )
     parser.add_argument(
-        "--force", action="store_true", help="rebuild the selected images (and re-download wheels)"
+        "--force",
+        action="store_true",
+        help="rebuild the selected images without the layer cache (fresh apt packages, wheels)",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="after building, run each selected image briefly"

@@ -49,11 +49,12 @@ def _dockerfile_image(image: KitImage, opts: Options) -> bool:
     """A stand-in built from images/<name>/Dockerfile with the image dir as context."""
     folder = IMAGES_DIR / image.name
     key = tree_digest([folder], [_parent_id(image)])
-    if image.name not in opts.forced and image_key(image.tag) == key:
+    forced = image.name in opts.forced
+    if not forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
     parent = BY_NAME[image.parent or ""].tag
-    build(image.tag, folder / "Dockerfile", folder, key, {"BASE_IMAGE": parent})
+    build(image.tag, folder / "Dockerfile", folder, key, {"BASE_IMAGE": parent}, no_cache=forced)
     return True
 
 
@@ -64,8 +65,15 @@ def _python_image(image: KitImage, opts: Options) -> bool:
     parent = BY_NAME["debian"].tag
     runtime_key = tree_digest([folder], [parent_id, "runtime"])
     with tempfile.TemporaryDirectory(prefix="ese-offline-empty-") as empty:
+        # --force refreshes the apt layer here; the full build below then reuses it.
         runtime = build(
-            "", folder / "Dockerfile", Path(empty), runtime_key, {"BASE_IMAGE": parent}, "runtime"
+            "",
+            folder / "Dockerfile",
+            Path(empty),
+            runtime_key,
+            {"BASE_IMAGE": parent},
+            target="runtime",
+            no_cache=image.name in opts.forced,
         )
     probe = docker("run", "--rm", runtime, "python", "-c", wheelhouse.PROBE, capture=True)
     target = wheelhouse.Target.from_probe(probe.stdout)
@@ -90,7 +98,8 @@ def _grafana_image(image: KitImage, opts: Options) -> bool:
         raise KitError(f"{REPO_ROOT / 'ese' / 'fake_grafana.py'} does not exist (the Grafana fake)")
     sources = [REPO_ROOT / name for name in GRAFANA_SOURCES if (REPO_ROOT / name).exists()]
     key = tree_digest([folder, *sources], [_parent_id(image)])
-    if image.name not in opts.forced and image_key(image.tag) == key:
+    forced = image.name in opts.forced
+    if not forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
     parent = BY_NAME["python"].tag
@@ -105,7 +114,9 @@ def _grafana_image(image: KitImage, opts: Options) -> bool:
                 shutil.copy2(source, context / source.name)
         # pyproject names a readme; an empty one keeps the build independent of it.
         (context / "README.md").touch()
-        build(image.tag, folder / "Dockerfile", context, key, {"BASE_IMAGE": parent})
+        build(
+            image.tag, folder / "Dockerfile", context, key, {"BASE_IMAGE": parent}, no_cache=forced
+        )
     return True
 
 

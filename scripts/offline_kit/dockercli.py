@@ -74,9 +74,12 @@ def build(
     key: str,
     build_args: dict[str, str],
     target: str | None = None,
+    no_cache: bool = False,
 ) -> str:
     """`docker build` with the key label; returns the image ID."""
     args = ["build", "--label", f"{KEY_LABEL}={key}", "-f", str(dockerfile)]
+    if no_cache:
+        args.append("--no-cache")
     if tag:
         args += ["-t", tag]
     if target:
