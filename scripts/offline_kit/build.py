@@ -67,7 +67,7 @@ def _python_image(image: KitImage, opts: Options) -> bool:
     with tempfile.TemporaryDirectory(prefix="ese-offline-empty-") as empty:
         # --force refreshes the apt layer here; the full build below then reuses it.
         runtime = build(
-            "",
+            f"{image.tag}-runtime",  # tagged, so it is not left dangling in `docker images`
             folder / "Dockerfile",
             Path(empty),
             runtime_key,
