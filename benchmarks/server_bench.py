@@ -1,0 +1,266 @@
+"""Benchmark one ese-server shard on a real Redis, on loopback, in one bounded run.
+
+    python benchmarks/server_bench.py            # ~45 s on the 2-core dev box
+    python benchmarks/server_bench.py --json     # same, machine-readable
+
+Starts its own redis-server (no persistence) and one shard (role all, default settings:
+validation, idempotency ids on every event, /stats counters and metrics all on), then prints:
+  - redis-benchmark's XADD rate (the ceiling: plain appends, no script, no HTTP);
+  - single-event requests/s (POST /event, closed loop, keep-alive connections);
+  - batched events/s (POST /events with 50 events per request);
+  - p50/p99 latency at a fixed 500 requests/s (open loop; latency from the scheduled send);
+  - the shard's RSS and the CPU seconds the shard and Redis used per phase.
+The load generator (benchmarks/loadgen.py) runs as a separate process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Any, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"server_bench: {what} did not come up within {timeout}s")
+
+
+def port_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+
+
+def need(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise SystemExit(
+            f"server_bench: {binary} not found; install it (apt-get install redis-server)"
+        )
+    return path
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def redis_benchmark_xadd(port: int, payload: str) -> dict[str, float]:
+    """redis-benchmark XADD rates: one command per round trip, and pipelined by 50."""
+    out: dict[str, float] = {}
+    for label, pipeline in (("xadd_rps", "1"), ("xadd_pipelined50_rps", "50")):
+        cmd = [need("redis-benchmark"), "-h", "127.0.0.1", "-p", str(port), "-c", "32"]
+        cmd += [
+            "-n",
+            "300000",
+            "-P",
+            pipeline,
+            "-q",
+            "XADD",
+            "bench:ceiling",
+            "*",
+            "ip",
+            "10.0.0.1-1",
+        ]
+        cmd += ["e", payload]
+        text = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+        # e.g. "XADD bench:ceiling * ...: 98039.22 requests per second, p50=0.175 msec"
+        rate = text.rsplit("requests per second", 1)[0].replace("\r", "\n").split()[-1]
+        out[label] = float(rate)
+    return out
+
+
+def loadgen(port: int, *args: str) -> dict[str, float]:
+    cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(port), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise SystemExit(f"server_bench: load generator failed:\n{proc.stderr}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=8.0, help="length of each throughput phase"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="fixed rate for the latency phase"
+    )
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--single-conns", type=int, default=32)
+    parser.add_argument("--batch-conns", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+
+    redis_port, shard_port = free_port(), free_port()
+    redis_cmd = [need("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1"]
+    redis_cmd += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+    procs: list[subprocess.Popen[bytes]] = []
+    result: dict[str, Any] = {}
+    try:
+        redis_proc = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
+        procs.append(redis_proc)
+        wait_for(lambda: port_open(redis_port), "redis-server")
+        payload = (
+            '{"eventType":"CLICK_STREAM_EVENT","timestamp":1706000000000,"ip":"10.0.0.1-1",'
+            '"data":{"event":"KEY_PRESS_EVENT"},"id":"bench-00000001-1"}'
+        )
+        result.update(redis_benchmark_xadd(redis_port, payload))
+        subprocess.run(
+            [need("redis-cli"), "-p", str(redis_port), "FLUSHALL"], capture_output=True, timeout=30
+        )
+
+        env = dict(os.environ)
+        env.update(
+            {
+                "SERVER_PORT": str(shard_port),
+                "ESE_ROLE": "all",
+                "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "ESE_HOST": "127.0.0.1",
+            }
+        )
+        shard = subprocess.Popen(
+            [sys.executable, "-m", "ese_server"],
+            env=env,
+            cwd=str(REPO),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(shard)
+        base = f"http://127.0.0.1:{shard_port}"
+        wait_for(lambda: get_json(f"{base}/")["redis"] == "up", "ese-server")
+        shard_ps, redis_ps = psutil.Process(shard.pid), psutil.Process(redis_proc.pid)
+
+        def phase(name: str, *lg_args: str) -> dict[str, float]:
+            c0, r0 = cpu_seconds(shard_ps), cpu_seconds(redis_ps)
+            out = loadgen(shard_port, *lg_args)
+            out["shard_cpu_s"] = round(cpu_seconds(shard_ps) - c0, 2)
+            out["redis_cpu_s"] = round(cpu_seconds(redis_ps) - r0, 2)
+            result[name] = out
+            return out
+
+        phase("warmup", "--seconds", "1", "--conns", "8", "--tag", "warm")
+        single = phase(
+            "single",
+            "--seconds",
+            str(args.seconds),
+            "--conns",
+            str(args.single_conns),
+            "--tag",
+            "s",
+        )
+        batch = phase(
+            "batched",
+            "--seconds",
+            str(args.seconds),
+            "--conns",
+            str(args.batch_conns),
+            "--batch",
+            str(args.batch),
+            "--tag",
+            "b",
+        )
+        batch["events_per_s"] = batch["rps"] * args.batch
+        latency = phase(
+            "latency",
+            "--mode",
+            "rate",
+            "--rate",
+            str(args.rate),
+            "--seconds",
+            str(args.rate_seconds),
+            "--conns",
+            "16",
+            "--tag",
+            "r",
+        )
+        result["shard_rss_mib"] = round(shard_ps.memory_info().rss / 2**20, 1)
+        stats = get_json(f"{base}/stats")
+        expected = (
+            result["warmup"]["ok"]
+            + single["ok"]
+            + batch["ok"] * args.batch
+            + latency["requests"]
+            - latency["failed"]
+        )
+        result["stored_total"] = stats["total"]
+        result["expected_total"] = expected
+        result["cpu_count"] = os.cpu_count()
+        result["loadavg_1m"] = os.getloadavg()[0]
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    failed = single["failed"] + batch["failed"] + latency["failed"]
+    print(
+        f"ese-server benchmark ({result['cpu_count']} cores, "
+        f"load avg {result['loadavg_1m']:.2f} at end)"
+    )
+    print(
+        f"  redis-benchmark XADD (ceiling)   {result['xadd_rps']:>10,.0f} cmd/s  "
+        f"({result['xadd_pipelined50_rps']:,.0f} cmd/s pipelined by 50)"
+    )
+    print(
+        f"  single-event POST /event         {single['rps']:>10,.0f} req/s  "
+        f"(shard {single['shard_cpu_s']} CPU-s, redis {single['redis_cpu_s']} CPU-s)"
+    )
+    print(
+        f"  batched POST /events (x{args.batch})     {batch['events_per_s']:>10,.0f} events/s "
+        f"({batch['rps']:,.0f} req/s; shard {batch['shard_cpu_s']} CPU-s, "
+        f"redis {batch['redis_cpu_s']} CPU-s)"
+    )
+    print(
+        f"  latency at {args.rate:.0f} req/s             p50 {latency['p50_ms']:.2f} ms, "
+        f"p99 {latency['p99_ms']:.2f} ms, max {latency['max_ms']:.2f} ms"
+    )
+    print(f"  shard RSS                        {result['shard_rss_mib']:>10} MiB")
+    print(
+        f"  failed requests: {failed}; stored events {result['stored_total']:,} "
+        f"(expected {result['expected_total']:,})"
+    )
+    return 0 if failed == 0 and result["stored_total"] == result["expected_total"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
