@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ese_client.simulation import ORDER_STATES
 
+from ese_client.simulation import ORDER_STATES
 from tests.client.conftest import RecordingProxy, finish, run_client, start_client
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]

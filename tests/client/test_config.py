@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ese_client.__main__ import main
 from ese_client.config import ConfigError, Settings, load_settings
 

@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import pytest
+
 from ese_client.identity import own_ipv4
 
 

@@ -6,6 +6,7 @@ import random
 from collections import Counter
 
 import pytest
+
 from ese_client.simulation import (
     CLICK_STREAM_EVENT,
     CLICK_SUBTYPES,

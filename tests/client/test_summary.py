@@ -7,11 +7,11 @@ import random
 from collections.abc import Iterator
 
 import pytest
+
 from ese_client import runner as runner_module
 from ese_client.config import Settings
 from ese_client.runner import Runner, Summary
 from ese_client.sender import RetryPolicy
-
 from tests.tooling import free_port
 
 
