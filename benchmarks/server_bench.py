@@ -219,7 +219,7 @@ def main() -> int:
         result["stored_total"] = stats["total"]
         result["expected_total"] = expected
         result["cpu_count"] = os.cpu_count()
-        result["loadavg_1m"] = os.getloadavg()[0]
+        result["loadavg_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     finally:
         for proc in reversed(procs):
             proc.terminate()

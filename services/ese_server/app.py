@@ -375,9 +375,8 @@ class App:
     async def h_add_events(self, scope: Scope, body: bytes) -> Response:
         events, errors, too_large = check_batch(self._parse(body), self.settings.max_batch)
         if too_large:
-            # 400, not 413: the body may be small; the batch breaks the schema's maxItems.
             raise HTTPError(
-                400,
+                413,
                 "batch too large (ESE_MAX_BATCH); nothing was stored",
                 "batch_too_large",
                 errors,

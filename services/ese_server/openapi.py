@@ -226,11 +226,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "503": _error("Redis unavailable; nothing was stored."),
     }
     ingest_errors = {
-        "400": _error(
-            "Malformed JSON, schema violation or batch over ESE_MAX_BATCH; every offending "
-            "field is named."
-        ),
-        "413": _error("Body larger than ESE_MAX_BODY_BYTES."),
+        "400": _error("Malformed JSON or schema violation; every offending field is named."),
+        "413": _error("Body over ESE_MAX_BODY_BYTES, or batch over ESE_MAX_BATCH events."),
         **common,
     }
     paths: dict[str, Any] = {

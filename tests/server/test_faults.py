@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -101,7 +102,7 @@ def test_sigterm_finishes_the_request_in_flight(ese_server_factory: Any, rdb: re
     with socket.create_connection(("127.0.0.1", shard.port), timeout=10) as sock:
         sock.sendall(head + body[:10])  # the request has started, its body is not complete
         time.sleep(0.3)
-        shard.proc.send_signal(__import__("signal").SIGTERM)
+        shard.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         assert shard.proc.poll() is None, "exited with a request in flight"
         with pytest.raises(OSError):  # no new connections once stopping

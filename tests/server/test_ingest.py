@@ -110,7 +110,7 @@ def test_bad_input_is_a_clear_4xx_and_stores_nothing(
         expect_400(http.post("/events", json={"evts": [click()]}), {"events"})
         expect_400(http.post("/events", json={"events": [click(), 3]}), {"events[1]"})
         too_many = http.post("/events", json={"events": [click()] * 4})
-        assert too_many.status_code == 400
+        assert too_many.status_code == 413
         assert "at most 3" in too_many.json()["errors"][0]["message"]
         big = http.post(
             "/event", json={**click(), "data": {"event": "KEY_PRESS_EVENT", "pad": "x" * 3000}}
