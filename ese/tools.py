@@ -6,6 +6,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from ese import compose
+from ese.errors import EseError
+
 
 def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing text output; never raises for a non-zero exit."""
@@ -28,16 +31,11 @@ def image_present(image: str) -> bool:
 
 
 def compose_command() -> list[str] | None:
-    """`docker compose` (v2) when present, else `docker-compose` (v1), else None."""
-    if shutil.which("docker"):
-        try:
-            if run(["docker", "compose", "version"], 30).returncode == 0:
-                return ["docker", "compose"]
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    return None
+    """The compose program (`docker compose` or `docker-compose`), or None when neither exists."""
+    try:
+        return list(compose.detect().base)
+    except EseError:
+        return None
 
 
 @dataclass(frozen=True)
