@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from typing import Any
 
@@ -10,7 +11,12 @@ from typing import Any
 def is_free(port: int, bind: str = "0.0.0.0") -> bool:
     """True when a listener could bind `bind:port` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # No SO_REUSEADDR: a port in TIME_WAIT is fine for Docker, but a listener is not.
+        # A port whose old connections sit in TIME_WAIT is fine for Docker, a listener is not.
+        # On POSIX only SO_REUSEADDR makes bind() tell the two apart (without it, TIME_WAIT
+        # fails the bind for a minute after `invoke down`). On Windows it would let the bind
+        # succeed over a live listener, and TIME_WAIT does not block a bind there anyway.
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((bind, port))
         except OSError as exc:

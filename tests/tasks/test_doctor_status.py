@@ -86,6 +86,25 @@ def test_real_port_check_sees_a_listener():
         assert ports.is_free(sock.getsockname()[1], "127.0.0.1") is False
 
 
+def test_real_port_check_ignores_time_wait_after_a_closed_connection():
+    import socket
+
+    # The side that closes first keeps its end in TIME_WAIT, as a stopped container's
+    # published port does after `invoke down`; that port is free for a new listener.
+    # (docker-proxy, like most servers, listens with SO_REUSEADDR; the TIME_WAIT end
+    # inherits it, and Linux lets a bind pass only when both sides set it.)
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()
+        client.close()
+    assert ports.is_free(port, "127.0.0.1") is True
+
+
 def test_doctor_reports_docker_down_with_how_to_start_it(topo):
     def refuse():
         raise ConnectionRefusedError("connection refused")
