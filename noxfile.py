@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import nox
 
@@ -74,3 +75,86 @@ def tests(session: nox.Session) -> None:
     # Exit 5 (nothing collected) means the suite is broken, unless the caller chose a selection.
     codes = [0, 5] if session.posargs else [0]
     session.run("pytest", *(session.posargs or ["-q"]), success_codes=codes)
+
+
+# The infrastructure images the e2e run needs from a registry (or the offline kit's stand-ins).
+E2E_OFFICIAL_IMAGES = ("redis", "haproxy", "prometheus", "grafana", "python_base")
+OFFLINE_ENV = "artifacts/offline.env"
+
+
+def _official_images() -> dict[str, str]:
+    """ESE_*_IMAGE variable -> official default image, read from topology.toml."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10
+        import tomli as tomllib
+    with open("topology.toml", "rb") as fh:
+        images = tomllib.load(fh)["images"]
+    return {images[name]["env"]: images[name]["default"] for name in E2E_OFFICIAL_IMAGES}
+
+
+def _docker_ok(*args: str, timeout: float) -> bool:
+    try:
+        proc = subprocess.run(["docker", *args], capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+def _e2e_images(session: nox.Session) -> dict[str, str]:
+    """Image overrides for the e2e run: official images when present or pullable, else the
+    offline kit's stand-ins (ESE_E2E_IMAGES=offline|official forces one)."""
+    mode = os.environ.get("ESE_E2E_IMAGES", "auto").strip().lower() or "auto"
+    if mode not in {"auto", "offline", "official"}:
+        session.error(f"ESE_E2E_IMAGES={mode!r}: use offline, official or leave it unset")
+    official = _official_images()
+    if mode != "offline":
+        have = {img for img in official.values() if _docker_ok("image", "inspect", img, timeout=30)}
+        missing = [img for img in official.values() if img not in have]
+        for image in list(missing):
+            session.log(f"image {image} not present; trying docker pull")
+            if _docker_ok("pull", image, timeout=600):
+                missing.remove(image)
+        if not missing:
+            # Explicit values: an exported offline override must not leak into this run.
+            return official
+        if mode == "official":
+            session.error(
+                f"official images unavailable (no registry?): {', '.join(missing)}; "
+                "run with ESE_E2E_IMAGES=offline to build local stand-ins"
+            )
+        session.log(f"no registry for {', '.join(missing)}: building the offline image kit")
+    session.install("pip")  # the kit downloads the wheelhouse with `python -m pip`
+    session.run("python", "scripts/offline_images.py", "--smoke", "--env-out", OFFLINE_ENV)
+    overrides = {}
+    with open(OFFLINE_ENV, encoding="utf-8") as fh:
+        for line in fh:
+            key, sep, value = line.strip().removeprefix("export ").partition("=")
+            if sep and key.startswith("ESE_"):
+                overrides[key] = value.strip().strip('"')
+    if not overrides:
+        session.error(f"the offline kit wrote no image overrides to {OFFLINE_ENV}")
+    return overrides
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """The whole stack under Docker, driven by the real Invoke tasks, with failure drills.
+
+    Skips when no Docker engine answers (fails under CI=true). Uses the official images when
+    present or pullable, else builds the offline kit's stand-ins (force with
+    ESE_E2E_IMAGES=offline|official). Refuses to touch existing ese-backend/ese-frontend
+    containers or the ese-consumer container unless ESE_E2E_REPLACE=1; always ends with
+    `invoke down --volumes`; on a failure every service's logs go to artifacts/e2e-logs/.
+    Extra arguments go to pytest, e.g. `nox -s e2e -- -x -k drill`.
+    """
+    if not _docker_reachable():
+        message = "Docker engine not reachable (start dockerd or Docker Desktop)"
+        if _in_ci():
+            session.error(f"{message}; CI=true requires the e2e session to run")
+        session.skip(f"{message}; the e2e session needs it")
+    install_impl(session)
+    env = {"ESE_E2E": "1", **_e2e_images(session)}
+    for key, value in sorted(env.items()):
+        session.log(f"{key}={value}")
+    session.run("pytest", "tests/e2e", *(session.posargs or ["-v", "--durations=15"]), env=env)

@@ -1,0 +1,209 @@
+"""Failure drills on the running stack (issue 6, drills 1-3): a shard killed, Redis restarted
+under load, bad requests through the load balancer."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+from tests.e2e import containers, harness, outside
+
+CLIENTS = 4
+PROBE_IP = "e2e-probe"
+
+
+def _wait_clients_running(watcher: containers.IpWatcher) -> None:
+    outside.wait_until(lambda: watcher.running_now() == CLIENTS, 30, "all clients running")
+    time.sleep(1.5)  # let traffic flow through both shards first
+    assert watcher.running_now() > 0, "the clients finished before the drill started"
+
+
+def _lb_state(name: str) -> str:
+    return outside.haproxy_servers()[name]["status"]
+
+
+def test_drill_kill_an_ingest_shard_while_clients_run(stack: harness.Stack) -> None:
+    seen: list[str] = []
+
+    def drill(watcher: containers.IpWatcher) -> None:
+        _wait_clients_running(watcher)
+        shard = containers.service_container(stack.cli, "ese-server1")
+        shard.kill()  # SIGKILL: no graceful shutdown, in-flight requests are cut
+
+        def down() -> bool:
+            seen.append(_lb_state("ese-server1"))
+            return seen[-1].startswith("DOWN")
+
+        outside.wait_until(down, 45, "HAProxy shows ese-server1 DOWN", interval=0.25)
+        assert watcher.running_now() > 0, "the clients finished before the shard was down"
+        shard.start()
+        outside.wait_until(lambda: _lb_state("ese-server1") == "UP", 60, "ese-server1 UP again")
+        outside.wait_until(lambda: containers.health(shard) == "healthy", 60, "shard healthy")
+        seen.append(_lb_state("ese-server1"))
+
+    phase = harness.run_clients(stack, clients=CLIENTS, delay_ms=100, limit=2000, during=drill)
+    print(f"HAProxy states of ese-server1 during the drill: {seen}")
+    harness.TIMINGS["drill kill shard: client phase"] = phase.seconds
+    harness.check_phase(phase, CLIENTS, 2000)
+    assert outside.haproxy_servers()["ese-server2"]["status"] == "UP"
+
+
+class Prober(threading.Thread):
+    """POSTs one event at a time through the load balancer until stopped (bounded)."""
+
+    def __init__(self, token: str, max_seconds: float = 90, max_requests: int = 2000) -> None:
+        super().__init__(name="prober", daemon=True)
+        self.token = token
+        self.max_seconds = max_seconds
+        self.max_requests = max_requests
+        self.statuses: list[int] = []  # 0 = no HTTP answer
+        self.acknowledged: set[str] = set()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        headers = {"Content-Type": "application/json", **outside.bearer(self.token)}
+        deadline = time.monotonic() + self.max_seconds
+        run_id = uuid.uuid4().hex[:8]
+        for n in range(self.max_requests):
+            if self.stop.is_set() or time.monotonic() > deadline:
+                return
+            event_id = f"{PROBE_IP}-{run_id}-{n}"
+            event = {
+                "eventType": "CLICK_STREAM_EVENT",
+                "timestamp": int(time.time() * 1000),
+                "ip": PROBE_IP,
+                "data": {"event": "BUTTON_CLICK_EVENT"},
+                "id": event_id,
+            }
+            try:
+                status, _ = outside.request(
+                    "POST", f"{outside.LB}/event", json.dumps(event).encode(), headers, timeout=5
+                )
+            except OSError:
+                status = 0
+            self.statuses.append(status)
+            if status == 201:
+                self.acknowledged.add(event_id)
+            self.stop.wait(0.05)
+
+
+def _started(container: Any) -> tuple[str, int]:
+    container.reload()
+    return container.attrs["State"]["StartedAt"], int(container.attrs["RestartCount"])
+
+
+def test_drill_restart_redis_under_load(stack: harness.Stack) -> None:
+    shards = [
+        containers.service_container(stack.cli, s)
+        for s in ("ese-server1", "ese-server2", "ese-server-analytics")
+    ]
+    before = {s.name: _started(s) for s in shards}
+    errors_before = outside.shard_503s()
+    prober = Prober(stack.ingest_token)
+
+    def drill(watcher: containers.IpWatcher) -> None:
+        _wait_clients_running(watcher)
+        prober.start()
+        time.sleep(0.5)
+        redis = containers.service_container(stack.cli, "redis-server")
+        # SIGTERM, not SIGKILL: Redis flushes its append-only file on a clean shutdown, and the
+        # named volume keeps it, so what was acknowledged survives the restart.
+        redis.restart(timeout=20)
+        outside.wait_until(lambda: containers.health(redis) == "healthy", 60, "redis healthy")
+
+        def shards_see_redis() -> bool:
+            return all(
+                outside.get_json(f"{url}/")["redis"] == "up"
+                for url in (*outside.SHARDS.values(), outside.ANALYTICS)
+            )
+
+        outside.wait_until(shards_see_redis, 30, "every shard sees Redis up again")
+        mark = len(prober.statuses)
+        outside.wait_until(lambda: 201 in prober.statuses[mark:], 30, "probe stored again")
+        assert watcher.running_now() > 0, "the clients finished before Redis was back"
+        prober.stop.set()
+        prober.join(10)
+
+    phase = harness.run_clients(stack, clients=CLIENTS, delay_ms=100, limit=1200, during=drill)
+    harness.TIMINGS["drill restart redis: client phase"] = phase.seconds
+    retries = sum(r.count("retries") for r in phase.runs)
+    answered_503 = outside.shard_503s() - errors_before
+    probe_503 = prober.statuses.count(503)
+    print(
+        f"probe statuses: { {s: prober.statuses.count(s) for s in set(prober.statuses)} }; "
+        f"shard 503s: {answered_503:.0f}; client retries: {retries}"
+    )
+    assert probe_503 or answered_503 > 0 or retries > 0, "the outage was never observed"
+    assert answered_503 > 0, "no shard answered 503 while Redis was down"
+
+    harness.check_phase(phase, CLIENTS, 1200, extra_ips=frozenset({PROBE_IP}))
+    stored_probes = {str(e["id"]) for e in phase.events if e["ip"] == PROBE_IP}
+    lost = prober.acknowledged - stored_probes
+    assert not lost, f"{len(lost)} acknowledged probe events lost, e.g. {sorted(lost)[:3]}"
+    # Recovered by themselves: no shard was restarted.
+    assert {s.name: _started(s) for s in shards} == before
+
+
+EVENT = {
+    "eventType": "CLICK_STREAM_EVENT",
+    "timestamp": 1706000000123,
+    "ip": "e2e-bad",
+    "data": {"event": "BUTTON_CLICK_EVENT"},
+}
+
+
+def _bad_requests() -> list[tuple[str, str, str, bytes, bool]]:
+    """(what, method, path, body, with token) of requests that must each get a 4xx."""
+    big = dict(
+        EVENT, id="e2e-bad-big", data={"event": "BUTTON_CLICK_EVENT", "pad": "x" * 1_200_000}
+    )
+    batch = {"events": [dict(EVENT, id=f"e2e-bad-batch-{n}") for n in range(1001)]}
+    half_bad = {"events": [dict(EVENT, id="e2e-bad-half-ok"), {"eventType": "CLICK_STREAM_EVENT"}]}
+    return [
+        ("malformed JSON", "POST", "/event", b'{"eventType": "CLICK_STREAM_EVENT",', True),
+        ("not UTF-8", "POST", "/event", b"\xff\xfe\x00garbage", True),
+        ("wrong types", "POST", "/event", json.dumps(dict(EVENT, timestamp="soon")).encode(), True),
+        ("missing field", "POST", "/event", json.dumps({"eventType": "X"}).encode(), True),
+        ("events not a list", "POST", "/events", b'{"events": "many"}', True),
+        ("one bad event in a batch", "POST", "/events", json.dumps(half_bad).encode(), True),
+        ("batch over the limit", "POST", "/events", json.dumps(batch).encode(), True),
+        ("body over 1 MiB", "POST", "/event", json.dumps(big).encode(), True),
+        ("no token", "POST", "/event", json.dumps(dict(EVENT, id="e2e-bad-anon")).encode(), False),
+        ("read route via the LB", "GET", "/events", b"", True),
+        ("unknown route", "POST", "/nothing-here", b"{}", True),
+    ]
+
+
+def test_drill_bad_requests_through_the_lb_get_4xx(stack: harness.Stack) -> None:
+    _, cursor = outside.read_stream(stack.analytics_token)
+    answers = {}
+    for what, method, path, body, with_token in _bad_requests():
+        headers = {"Content-Type": "application/json"}
+        if with_token:
+            headers.update(outside.bearer(stack.ingest_token))
+        status, reply = outside.request(
+            method, f"{outside.LB}{path}", body if method == "POST" else None, headers
+        )
+        answers[what] = status
+        assert 400 <= status < 500, f"{what}: {status} {reply[:300]!r}"
+        assert "message" in json.loads(reply), f"{what}: not a JSON error body: {reply[:300]!r}"
+    print(f"answers through the load balancer: {answers}")
+
+    # Nothing of any of them was stored; a good event right after is.
+    good = dict(EVENT, id=f"e2e-good-{uuid.uuid4().hex[:8]}")
+    headers = {"Content-Type": "application/json", **outside.bearer(stack.ingest_token)}
+    status, _ = outside.request("POST", f"{outside.LB}/event", json.dumps(good).encode(), headers)
+    assert status == 201
+    events, _ = outside.read_stream(stack.analytics_token, cursor)
+    assert [e["id"] for e in events] == [good["id"]], [e.get("id") for e in events][:10]
+
+    # And the stack stayed healthy.
+    assert {n: r["status"] for n, r in outside.haproxy_servers().items()} == {
+        "ese-server1": "UP",
+        "ese-server2": "UP",
+    }
+    for c in containers.project_containers(stack.cli, containers.BACKEND):
+        assert containers.health(c) == "healthy", c.name
