@@ -22,6 +22,15 @@ LOG_DIR = REPO_ROOT / "artifacts" / "e2e-logs"
 TIMINGS: dict[str, float] = {}  # printed in the terminal summary (see conftest)
 
 
+def record(what: str, seconds: float) -> None:
+    """Keep a duration for the terminal summary (a repeated step gets a number)."""
+    key, n = what, 1
+    while key in TIMINGS:
+        n += 1
+        key = f"{what} (#{n})"
+    TIMINGS[key] = seconds
+
+
 def invoke_argv() -> list[str]:
     """The `invoke` of this interpreter's environment (the Nox session's bin dir)."""
     found = shutil.which("invoke", path=str(Path(sys.executable).parent))
@@ -44,7 +53,7 @@ def invoke(
         check=False,
     )
     took = time.monotonic() - started
-    TIMINGS[f"invoke {' '.join(args)}"] = took
+    record(f"invoke {' '.join(args)}", took)
     print(f"$ invoke {' '.join(args)}  (exit {proc.returncode}, {took:.1f}s)\n{proc.stdout}")
     if check:
         assert proc.returncode == 0, (

@@ -46,7 +46,7 @@ def test_drill_kill_an_ingest_shard_while_clients_run(stack: harness.Stack) -> N
 
     phase = harness.run_clients(stack, clients=CLIENTS, delay_ms=100, limit=2000, during=drill)
     print(f"HAProxy states of ese-server1 during the drill: {seen}")
-    harness.TIMINGS["drill kill shard: client phase"] = phase.seconds
+    harness.record("drill kill shard: client phase", phase.seconds)
     harness.check_phase(phase, CLIENTS, 2000)
     assert outside.haproxy_servers()["ese-server2"]["status"] == "UP"
 
@@ -128,7 +128,7 @@ def test_drill_restart_redis_under_load(stack: harness.Stack) -> None:
         prober.join(10)
 
     phase = harness.run_clients(stack, clients=CLIENTS, delay_ms=100, limit=1200, during=drill)
-    harness.TIMINGS["drill restart redis: client phase"] = phase.seconds
+    harness.record("drill restart redis: client phase", phase.seconds)
     retries = sum(r.count("retries") for r in phase.runs)
     answered_503 = outside.shard_503s() - errors_before
     probe_503 = prober.statuses.count(503)
