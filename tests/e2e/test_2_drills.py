@@ -12,6 +12,8 @@ from typing import Any
 from tests.e2e import containers, harness, outside
 
 CLIENTS = 4
+# Per-client limits at 100 ms ticks: about 19 s and 15 s of traffic, longer than each drill.
+KILL_LIMIT, REDIS_LIMIT = 2000, 1600
 PROBE_IP = "e2e-probe"
 
 
@@ -44,10 +46,12 @@ def test_drill_kill_an_ingest_shard_while_clients_run(stack: harness.Stack) -> N
         outside.wait_until(lambda: containers.health(shard) == "healthy", 60, "shard healthy")
         seen.append(_lb_state("ese-server1"))
 
-    phase = harness.run_clients(stack, clients=CLIENTS, delay_ms=100, limit=2000, during=drill)
+    phase = harness.run_clients(
+        stack, clients=CLIENTS, delay_ms=100, limit=KILL_LIMIT, during=drill
+    )
     print(f"HAProxy states of ese-server1 during the drill: {seen}")
     harness.record("drill kill shard: client phase", phase.seconds)
-    harness.check_phase(phase, CLIENTS, 2000)
+    harness.check_phase(phase, CLIENTS, KILL_LIMIT)
     assert outside.haproxy_servers()["ese-server2"]["status"] == "UP"
 
 
@@ -112,6 +116,7 @@ def test_drill_restart_redis_under_load(stack: harness.Stack) -> None:
         # SIGTERM, not SIGKILL: Redis flushes its append-only file on a clean shutdown, and the
         # named volume keeps it, so what was acknowledged survives the restart.
         redis.restart(timeout=20)
+        assert watcher.running_now() > 0, "the clients finished before Redis was back"
         outside.wait_until(lambda: containers.health(redis) == "healthy", 60, "redis healthy")
 
         def shards_see_redis() -> bool:
@@ -123,11 +128,12 @@ def test_drill_restart_redis_under_load(stack: harness.Stack) -> None:
         outside.wait_until(shards_see_redis, 30, "every shard sees Redis up again")
         mark = len(prober.statuses)
         outside.wait_until(lambda: 201 in prober.statuses[mark:], 30, "probe stored again")
-        assert watcher.running_now() > 0, "the clients finished before Redis was back"
         prober.stop.set()
         prober.join(10)
 
-    phase = harness.run_clients(stack, clients=CLIENTS, delay_ms=100, limit=1200, during=drill)
+    phase = harness.run_clients(
+        stack, clients=CLIENTS, delay_ms=100, limit=REDIS_LIMIT, during=drill
+    )
     harness.record("drill restart redis: client phase", phase.seconds)
     retries = sum(r.count("retries") for r in phase.runs)
     answered_503 = outside.shard_503s() - errors_before
@@ -139,7 +145,7 @@ def test_drill_restart_redis_under_load(stack: harness.Stack) -> None:
     assert probe_503 or answered_503 > 0 or retries > 0, "the outage was never observed"
     assert answered_503 > 0, "no shard answered 503 while Redis was down"
 
-    harness.check_phase(phase, CLIENTS, 1200, extra_ips=frozenset({PROBE_IP}))
+    harness.check_phase(phase, CLIENTS, REDIS_LIMIT, extra_ips=frozenset({PROBE_IP}))
     stored_probes = {str(e["id"]) for e in phase.events if e["ip"] == PROBE_IP}
     lost = prober.acknowledged - stored_probes
     assert not lost, f"{len(lost)} acknowledged probe events lost, e.g. {sorted(lost)[:3]}"
