@@ -74,7 +74,8 @@ def tests(session: nox.Session) -> None:
     install_impl(session)
     # Exit 5 (nothing collected) means the suite is broken, unless the caller chose a selection.
     codes = [0, 5] if session.posargs else [0]
-    session.run("pytest", *(session.posargs or ["-q"]), success_codes=codes)
+    # Image builds (marker `docker`) need the e2e session's images; they run there.
+    session.run("pytest", "-m", "not docker", *(session.posargs or ["-q"]), success_codes=codes)
 
 
 # The infrastructure images the e2e run needs from a registry (or the offline kit's stand-ins).
@@ -157,4 +158,6 @@ def e2e(session: nox.Session) -> None:
     env = {"ESE_E2E": "1", **_e2e_images(session)}
     for key, value in sorted(env.items()):
         session.log(f"{key}={value}")
+    # The single-image tests first (quick, and they tell an image problem from a stack one).
+    session.run("pytest", "-m", "docker", "tests", "--ignore=tests/e2e", "-q", env=env)
     session.run("pytest", "tests/e2e", *(session.posargs or ["-v", "--durations=15"]), env=env)
