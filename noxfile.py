@@ -47,9 +47,12 @@ if _in_ci() or _docker_reachable():
     nox.options.sessions.append("e2e")
 
 
+CONSTRAINTS = "constraints.txt"
+
+
 def install_impl(session: nox.Session, extras: str = "dev") -> None:
-    """Install the project, editable, with the given extras."""
-    session.install("-e", f".[{extras}]")
+    """Install the project, editable, with the given extras, at the locked versions."""
+    session.install("-e", f".[{extras}]", "-c", CONSTRAINTS)
 
 
 @nox.session
@@ -161,3 +164,13 @@ def e2e(session: nox.Session) -> None:
     # The single-image tests first (quick, and they tell an image problem from a stack one).
     session.run("pytest", "-m", "docker", "tests", "--ignore=tests/e2e", "-q", env=env)
     session.run("pytest", "tests/e2e", *(session.posargs or ["-v", "--durations=15"]), env=env)
+
+
+@nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Re-resolve constraints.txt (every platform, Python 3.10+) after a dependency change."""
+    session.install("uv")
+    session.run(
+        "uv", "pip", "compile", "--universal", "--python-version", "3.10", "--extra", "dev",
+        "pyproject.toml", "-o", CONSTRAINTS, "--no-header", *session.posargs,
+    )  # fmt: skip

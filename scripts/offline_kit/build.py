@@ -82,7 +82,14 @@ def _python_image(image: KitImage, opts: Options) -> bool:
         f"glibc {target.glibc[0]}.{target.glibc[1]})"
     )
     reqs = wheelhouse.requirements(opts.pyproject, opts.extras)
-    wheelhouse.ensure(opts.wheel_dir, reqs, target, image.name in opts.forced)
+    constraints = opts.pyproject.parent / "constraints.txt"
+    wheelhouse.ensure(
+        opts.wheel_dir,
+        reqs,
+        target,
+        image.name in opts.forced,
+        constraints if constraints.is_file() else None,
+    )
     key = tree_digest([folder], [parent_id, *wheelhouse.listing(opts.wheel_dir)])
     if image.name not in opts.forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")

@@ -185,10 +185,15 @@ def _tail(proc: subprocess.CompletedProcess[str]) -> str:
     return "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
 
 
-def _download(wheel_dir: Path, reqs: Sequence[str], target: Target) -> None:
+def _download(
+    wheel_dir: Path, reqs: Sequence[str], target: Target, constraints: Path | None
+) -> None:
     req_file = wheel_dir / ".download.txt"
     req_file.write_text("\n".join(reqs) + "\n")
     common = ["--dest", str(wheel_dir), "--find-links", str(wheel_dir), "-r", str(req_file)]
+    if constraints is not None:
+        # The versions the test sessions run (constraints.txt), so images and tests agree.
+        common += ["-c", str(constraints)]
     proc = _pip(["download", "--progress-bar", "off", *target.pip_args(), *common])
     if proc.returncode != 0:
         # Something ships only an sdist: build wheels on the host (same OS family and ABI), then
@@ -203,9 +208,20 @@ def _download(wheel_dir: Path, reqs: Sequence[str], target: Target) -> None:
     req_file.unlink()
 
 
-def ensure(wheel_dir: Path, reqs: Sequence[str], target: Target, force: bool) -> bool:
+def ensure(
+    wheel_dir: Path,
+    reqs: Sequence[str],
+    target: Target,
+    force: bool,
+    constraints: Path | None = None,
+) -> bool:
     """Fill `wheel_dir` for `reqs` on `target`; returns False when it was already complete."""
-    stamp = {"requirements": list(reqs), "env": target.env, "glibc": list(target.glibc)}
+    stamp = {
+        "requirements": list(reqs),
+        "env": target.env,
+        "glibc": list(target.glibc),
+        "constraints": constraints.read_text(encoding="utf-8") if constraints else "",
+    }
     stamp_file = wheel_dir / STAMP
     if force and wheel_dir.exists():
         shutil.rmtree(wheel_dir)
@@ -217,7 +233,7 @@ def ensure(wheel_dir: Path, reqs: Sequence[str], target: Target, force: bool) ->
     stamp_file.unlink(missing_ok=True)
     pending = list(reqs)
     for _ in range(10):
-        _download(wheel_dir, pending, target)
+        _download(wheel_dir, pending, target, constraints)
         pending = missing(wheel_dir, reqs, target)
         if not pending:
             break
