@@ -208,6 +208,25 @@ def check_promtool(topo: Topology, root: Path) -> Outcome:
 # --- dashboard --------------------------------------------------------------------------------
 
 
+# Counters by naming convention, plus the original demo's four (they carry no suffix).
+_COUNTER = re.compile(
+    r"\b([a-z_:][a-z0-9_:]*(?:_total|_count|_bucket|_sum)|health_ping_count|add_event_ping_count"
+    r"|add_events_ping_count|get_events_ping_count)\b(?!\s*\()"
+)
+_RATE_FUNCS = {"rate", "increase", "irate"}
+
+
+def _bare_counters(expr: str) -> set[str]:
+    """Counters in `expr` that are not the direct argument of rate(), increase() or irate()."""
+    bare = set()
+    for match in _COUNTER.finditer(expr):
+        before = expr[: match.start()].rstrip()
+        func = re.search(r"(\w+)\s*\($", before)
+        if func is None or func.group(1) not in _RATE_FUNCS:
+            bare.add(match.group(1))
+    return bare
+
+
 def dashboard_problems(dashboard: dict, datasource_uid: str, known: set[str]) -> list[str]:
     """What is wrong with a dashboard model: datasource uids, queries, panel basics."""
     problems = []
@@ -232,8 +251,8 @@ def dashboard_problems(dashboard: dict, datasource_uid: str, known: set[str]) ->
             expr = target.get("expr", "")
             for name in sorted(metric_names(expr) - known):
                 problems.append(f"{title}: {name} is not exported by any service ({expr})")
-            if re.search(r"changes\(\w+(_total|_count)", expr):
-                problems.append(f"{title}: changes() on a counter; use rate() or increase()")
+            for name in sorted(_bare_counters(expr)):
+                problems.append(f"{title}: counter {name} graphed without rate() or increase()")
     return problems
 
 

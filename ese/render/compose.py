@@ -9,7 +9,7 @@ from ese.topology import Shard, Topology
 
 # Compose reads these from docker/.env, which `invoke backend` writes on first run.
 SECRETS_HINT = "run `invoke backend` once (it writes docker/.env)"
-HOST_GATEWAY = ["host.docker.internal:host-gateway"]
+HOST_GATEWAY = "host.docker.internal:host-gateway"
 
 
 def _required(var: str) -> str:
@@ -121,6 +121,7 @@ def backend(topo: Topology) -> str:
         "image": topo.images["prometheus"].ref,
         "command": [
             "--config.file=/etc/prometheus/prometheus.yml",
+            f"--web.listen-address=:{prom.port}",
             "--storage.tsdb.path=/prometheus",
             "--storage.tsdb.retention.time=2d",
             "--web.enable-lifecycle",
@@ -128,7 +129,7 @@ def backend(topo: Topology) -> str:
         "volumes": ["../prometheus:/etc/prometheus:ro", "prometheus-data:/prometheus"],
         "ports": [f"{prom.bind}:{prom.port}:{prom.port}"],
         # Host-side targets (a shard run with `ese-server` on the host) are scraped through it.
-        "extra_hosts": HOST_GATEWAY,
+        "extra_hosts": [HOST_GATEWAY],
         "healthcheck": _healthcheck(_wget_probe(prom.port, "/-/healthy")),
         "restart": "unless-stopped",
     }
@@ -144,7 +145,7 @@ def backend(topo: Topology) -> str:
         "ports": [f"{graf.bind}:{graf.port}:{graf.port}"],
         "depends_on": _healthy(prom.name),
         # Datasources a user adds by hand may live on the host.
-        "extra_hosts": HOST_GATEWAY,
+        "extra_hosts": [HOST_GATEWAY],
         "healthcheck": _healthcheck(_wget_probe(graf.port, "/api/health"), "20s"),
         "restart": "unless-stopped",
     }
@@ -175,7 +176,7 @@ def frontend(topo: Topology) -> str:
             "ESE_INGEST_TOKEN": "${ESE_INGEST_TOKEN:-}",
         },
         # The clients reach the load balancer published on the host.
-        "extra_hosts": HOST_GATEWAY,
+        "extra_hosts": [HOST_GATEWAY],
         "restart": "no",
     }
     header = (

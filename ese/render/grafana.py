@@ -37,7 +37,7 @@ def _rate(metric: str, by: str, matcher: str = "") -> str:
 def _quantile(q: float) -> Query:
     expr = (
         f"histogram_quantile({q}, sum by (le) "
-        f"(rate(ese_http_request_duration_seconds_bucket[{WINDOW}])))"
+        f'(rate(ese_http_request_duration_seconds_bucket{{route!="/metrics"}}[{WINDOW}])))'
     )
     return Query(expr, f"p{round(q * 100)}")
 
@@ -62,7 +62,7 @@ def panels(topo: Topology) -> list[Panel]:
             (Query(_rate("ese_events_ingested_total", "type"), "{{type}}"),),
         ),
         Panel(
-            "Latency (all shards)",
+            "Latency (all shards, scrapes excluded)",
             "s",
             (_quantile(0.5), _quantile(0.95), _quantile(0.99)),
         ),

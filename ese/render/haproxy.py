@@ -12,6 +12,17 @@ DOCKER_DNS = "127.0.0.11:53"
 # `none` last: a shard that does not resolve yet starts disabled instead of stopping HAProxy.
 _RESOLVE = "resolvers docker resolve-prefer ipv4 init-addr last,libc,none"
 
+# What the load balancer forwards (ACL terms, OR-ed); everything else gets 403 here.
+_ALLOWED = " || ".join(
+    (
+        "ingest_post ingest_path",
+        "root_get root_path",
+        "preflight ingest_path",  # CORS preflight of the ingest routes
+        "preflight root_path",
+        "stats_page",
+    )
+)
+
 _FORBIDDEN = (
     '{"message": "route not served by the load balancer", '
     '"errors": ["only POST /event, POST /events, GET / and OPTIONS are forwarded"]}'
@@ -70,7 +81,7 @@ frontend {lb.name}
     acl stats_page path_beg {lb.stats_path}
     # Only the ingest routes reach the shards; the read side is the analytics shard's alone.
     http-request deny deny_status 403 content-type application/json string '{_FORBIDDEN}' \
-unless ingest_post ingest_path || root_get root_path || preflight || stats_page
+unless {_ALLOWED}
     default_backend ingest
 
 frontend prometheus

@@ -97,7 +97,7 @@ def test_dashboard_problems_name_what_is_wrong() -> None:
     problems = configcheck.dashboard_problems(dashboard, "ds", known)
     assert any("'other'" in p for p in problems)
     assert any("missing_metric" in p for p in problems)
-    assert any("changes()" in p for p in problems)
+    assert any("a_total graphed without rate()" in p for p in problems)
     assert not any(p.startswith("ok:") for p in problems)
 
 
@@ -124,3 +124,38 @@ def test_exposed_names_expand_types() -> None:
 @pytest.mark.parametrize("check", sorted(configcheck.CHECKS))
 def test_every_check_is_listed(check: str) -> None:
     assert callable(configcheck.CHECKS[check])
+
+
+@pytest.mark.parametrize(
+    ("expr", "bare"),
+    [
+        ("sum by (route) (rate(x_count[1m]))", set()),
+        ("increase(health_ping_count[5m])", set()),
+        ('histogram_quantile(0.9, sum by (le) (rate(h_bucket{a="b"}[1m])))', set()),
+        ("changes(add_event_ping_count[1m])", {"add_event_ping_count"}),
+        ("x_total", {"x_total"}),
+        ("sum(y_total) + rate(z_total[1m])", {"y_total"}),
+        ("process_open_fds", set()),
+    ],
+)
+def test_counters_must_go_through_rate(expr: str, bare: set[str]) -> None:
+    assert configcheck._bare_counters(expr) == bare
+
+
+def test_a_three_shard_render_passes_every_tool(tmp_path: Path) -> None:
+    """A changed topology renders files that still pass haproxy -c, promtool and compose."""
+    from tests.render.test_render import three_ingest_shards
+
+    need_binary("haproxy")
+    need_binary("promtool", "apt-get install prometheus")
+    if configcheck.compose_command() is None:
+        from tests.tooling import missing
+
+        missing("docker compose", "install docker-compose or the compose plugin")
+    topo = three_ingest_shards()
+    render.write(topo, tmp_path)
+    for check in (configcheck.check_haproxy, configcheck.check_promtool):
+        outcome = check(topo, tmp_path)
+        assert outcome.status == "ok", outcome.detail
+    assert configcheck.check_compose(tmp_path).status == "ok"
+    assert "server ese-server3 ese-server3:2004" in (tmp_path / "haproxy/haproxy.cfg").read_text()

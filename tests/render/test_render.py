@@ -123,7 +123,8 @@ def test_haproxy_forwards_only_ingest_routes() -> None:
         assert timeout in cfg
     deny = next(line for line in cfg.splitlines() if "http-request deny" in line)
     assert "deny_status 403" in deny
-    assert "unless ingest_post ingest_path || root_get root_path || preflight" in deny
+    assert "unless ingest_post ingest_path || root_get root_path" in deny
+    assert "preflight ingest_path || preflight root_path || stats_page" in deny
 
 
 def test_dashboard_refers_to_the_datasource_uid() -> None:
