@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import Any
 
 import nox
 
@@ -40,11 +41,9 @@ def _docker_reachable() -> bool:
     return probe.returncode == 0
 
 
-# e2e joins the default run where it can run; under CI it always joins, and fails loudly
-# when Docker is missing instead of quietly not running.
-nox.options.sessions = ["lint", "configs", "tests"]
-if _in_ci() or _docker_reachable():
-    nox.options.sessions.append("e2e")
+# e2e is always in the default run: it skips with a message where Docker is missing (and
+# fails under CI=true), so nobody mistakes a run without it for a full one.
+nox.options.sessions = ["lint", "configs", "tests", "e2e"]
 
 
 CONSTRAINTS = "constraints.txt"
@@ -86,14 +85,19 @@ E2E_OFFICIAL_IMAGES = ("redis", "haproxy", "prometheus", "grafana", "python_base
 OFFLINE_ENV = "artifacts/offline.env"
 
 
-def _official_images() -> dict[str, str]:
-    """ESE_*_IMAGE variable -> official default image, read from topology.toml."""
+def _topology() -> dict[str, Any]:
+    """topology.toml, parsed without the project installed (nox runs before any install)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # Python 3.10
         import tomli as tomllib
     with open("topology.toml", "rb") as fh:
-        images = tomllib.load(fh)["images"]
+        return tomllib.load(fh)
+
+
+def _official_images() -> dict[str, str]:
+    """ESE_*_IMAGE variable -> official default image, read from topology.toml."""
+    images = _topology()["images"]
     return {images[name]["env"]: images[name]["default"] for name in E2E_OFFICIAL_IMAGES}
 
 
@@ -103,6 +107,31 @@ def _docker_ok(*args: str, timeout: float) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
+
+
+def _demo_containers() -> list[str]:
+    """Containers of the demo (both compose projects and the consumer) that exist now."""
+    topo = _topology()
+    projects = topo["projects"]
+    selectors = [
+        f"label=com.docker.compose.project={projects['backend']}",
+        f"label=com.docker.compose.project={projects['frontend']}",
+        f"name=^{topo['consumer']['name']}$",
+    ]
+    names: list[str] = []
+    for selector in selectors:
+        try:
+            proc = subprocess.run(
+                ["docker", "ps", "-a", "--filter", selector, "--format", "{{.Names}}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        names += proc.stdout.split()
+    return names
 
 
 def _e2e_images(session: nox.Session) -> dict[str, str]:
@@ -157,6 +186,15 @@ def e2e(session: nox.Session) -> None:
         if _in_ci():
             session.error(f"{message}; CI=true requires the e2e session to run")
         session.skip(f"{message}; the e2e session needs it")
+    running = _demo_containers()
+    if running and os.environ.get("ESE_E2E_REPLACE", "") != "1":
+        message = (
+            f"a demo stack is running ({', '.join(running[:4])}); e2e would replace it. "
+            "Stop it with `invoke down --volumes`, or set ESE_E2E_REPLACE=1"
+        )
+        if _in_ci():
+            session.error(message)
+        session.skip(message)
     install_impl(session)
     env = {"ESE_E2E": "1", **_e2e_images(session)}
     for key, value in sorted(env.items()):
