@@ -7,6 +7,7 @@ A flag wins over its environment variable, which wins over the default. Invalid 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -30,6 +31,9 @@ class Settings:
     token: str | None = None
     order_step_ms: int = 200
     retry_seconds: float = 30.0
+    # After SIGINT/SIGTERM: the total time left for retries under way and the final flush, so
+    # the client ends well within `docker stop`'s 10 s grace period.
+    stop_grace_seconds: float = 5.0
     max_attempts: int = 20
     timeout_seconds: float = 10.0
     seed: int | None = None
@@ -56,7 +60,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option(
         "server",
         "REACT_APP_BE_SERVER",
-        ("--server", "--be-server"),
+        ("--server", "--be-server", "--react-app-be-server"),
         "str",
         None,
         "use the ingest endpoint, e.g. http://localhost:8100",
@@ -118,6 +122,14 @@ _OPTIONS: tuple[_Option, ...] = (
         "how long one request is retried before its events are given up on",
     ),
     _Option(
+        "stop_grace_seconds",
+        "ESE_STOP_GRACE_SECONDS",
+        ("--stop-grace-seconds",),
+        "float",
+        0,
+        "after SIGINT/SIGTERM, seconds left to flush and retry before giving up, e.g. 5",
+    ),
+    _Option(
         "max_attempts",
         "ESE_RETRY_ATTEMPTS",
         ("--max-attempts",),
@@ -173,6 +185,8 @@ def _convert(option: _Option, raw: str, source: str) -> object:
     except ValueError:
         kind = "an integer" if option.kind == "int" else "a number"
         raise ConfigError(f"{source} must be {kind}, got {raw!r}; hint: {option.hint}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{source} must be a finite number, got {raw!r}; hint: {option.hint}")
     if option.minimum is not None and value < option.minimum:
         raise ConfigError(
             f"{source} must be at least {option.minimum:g}, got {raw!r}; hint: {option.hint}"

@@ -14,6 +14,7 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -58,6 +59,31 @@ class Summary:
         )
 
 
+class Schedule:
+    """When each tick is due: `delay` apart, re-based after a stall instead of catching up.
+
+    A tick late by less than half a delay (timer jitter) keeps the grid, so the rate stays
+    exact; one later than that (the tick loop waited on a slow batch, a server outage) starts a
+    new grid at now, so missed ticks are skipped, not fired in a burst.
+    """
+
+    def __init__(self, delay_seconds: float, clock: Callable[[], float]) -> None:
+        self.delay = delay_seconds
+        self._clock = clock
+        self._origin = clock()
+        self.rebased = 0
+
+    def due(self, start_seconds: float) -> float:
+        """The clock time at which the tick planned `start_seconds` after the start is due."""
+        deadline = self._origin + start_seconds
+        now = self._clock()
+        if self.delay > 0 and now - deadline > self.delay / 2:
+            self._origin = now - start_seconds
+            self.rebased += 1
+            return now
+        return deadline
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -73,15 +99,45 @@ class Runner:
         self._stop = asyncio.Event()
         self._instances: list[asyncio.Task[None]] = []
         self._interrupted = False
+        self._sender: Sender | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
 
     def stop(self) -> None:
-        """Create no more events; flush the buffers and finish the requests under way."""
+        """Create no more events; flush the buffers and finish the requests under way.
+
+        All of that gets `stop_grace_seconds` in total: backoff pauses end at once, no retry is
+        planned past the deadline, and whatever is still unacknowledged then is given up on.
+        """
         self._interrupted = True
         self._stop.set()
+        if self._watchdog is not None:
+            return
+        grace = self.settings.stop_grace_seconds
+        if self._sender is not None:
+            self._sender.stop(grace)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not running (yet): nothing under way to bound
+        self._watchdog = loop.call_later(grace, self._grace_over)
+
+    def _grace_over(self) -> None:
+        """The stop's grace period is used up: requests still under way are given up on."""
+        if any(not task.done() for task in self._instances):
+            print(
+                f"ese-client: stop grace of {self.settings.stop_grace_seconds:g}s used up, "
+                "giving up on unacknowledged events; hint: ESE_STOP_GRACE_SECONDS sets it",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._cancel_all()
 
     def abort(self) -> None:
         """Cancel everything now; events not yet acknowledged count as failed."""
         self.stop()
+        self._cancel_all()
+
+    def _cancel_all(self) -> None:
         for task in self._instances:
             task.cancel()
 
@@ -104,12 +160,17 @@ class Runner:
                 policy=policy,
                 counters=self.counters,
             )
+            self._sender = sender
+            if self._stop.is_set():
+                sender.stop(settings.stop_grace_seconds)
             shares = split_limit(settings.limit, settings.concurrency)
             for number, share in enumerate(shares, start=1):
                 rng = random.Random(None if settings.seed is None else settings.seed + number)
                 coro = self._run_client(sender, number, share, rng)
                 self._instances.append(asyncio.create_task(coro))
             results = await asyncio.gather(*self._instances, return_exceptions=True)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         crashed = False
         for number, result in enumerate(results, start=1):
             if isinstance(result, Exception):
@@ -145,8 +206,7 @@ class Runner:
         """One simulated client: a tick every delay_ms until its share of events is created."""
         settings = self.settings
         identity = f"{self.ip}-{number}"
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
+        schedule = Schedule(settings.delay_ms / 1000, asyncio.get_running_loop().time)
         buffer: list[dict[str, object]] = []
         cycles: set[asyncio.Task[None]] = set()
         open_cycles = asyncio.Semaphore(MAX_OPEN_CYCLES)
@@ -160,7 +220,7 @@ class Runner:
         )
         try:
             for tick in plan:
-                await self._sleep_until(t0 + tick.start_ms / 1000)
+                await self._sleep_until(schedule.due(tick.start_ms / 1000))
                 await open_cycles.acquire()
                 if self._halted(sender):
                     open_cycles.release()

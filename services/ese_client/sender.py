@@ -10,6 +10,7 @@ count as failed and the first few rejections are reported on stderr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
 from collections.abc import Sequence
@@ -83,6 +84,15 @@ class Sender:
         self._err = err or sys.stderr
         self._reported = 0
         self.fatal: str | None = None
+        # Set by `stop()`: wakes every backoff pause; no retry may end after `_deadline`.
+        self._stopping = asyncio.Event()
+        self._deadline: float | None = None
+
+    def stop(self, grace_seconds: float) -> None:
+        """The run is stopping: retries under way get `grace_seconds` in total, then give up."""
+        if self._deadline is None:
+            self._deadline = asyncio.get_running_loop().time() + grace_seconds
+        self._stopping.set()
 
     async def send_event(self, event: dict[str, Any]) -> bool:
         """POST one event to /event; True when the server acknowledged it."""
@@ -127,22 +137,34 @@ class Sender:
                     problem = f"HTTP {status}"
                 waited = loop.time() - started
                 pause = self._policy.backoff(attempt, self._rng)
+                stopping = self._deadline is not None and loop.time() + pause > self._deadline
                 if (
                     attempt >= self._policy.max_attempts
                     or waited + pause > self._policy.max_seconds
+                    or stopping
                 ):
                     self.counters.failed += count
+                    why = "the client is stopping; " if stopping else ""
                     self._report(
                         f"gave up on {count} event(s) to {url} after {attempt} attempt(s) "
-                        f"in {waited:.1f}s ({problem}); hint: is the server up and Redis reachable?"
+                        f"in {waited:.1f}s ({problem}); {why}"
+                        "hint: is the server up and Redis reachable?"
                     )
                     return False
                 self.counters.retries += 1
-                await asyncio.sleep(pause)
+                await self._pause(pause)
         except asyncio.CancelledError:
             # Aborted (second SIGINT/SIGTERM): these events were never acknowledged.
             self.counters.failed += count
             raise
+
+    async def _pause(self, seconds: float) -> None:
+        """Back off for `seconds`, cut short when the run starts stopping (its deadline rules)."""
+        if self._stopping.is_set():
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     def _reject(self, url: str, status: int, payload: bytes, count: int) -> None:
         """Count a final 4xx and report it with the server's own message."""

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ese_client.simulation import ORDER_STATES
-from tests.client.conftest import RecordingProxy, finish, run_client, start_client
+from ese_client.simulation import ORDER_STATES, plan_ticks, split_limit
+from tests.client.conftest import REPO_ROOT, RecordingProxy, finish, run_client, start_client
+from tests.tooling import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
 
@@ -100,12 +106,22 @@ def test_every_event_is_stored_once_in_batches_of_5_and_orders_in_order(
     for sequence in states.values():
         assert sequence == list(ORDER_STATES[: len(sequence)])
 
-    # Disrupted (and limit-cut) cycles are the open orders of /stats.
-    completed = sum(1 for s in states.values() if s[-1] == "ORDER_COMPLETED")
-    open_orders = len(states) - completed
-    assert open_orders > 0 and completed > 0
+    # Disrupted (and limit-cut) cycles are the open orders of /stats. The plan is rebuilt from
+    # the seed, so a client that never disrupts (or always does) cannot pass: every order ends
+    # in exactly the state its planned cycle ends in.
+    run_id = sent_ids[0].split("-", 1)[0]
+    planned: dict[str, list[str]] = {}
+    for number, share in enumerate(split_limit(limit, 3), start=1):
+        rng = random.Random(4 + number)  # the runner seeds client n with seed + n
+        ticks = plan_ticks(rng=rng, run_id=run_id, instance=number, limit=share, delay_ms=0)
+        for tick in ticks:
+            planned[tick.order_id] = [p.data["state"] for p in tick.order]
+    assert states == planned
+    disrupted_or_cut = sum(1 for s in planned.values() if len(s) < len(ORDER_STATES))
+    completed = len(planned) - disrupted_or_cut
+    assert disrupted_or_cut > 0 and completed > 0
     stats = get_json(f"{server.url}/stats")
-    assert stats["orders"] == {"open": open_orders, "completed": completed}
+    assert stats["orders"] == {"open": disrupted_or_cut, "completed": completed}
     assert stats["total"] == limit
     assert sum(stats["clients"].values()) == limit and set(stats["clients"]) == identities
 
@@ -248,3 +264,70 @@ def test_a_rejected_batch_is_counted_failed_reported_and_not_retried(
     assert "events: has 5 events" in run.stderr, "the server's message is passed on"
     assert len(run.stderr.splitlines()) <= 6, "rejections are reported, but not all of them"
     assert "Traceback" not in run.stderr
+
+
+def _start_server_on(port: int, redis_url: str, log: Any) -> subprocess.Popen[bytes]:
+    """`python -m ese_server` on a chosen port (the shared fixture always picks a new one)."""
+    env = {**os.environ, "SERVER_PORT": str(port), "ESE_ROLE": "all", "REDIS_URL": redis_url}
+    env.setdefault("PYTHONPATH", str(REPO_ROOT / "services"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ese_server"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=str(REPO_ROOT),
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            get_json(f"http://127.0.0.1:{port}/")
+            return proc
+        except OSError:
+            assert proc.poll() is None, "ese-server exited at start"
+            assert time.monotonic() < deadline, "ese-server did not come up"
+            time.sleep(0.05)
+
+
+def _stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_a_server_restart_on_the_same_port_is_retried_and_stores_every_event_once(
+    redis_url: str, tmp_path: Path
+) -> None:
+    # The ese-server process itself goes away (connection refused) and comes back on its port.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    limit = 1500
+    with open(tmp_path / "server.log", "w+b") as log:
+        server = _start_server_on(port, redis_url, log)
+        proc = start_client(
+            url, "--event-limit", str(limit), "--event-delay-ms", "20", "--concurrency", "2",
+            "--retry-seconds", "60", "--max-attempts", "1000",
+        )  # fmt: skip
+        try:
+            _wait_for_stored(url, 50, proc)
+            _stop_server(server)
+            time.sleep(1.5)  # connection refused meanwhile
+            assert proc.poll() is None, "ese-client ended while the server was down"
+            server = _start_server_on(port, redis_url, log)
+            stored_at_restart = get_json(f"{url}/stats")["total"]
+            run = finish(proc)
+            ids = Counter(e["id"] for e in stored_events(url))
+        finally:
+            _stop_server(server)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+
+    assert stored_at_restart < limit, "the outage hit mid-run"
+    assert run.returncode == 0, run.stderr
+    assert run.count("retries") > 0
+    assert run.count("events_failed") == 0
+    assert run.count("events_acknowledged") == run.count("events_created") == limit
+    assert "Traceback" not in run.stderr
+    # Redis kept everything: each event stored exactly once, including the retried ones.
+    assert len(ids) == limit and set(ids.values()) == {1}

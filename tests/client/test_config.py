@@ -77,3 +77,18 @@ def test_invalid_settings_give_one_line_with_a_hint_and_exit_2(
     assert len(lines) == 1
     assert lines[0].startswith("ese-client: error: ") and "hint" in lines[0]
     assert "Traceback" not in captured.err
+
+
+def test_react_app_be_server_flag_and_stop_grace() -> None:
+    settings = load_settings(
+        ["--react-app-be-server", "http://elb:8100", "--stop-grace-seconds", "2"], {}
+    )
+    assert (settings.server, settings.stop_grace_seconds) == ("http://elb:8100", 2.0)
+    assert load_settings([], {"ESE_STOP_GRACE_SECONDS": "1.5"}).stop_grace_seconds == 1.5
+    assert Settings().stop_grace_seconds == 5.0
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "-inf"])
+def test_non_finite_numbers_are_rejected(raw: str) -> None:
+    with pytest.raises(ConfigError, match="finite"):
+        load_settings([], {"ESE_RETRY_SECONDS": raw})
