@@ -1,4 +1,4 @@
-"""`ese-consumer [--port 8501]`: start the Streamlit dashboard.
+"""`ese-consumer [--port 8501]`: start the Streamlit dashboard (port also from ESE_CONSUMER_PORT).
 
 Runs `streamlit run app.py` in-process with the settings a container needs: listen on all
 interfaces, no browser, no usage stats, no file watcher (the code does not change in an image),
@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 APP = Path(__file__).with_name("app.py")
+# One source for the port: the entrypoint listens on it and the image's HEALTHCHECK probes it.
+PORT_ENV = "ESE_CONSUMER_PORT"
+DEFAULT_PORT = 8501
 
 
 def streamlit_args(port: int, address: str) -> list[str]:
@@ -45,11 +49,18 @@ def streamlit_args(port: int, address: str) -> list[str]:
     ]
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(
+    argv: list[str] | None = None, env: Mapping[str, str] | None = None
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="ese-consumer", description="Live Streamlit dashboard of the ese-server events."
     )
-    parser.add_argument("--port", type=int, default=8501, help="HTTP port (default 8501)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help=f"HTTP port (env {PORT_ENV}, default {DEFAULT_PORT}; the image's healthcheck reads "
+        f"{PORT_ENV}, so set the port there in containers)",
+    )
     parser.add_argument(
         "--address", default="0.0.0.0", help="listen address (default 0.0.0.0, for containers)"
     )
@@ -60,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--poll-seconds", type=int, help="poll interval in seconds (env ESE_POLL_SECONDS)"
     )
     args = parser.parse_args(argv)
+    if args.port is None:
+        raw = (os.environ if env is None else env).get(PORT_ENV, "").strip()
+        try:
+            args.port = int(raw) if raw else DEFAULT_PORT
+        except ValueError:
+            parser.error(f"{PORT_ENV}={raw!r} is not a TCP port number (1..65535)")
     if not 1 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a TCP port (1..65535)")
     if args.poll_seconds is not None and args.poll_seconds < 1:

@@ -74,8 +74,16 @@ def _show_error(state: source.PollState, every: int) -> None:
     show(state.error.message + tail)
 
 
+def _short(counts: dict[str, int]) -> pd.DataFrame:
+    """Counts as a one-column frame indexed by short display names (labels fit the axis)."""
+    series = pd.Series(counts, dtype="int64")
+    series.index = [figures.display_name(str(name)) for name in series.index]
+    return pd.DataFrame({"events": series})
+
+
 def _chart(title: str, frame: pd.DataFrame, empty: str, bars: bool = False) -> None:
     st.subheader(title)
+    frame = frame.rename(columns=lambda name: figures.display_name(str(name)))
     if frame.empty:
         st.info(empty)
     elif bars:
@@ -98,6 +106,12 @@ def _show_data(state: source.PollState) -> None:
     st.caption(
         f"Last successful poll: {state.last_ok:%Y-%m-%d %H:%M:%S} UTC · source: {origin} · "
         f"events in the window: {len(state.events)}"
+        + (
+            " · charts start at the recent end (older events skipped to catch up; the "
+            "totals include them)"
+            if state.skipped
+            else ""
+        )
     )
     columns = st.columns(7)
     values = [
@@ -130,13 +144,11 @@ def _show_data(state: source.PollState) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Totals by type")
-        by_type = pd.DataFrame({"events": pd.Series(data.by_type, dtype="int64")})
-        st.bar_chart(by_type, horizontal=True)
+        st.bar_chart(_short(data.by_type), horizontal=True)
     with right:
         st.subheader("Totals by sub-type")
         if data.by_subtype:
-            by_subtype = pd.DataFrame({"events": pd.Series(data.by_subtype, dtype="int64")})
-            st.bar_chart(by_subtype, horizontal=True)
+            st.bar_chart(_short(data.by_subtype), horizontal=True)
         else:
             st.info("No sub-types reported yet.")
     st.subheader("Clients")
@@ -146,7 +158,13 @@ def _show_data(state: source.PollState) -> None:
 def live() -> None:
     """One poll and the page it feeds; rerun by Streamlit every poll interval."""
     every = int(st.session_state.get("poll_seconds", settings.poll_seconds))
-    state = source.poll(_session_state())
+    try:
+        state = source.poll(_session_state())
+    except Exception as exc:  # last resort: poll() maps every known failure to a PollError
+        st.error(
+            f"The poll failed unexpectedly ({type(exc).__name__}: {exc}); retrying every {every} s."
+        )
+        return
     _show_error(state, every)
     try:
         _show_data(state)

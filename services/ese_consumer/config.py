@@ -31,9 +31,14 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     poll_seconds = DEFAULT_POLL_SECONDS
     if raw_poll:
         try:
-            poll_seconds = int(float(raw_poll))
-        except ValueError:
-            problems.append(f"ESE_POLL_SECONDS={raw_poll!r} is not a number; using 5 s.")
+            value = float(raw_poll)
+            # int() of inf raises OverflowError and of nan ValueError: both are "not a number".
+            poll_seconds = int(value)
+        except (ValueError, OverflowError):
+            problems.append(
+                f"ESE_POLL_SECONDS={raw_poll!r} is not a finite number; "
+                f"using {DEFAULT_POLL_SECONDS} s."
+            )
         else:
             if not MIN_POLL_SECONDS <= poll_seconds <= MAX_POLL_SECONDS:
                 problems.append(

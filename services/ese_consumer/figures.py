@@ -26,6 +26,8 @@ _BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 MAX_BUCKETS = 120
 # A client clock further off than this from the server's is not trusted for the time axis.
 CLOCK_SKEW_MS = 5 * 60 * 1000
+# 2262-01-01 in epoch ms: pandas' datetime range (the charts' time axis) ends in April 2262.
+MAX_TIME_MS = 9_214_646_400_000
 
 Event = Mapping[str, Any]
 
@@ -47,6 +49,18 @@ class Figures:
     stream_length: int | None = None
     retention_seconds: int | None = None
     notes: tuple[str, ...] = field(default=())
+
+
+def display_name(name: str) -> str:
+    """A short label for a type or sub-type, so chart legends and axes are not cut off:
+    `CLICK_STREAM_EVENT` -> `click stream`, `ORDER_CREATED` -> `order created`."""
+    if name in _DISPLAY:
+        return _DISPLAY[name]
+    text = name[: -len("_EVENT")] if name.endswith("_EVENT") else name
+    return text.replace("_", " ").lower()
+
+
+_DISPLAY = {ORDER: "order update", "ORDER_STATE_UPDATE": "order update"}
 
 
 def event_type(event: Event) -> str:
@@ -75,10 +89,14 @@ def event_time_ms(event: Event) -> int | None:
 
 
 def _positive_int(value: Any) -> int | None:
+    """A plausible epoch-ms time, else None: JSON's Infinity/NaN or a time past 2261
+    would break the time axis (`int(inf)` raises), so they count as no time at all."""
     # bool is an int subclass; a JSON true is not a time.
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return int(value)
-    return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value) if 0 < value < MAX_TIME_MS else None
 
 
 def flatten_event_list(payload: Any) -> list[dict[str, Any]]:

@@ -35,6 +35,12 @@ PAGE_LIMIT = 1000
 # is caught up over several polls instead of blocking the page.
 MAX_PAGES = 5
 MAX_EVENTS = 50_000
+# Catching up on a backlog larger than one poll's pages starts near the recent end instead of at
+# the oldest event: windows of FIRST_WINDOW_MS, x WINDOW_GROWTH, ... back from now are probed
+# (at most MAX_PROBES requests) and reading starts at the widest one that held less than a page.
+FIRST_WINDOW_MS = 2_000
+WINDOW_GROWTH = 4
+MAX_PROBES = 6
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 
 Mode = Literal["stats", "list"]
@@ -93,6 +99,10 @@ class PollState:
     last_ok: datetime | None = None
     error: PollError | None = None
     polls: int = 0
+    # The last poll used all its pages and more were waiting: the next one may skip ahead.
+    behind: bool = False
+    # Events not read because a poll skipped ahead to the recent end (for the page's caption).
+    skipped: bool = False
 
 
 def _server_message(response: httpx.Response) -> str:
@@ -141,6 +151,23 @@ def _get(client: httpx.Client, url: str, params: dict[str, str] | None = None) -
         raise PollError(
             "unreachable", f"Cannot reach the server at {url}: {reason}. Is it running?"
         ) from None
+    except httpx.DecodingError as exc:
+        raise PollError(
+            "malformed", f"Could not decode the answer of {url}: {_first_line(exc)}."
+        ) from None
+    except httpx.HTTPError as exc:
+        raise PollError("http", f"Request to {url} failed: {_first_line(exc)}.") from None
+    except UnicodeEncodeError:
+        raise PollError(
+            "bad_url",
+            f"Cannot send the request to {url}: the URL or ESE_ANALYTICS_TOKEN holds characters "
+            "HTTP headers cannot carry; use plain ASCII.",
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _json(response: httpx.Response) -> Any:
@@ -184,12 +211,15 @@ class _Page:
     events: list[dict[str, Any]]
     cursor: str
     restart: bool
+    # Every page of the poll came back full: more events are waiting.
+    full: bool = False
 
 
 def _fetch_new(client: httpx.Client, url: str, cursor: str) -> _Page | None:
     """New events after `cursor`, or None if the server ignores `since` (a plain list)."""
     fresh: list[dict[str, Any]] = []
     restart = False
+    full = False
     for _ in range(MAX_PAGES):
         response = _get(client, url, {"since": cursor, "limit": str(PAGE_LIMIT)})
         if response.status_code == 400 and cursor != "0" and not restart:
@@ -206,20 +236,56 @@ def _fetch_new(client: httpx.Client, url: str, cursor: str) -> _Page | None:
         except ShapeError as exc:
             raise PollError("malformed", f"Unexpected JSON from {url}: {exc}.") from None
         fresh.extend(page)
-        if len(page) < PAGE_LIMIT:
+        full = len(page) >= PAGE_LIMIT
+        if not full:
             break
-    return _Page(fresh, cursor, restart)
+    return _Page(fresh, cursor, restart, full)
 
 
-def _trim(state: PollState, retention_seconds: int | None) -> None:
-    """Drop events older than the server's retention window, measured from the newest event."""
-    if not retention_seconds or not state.events:
-        return
-    newest = max((event_time_ms(e) or 0) for e in state.events)
+def _trimmed(events: deque[dict[str, Any]], retention_seconds: int | None) -> deque[dict[str, Any]]:
+    """Events inside the server's retention window, measured from the newest event."""
+    if not retention_seconds or not events:
+        return events
+    newest = max((event_time_ms(e) or 0) for e in events)
     horizon = newest - retention_seconds * 1000
-    kept = [e for e in state.events if (event_time_ms(e) or newest) >= horizon]
-    if len(kept) != len(state.events):
-        state.events = deque(kept, maxlen=MAX_EVENTS)
+    kept = [e for e in events if (event_time_ms(e) or newest) >= horizon]
+    return events if len(kept) == len(events) else deque(kept, maxlen=MAX_EVENTS)
+
+
+def _cursor_ms(cursor: str) -> int:
+    """The millisecond part of a cursor ('0', '<ms>' or '<ms>-<seq>'); 0 when unreadable."""
+    head = cursor.partition("-")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _recent_start(
+    client: httpx.Client, url: str, now_ms: int, retention_seconds: int | None, after: str
+) -> str | None:
+    """A cursor near the recent end: the widest probed window back from now that held less
+    than one page, so reading from it gets the newest events first. None when no window
+    starts after `after` (reading on from `after` is as recent as it gets)."""
+    limit = (retention_seconds or 0) * 1000
+    floor = _cursor_ms(after)
+    best: str | None = None
+    window = FIRST_WINDOW_MS
+    for _ in range(MAX_PROBES):
+        start = now_ms - window
+        if start <= floor or (limit and window >= limit):
+            break
+        response = _get(client, url, {"since": str(start), "limit": str(PAGE_LIMIT)})
+        if not response.is_success:
+            raise _status_error(response)
+        try:
+            page, _cursor = parse_page(_json(response))
+        except ShapeError as exc:
+            raise PollError("malformed", f"Unexpected JSON from {url}: {exc}.") from None
+        if len(page) >= PAGE_LIMIT:
+            # Even this window holds a page or more: start at the previous one, or here when
+            # the very first window is already that busy.
+            return best or str(start)
+        best = str(start)
+        window *= WINDOW_GROWTH
+    return best
 
 
 def _utcnow() -> datetime:
@@ -231,33 +297,70 @@ def poll(
     client: httpx.Client | None = None,
     now: Callable[[], datetime] = _utcnow,
 ) -> PollState:
-    """Run one poll, updating `state` in place; on failure only `state.error` changes."""
+    """Run one poll. Only a fully successful poll changes the data in `state` (built aside,
+    then committed at once); a failed one sets `state.error` and keeps the last good data."""
     state.polls += 1
     owned = client is None
-    http = client or httpx.Client(timeout=TIMEOUT, headers=auth_headers(state.token))
     try:
-        urls = endpoints(state.url)
-        figures = _fetch_stats(http, urls.stats)
-        # Only a fully successful poll touches the state, so a failure mid-way loses nothing.
-        page = _fetch_new(http, urls.events, state.cursor) if figures is not None else None
-        if figures is not None and page is not None:
-            if state.mode != "stats" or page.restart:
-                state.events.clear()
-            state.mode, state.cursor = "stats", page.cursor
-            state.events.extend(page.events)
-            _trim(state, figures.retention_seconds)
-        else:
-            events = _fetch_list(http, urls.events)
-            state.mode, state.cursor = "list", "0"
-            state.events = deque(events[-MAX_EVENTS:], maxlen=MAX_EVENTS)
-            figures = figures_from_events(events)
-        state.figures, state.last_ok, state.error = figures, now(), None
+        http = client or httpx.Client(timeout=TIMEOUT, headers=auth_headers(state.token))
+    except (ValueError, UnicodeEncodeError) as exc:
+        state.error = PollError(
+            "bad_url",
+            f"Cannot build the request ({_first_line(exc)}): ESE_ANALYTICS_TOKEN must be plain "
+            "ASCII text.",
+        )
+        return state
+    try:
+        _poll_into(state, http, now)
     except PollError as exc:
         state.error = exc
+    except (httpx.HTTPError, ValueError, OverflowError, UnicodeError) as exc:
+        # Data no check above foresaw (e.g. an Infinity timestamp): a message, not a traceback.
+        state.error = PollError(
+            "malformed",
+            f"Unusable data from {state.url}: {type(exc).__name__}: {_first_line(exc)}.",
+        )
     finally:
         if owned:
             http.close()
     return state
+
+
+def _poll_into(state: PollState, http: httpx.Client, now: Callable[[], datetime]) -> None:
+    urls = endpoints(state.url)
+    figures = _fetch_stats(http, urls.stats)
+    stamp = now()
+    page: _Page | None = None
+    skipped = False
+    if figures is not None:
+        cursor = state.cursor if state.mode == "stats" else "0"
+        budget = MAX_PAGES * PAGE_LIMIT
+        starting = cursor == "0" and (figures.stream_length or 0) > budget
+        if starting or (state.behind and state.mode == "stats"):
+            now_ms = int(stamp.timestamp() * 1000)
+            recent = _recent_start(http, urls.events, now_ms, figures.retention_seconds, cursor)
+            if recent is not None:
+                cursor, skipped = recent, True
+        page = _fetch_new(http, urls.events, cursor)
+        if page is not None and skipped:
+            page = _Page(page.events, page.cursor, restart=True, full=page.full)
+    if figures is not None and page is not None:
+        fresh = state.mode != "stats" or page.restart
+        events: deque[dict[str, Any]] = deque([] if fresh else state.events, maxlen=MAX_EVENTS)
+        events.extend(page.events)
+        events = _trimmed(events, figures.retention_seconds)
+        mode: Mode = "stats"
+        cursor, behind = page.cursor, page.full
+    else:
+        listed = _fetch_list(http, urls.events)
+        events = deque(listed[-MAX_EVENTS:], maxlen=MAX_EVENTS)
+        figures = figures_from_events(listed)
+        mode, cursor, behind = "list", "0", False
+    # Commit: nothing above touched `state`, so a failure anywhere left it as it was.
+    state.mode, state.cursor, state.events, state.behind = mode, cursor, events, behind
+    # The caption says older events were skipped until a poll starts over from the oldest one.
+    state.skipped = skipped or (state.skipped and mode == "stats" and not (page and page.restart))
+    state.figures, state.last_ok, state.error = figures, stamp, None
 
 
 def auth_headers(token: str | None) -> dict[str, str]:

@@ -29,6 +29,10 @@ class OriginalServer:
     events: list[dict[str, Any]] = field(default_factory=original_events)
     # When set, `/stats` answers this document (a server with /stats but no `since` support).
     stats: dict[str, Any] | None = None
+    # When set (with `stats`), `/events?since=` answers this page: a server with cursors.
+    page: dict[str, Any] | None = None
+    # When set, every request gets these raw headers and body (e.g. a broken gzip encoding).
+    raw: tuple[dict[str, str], bytes] | None = None
     requests: list[str] = field(default_factory=list)
 
 
@@ -36,12 +40,21 @@ def _handler(state: OriginalServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.requests.append(self.path)
-            if state.answer == "malformed":
+            if state.raw is not None:
+                headers, body = state.raw
+                self.send_response(200)
+                for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            elif state.answer == "malformed":
                 self._send(200, b'{"ip": "10.0.0.5-1", "eventLogs": [')
             elif isinstance(state.answer, int):
                 self._send(state.answer, json.dumps({"message": "nope", "errors": []}).encode())
             elif self.path == "/stats" and state.stats is not None:
                 self._send(200, json.dumps(state.stats).encode())
+            elif "since=" in self.path and state.page is not None:
+                self._send(200, json.dumps(state.page).encode())
             elif self.path.split("?")[0] == "/events":
                 self._send(200, json.dumps(state.events).encode())
             else:

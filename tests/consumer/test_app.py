@@ -177,3 +177,50 @@ def test_sidebar_url_change_starts_over(
     assert not at.exception
     assert _messages(at) == []
     assert _metrics(at)["Total events"] == "7"
+
+
+def test_an_infinite_poll_interval_is_a_visible_message(
+    original_server: OriginalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(monkeypatch, f"{original_server.url}/events")
+    monkeypatch.setenv("ESE_POLL_SECONDS", "inf")
+    at.run()
+    assert not at.exception
+    assert any("ESE_POLL_SECONDS='inf'" in w.value for w in at.sidebar.warning)
+    assert at.number_input(key="poll_seconds").value == 5
+    assert _metrics(at)["Total events"] == "7"
+
+
+def test_an_unexpected_poll_failure_is_a_message_not_a_traceback(
+    original_server: OriginalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ese_consumer import source
+
+    real = source.poll
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("surprise")
+
+    monkeypatch.setattr(source, "poll", broken)
+    at = _app(monkeypatch, f"{original_server.url}/events").run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "The poll failed unexpectedly (RuntimeError: surprise); retrying every 2 s."
+    ]
+
+    monkeypatch.setattr(source, "poll", real)
+    at.run()
+    assert not at.exception
+    assert _messages(at) == []
+    assert _metrics(at)["Total events"] == "7"
+
+
+def test_an_infinite_event_time_from_the_server_keeps_the_page_working(
+    original_server: OriginalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original_server.events[0]["eventLogs"][0]["timestamp"] = float("inf")
+    at = _app(monkeypatch, f"{original_server.url}/events").run()
+    assert not at.exception
+    assert _messages(at) == []
+    assert _metrics(at)["Total events"] == "7"
+    assert len(at.get("vega_lite_chart")) == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -203,3 +204,41 @@ def test_command_line() -> None:
     assert cli.parse_args([]).port == 8501
     with pytest.raises(SystemExit):
         cli.parse_args(["--port", "70000"])
+
+
+def test_display_names_are_short() -> None:
+    display_name = figures.display_name
+    assert display_name("CLICK_STREAM_EVENT") == "click stream"
+    assert display_name("ORDER_STATE_UPDATE_EVENT") == "order update"
+    assert display_name("KEY_PRESS_EVENT") == "key press"
+    assert display_name("ORDER_COMPLETED") == "order completed"
+    assert display_name("other") == "other"
+    assert display_name("10.9.0.2-1") == "10.9.0.2-1"
+
+
+def test_the_port_comes_from_one_environment_variable() -> None:
+    assert cli.parse_args([], {"ESE_CONSUMER_PORT": "8600"}).port == 8600
+    assert cli.parse_args([], {}).port == 8501
+    assert cli.parse_args(["--port", "8700"], {"ESE_CONSUMER_PORT": "8600"}).port == 8700
+    with pytest.raises(SystemExit):
+        cli.parse_args([], {"ESE_CONSUMER_PORT": "eighty"})
+
+
+def test_the_image_healthcheck_and_entrypoint_share_the_port_variable() -> None:
+    dockerfile = (Path(cli.__file__).parent / "Dockerfile").read_text()
+    healthcheck = dockerfile.split("HEALTHCHECK", 1)[1].split("\n\n", 1)[0]
+    assert "ESE_CONSUMER_PORT" in healthcheck and ":8501/" not in healthcheck
+    assert "ESE_CONSUMER_PORT=8501" in dockerfile
+    assert 'CMD ["--port"' not in dockerfile, "a --port in CMD would bypass the variable"
+
+
+@pytest.mark.parametrize("raw", ["inf", "-inf", "nan", "1e999"])
+def test_non_finite_poll_seconds_fall_back_with_a_message(raw: str) -> None:
+    settings = config.from_env({"ESE_POLL_SECONDS": raw})
+    assert settings.poll_seconds == 5
+    assert "ESE_POLL_SECONDS" in settings.problems[0]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e300, -5, True, "12"])
+def test_implausible_event_times_count_as_no_time(value: Any) -> None:
+    assert figures.event_time_ms({"timestamp": value}) is None

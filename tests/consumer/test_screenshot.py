@@ -9,6 +9,7 @@ The PNG is kept as a test artifact in `artifacts/consumer.png` (git-ignored).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -92,12 +93,25 @@ def consumer(ese_server_factory: Callable[..., Any], tmp_path: Path) -> Iterator
         log.close()
 
 
+# Debian's package, Ubuntu's older name, and what GitHub's ubuntu runners have installed.
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def find_browser() -> str:
+    """The first of BROWSERS on PATH; like `need_binary`, none is a skip (a failure in CI)."""
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    return need_binary(BROWSERS[0], "apt-get install chromium (or install google-chrome)")
+
+
 def _ready(value: Any) -> bool:
     return isinstance(value, dict) and bool(value.get("ready"))
 
 
 def test_dashboard_screenshot_and_live_refresh(consumer: tuple[str, str], tmp_path: Path) -> None:
-    chromium = need_binary("chromium", "apt-get install chromium")
+    chromium = find_browser()
     server_url, page_url = consumer
     with Browser(chromium, tmp_path / "profile", SIZE) as browser:
         browser.open(page_url)
@@ -134,3 +148,18 @@ def test_dashboard_screenshot_and_live_refresh(consumer: tuple[str, str], tmp_pa
     # The chart colours are drawn: Streamlit's default blue series appears in quantity.
     blue = sum(n for n, (r, g, b) in colours if b > 150 and r < 80 and g < 140)
     assert blue > 2000, f"only {blue} chart-blue pixels"
+
+
+def test_the_browser_is_found_under_any_of_its_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chrome = tmp_path / "google-chrome"
+    chrome.write_text("#!/bin/sh\n")
+    chrome.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_browser() == str(chrome)
+
+    chrome.unlink()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="chromium"):
+        find_browser()
