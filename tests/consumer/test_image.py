@@ -66,8 +66,12 @@ def test_image_builds_runs_as_non_root_and_is_healthy(docker_client: Any) -> Non
             forcerm=True,
         )
         port = free_port()
+        # A non-default port through ESE_CONSUMER_PORT: the healthcheck must follow it.
         container = docker_client.containers.run(
-            tag, detach=True, ports={"8501/tcp": ("127.0.0.1", port)}
+            tag,
+            detach=True,
+            environment={"ESE_CONSUMER_PORT": "8600"},
+            ports={"8600/tcp": ("127.0.0.1", port)},
         )
         status = "starting"
         deadline = time.monotonic() + 90
