@@ -21,7 +21,7 @@ from pathlib import Path
 from ese import metrics_catalog, render
 from ese.paths import REPO_ROOT
 from ese.promql import metric_names
-from ese.tools import Missing, compose_command, docker_reachable, image_present, run
+from ese.tools import Missing, compose_command, docker_reachable, image_available, run
 from ese.topology import Topology, TopologyError, load
 
 
@@ -75,7 +75,7 @@ def check_compose(root: Path) -> Outcome:
     files = [root / "docker/ese-server.compose.yml", root / "docker/ese-client.compose.yml"]
     cmd = compose_command()
     image = "docker/compose:1.29.2"
-    if cmd is None and not (docker_reachable() and image_present(image)):
+    if cmd is None and not (docker_reachable() and image_available(image)):
         return _missing(
             "compose",
             Missing(
@@ -136,7 +136,7 @@ def _haproxy_argv(topo: Topology, root: Path, tmp: Path) -> list[str] | Missing:
         if probe.returncode == 0:
             return ["unshare", "--map-root-user", "--mount", "sh", "-c", script]
     image = topo.images["haproxy"].resolve(os.environ)
-    if docker_reachable() and image_present(image):
+    if docker_reachable() and image_available(image):
         add_hosts = [arg for s in topo.shards for arg in ("--add-host", f"{s.name}:127.0.0.1")]
         return [
             "docker",
@@ -181,7 +181,7 @@ def check_promtool(topo: Topology, root: Path) -> Outcome:
     image = topo.images["prometheus"].resolve(os.environ)
     if shutil.which("promtool"):
         argv = ["promtool", "check", "config", str(cfg)]
-    elif docker_reachable() and image_present(image):
+    elif docker_reachable() and image_available(image):
         argv = [
             "docker",
             "run",
@@ -264,13 +264,13 @@ def check_dashboard(topo: Topology, root: Path) -> Outcome:
     except (OSError, ValueError) as exc:
         return Outcome("dashboard", "fail", f"grafana JSON unreadable: {exc}")
     haproxy_bin = shutil.which("haproxy")
-    if haproxy_bin is None:
-        return _missing(
-            "dashboard", Missing("haproxy", "needed to read its exporter's metric names")
-        )
+    image = topo.images["haproxy"].resolve(os.environ)
+    if haproxy_bin is None and not (docker_reachable() and image_available(image)):
+        why = Missing("haproxy", "needed to read its exporter's metric names; or run Docker")
+        return _missing("dashboard", why)
     try:
         known = metrics_catalog.ese_server_metrics() | metrics_catalog.haproxy_metrics(
-            topo, haproxy_bin
+            topo, haproxy_bin, image
         )
     except RuntimeError as exc:
         return Outcome("dashboard", "fail", str(exc))

@@ -82,14 +82,32 @@ def ese_server_metrics(timeout: float = 30) -> set[str]:
     return exposed_names(text)
 
 
-def haproxy_metrics(topo: Topology, haproxy_bin: str, timeout: float = 15) -> set[str]:
-    """Names HAProxy's built-in exporter exposes, from a real HAProxy on spare ports."""
+def haproxy_metrics(
+    topo: Topology, haproxy_bin: str | None, image: str | None = None, timeout: float = 30
+) -> set[str]:
+    """Names HAProxy's built-in exporter exposes, from a real HAProxy on spare ports.
+
+    The local binary when there is one, else `image` run by Docker with the exporter published
+    on loopback.
+    """
     lb = dataclasses.replace(topo.balancer, port=_free_port(), exporter_port=_free_port())
     cfg = haproxy.config(dataclasses.replace(topo, balancer=lb))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "haproxy.cfg"
         path.write_text(cfg, encoding="utf-8")
-        with _process([haproxy_bin, "-db", "-f", str(path)]):
+        if haproxy_bin:
+            cmd = [haproxy_bin, "-db", "-f", str(path)]
+        elif image:
+            # The official image runs HAProxy as an unprivileged user: let it read the config.
+            Path(tmp).chmod(0o755)
+            path.chmod(0o644)
+            port = lb.exporter_port
+            cmd = ["docker", "run", "--rm", "-p", f"127.0.0.1:{port}:{port}",
+                   "-v", f"{tmp}:/usr/local/etc/haproxy:ro", image,
+                   "haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]  # fmt: skip
+        else:
+            raise RuntimeError("neither a haproxy binary nor a haproxy image to read metrics from")
+        with _process(cmd):
             text = _scrape(
                 f"http://127.0.0.1:{lb.exporter_port}/metrics", time.monotonic() + timeout
             )

@@ -25,9 +25,14 @@ def docker_reachable() -> bool:
         return False
 
 
-def image_present(image: str) -> bool:
-    """True when the engine has the image locally (nothing is pulled from here)."""
-    return run(["docker", "image", "inspect", image], 30).returncode == 0
+def image_available(image: str) -> bool:
+    """True when the engine has the image, pulling it first if a registry can be reached."""
+    if run(["docker", "image", "inspect", image], 30).returncode == 0:
+        return True
+    try:
+        return run(["docker", "pull", image], 600).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def compose_command() -> list[str] | None:

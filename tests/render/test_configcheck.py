@@ -159,3 +159,21 @@ def test_a_three_shard_render_passes_every_tool(tmp_path: Path) -> None:
         assert outcome.status == "ok", outcome.detail
     assert configcheck.check_compose(tmp_path).status == "ok"
     assert "server ese-server3 ese-server3:2004" in (tmp_path / "haproxy/haproxy.cfg").read_text()
+
+
+@pytest.mark.docker
+def test_haproxy_metrics_from_the_image_when_no_binary() -> None:
+    """Without a local haproxy the dashboard check reads the exporter from the image."""
+    import os
+
+    from ese import metrics_catalog
+    from ese.tools import docker_reachable, image_available
+
+    topo = load()
+    image = topo.images["haproxy"].resolve(os.environ)
+    if not (docker_reachable() and image_available(image)):
+        from tests.tooling import missing
+
+        missing(f"Docker with the image {image}", "run it in `nox -s e2e`, which builds it")
+    names = metrics_catalog.haproxy_metrics(topo, None, image)
+    assert {"haproxy_server_current_sessions", "haproxy_server_status"} <= names
