@@ -24,8 +24,8 @@ from ese_server.config import Settings
 from ese_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ese_server.metrics import Metrics
 from ese_server.openapi import openapi_document
-from ese_server.redis_client import RedisError
-from ese_server.store import Store, valid_cursor, with_server_ts
+from ese_server.redis_client import RedisError, RedisNotSent
+from ese_server.store import AppendResult, Store, valid_cursor, with_server_ts
 from ese_server.validation import CheckedEvent, FieldError, check_batch, check_event
 
 log = logging.getLogger("ese_server")
@@ -152,16 +152,21 @@ class App:
         self.redis_up = up
         self.metrics.redis_up.set(1 if up else 0)
 
-    def _redis_failed(self, exc: BaseException) -> HTTPError:
+    def _redis_failed(self, exc: BaseException, writes: bool = False) -> HTTPError:
         self.metrics.redis_errors.inc()
         self._set_redis(False)
         log.warning("redis call failed: %s", exc)
-        return HTTPError(
-            503,
-            "storage unavailable (Redis): nothing was stored; retry later",
-            None,
-            headers=[(b"retry-after", b"1")],
-        )
+        if not writes:
+            message = "storage unavailable (Redis); retry later"
+        elif isinstance(exc, RedisNotSent):
+            message = "storage unavailable (Redis): nothing was stored; retry later"
+        else:
+            # Sent but unanswered (timeout, connection lost): Redis may still have run it.
+            message = (
+                "storage unavailable (Redis did not answer): the event(s) may have been "
+                "stored; retry with the same id (a stored id is not stored again)"
+            )
+        return HTTPError(503, message, None, headers=[(b"retry-after", b"1")])
 
     # ----- ASGI ------------------------------------------------------------------------------
 
@@ -330,23 +335,27 @@ class App:
     async def _append(self, events: list[CheckedEvent]) -> list[bytes]:
         assert self.store is not None
         try:
-            result = await self.store.append(events)
+            result = await self.store.append(events, lambda late: self._count(events, late))
         except REDIS_FAILURES as exc:
-            raise self._redis_failed(exc) from exc
+            raise self._redis_failed(exc, writes=True) from exc
         if not self.redis_up:
             self._set_redis(True)
+        self._count(events, result)
+        return [with_server_ts(ev.payload, sid) for ev, sid in zip(events, result.ids, strict=True)]
+
+    def _count(self, events: list[CheckedEvent], result: AppendResult) -> None:
+        """Count stored (non-duplicate) events, also for a reply that came after a 503."""
         self.metrics.stream_length.set(result.stream_length)
         if len(events) == 1:
             if not result.duplicates[0]:
                 self.metrics.ingest(events[0].type_key)
-        else:
-            counts: dict[str, int] = {}
-            for event, duplicate in zip(events, result.duplicates, strict=True):
-                if not duplicate:
-                    counts[event.type_key] = counts.get(event.type_key, 0) + 1
-            for type_key, count in counts.items():
-                self.metrics.ingest(type_key, count)
-        return [with_server_ts(ev.payload, sid) for ev, sid in zip(events, result.ids, strict=True)]
+            return
+        counts: dict[str, int] = {}
+        for event, duplicate in zip(events, result.duplicates, strict=True):
+            if not duplicate:
+                counts[event.type_key] = counts.get(event.type_key, 0) + 1
+        for type_key, count in counts.items():
+            self.metrics.ingest(type_key, count)
 
     # ----- handlers --------------------------------------------------------------------------
 

@@ -223,7 +223,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     common = {
         "401": _error("Token missing or wrong (when a token is configured)."),
         "403": _error("This shard's role does not serve the route."),
-        "503": _error("Redis unavailable; nothing was stored."),
+        "503": _error(
+            "Redis unavailable. The message says whether nothing was stored (Redis could "
+            "not be reached) or the outcome is unknown (Redis did not answer in time; the "
+            "events may have been stored: retry with the same ids, which are stored once)."
+        ),
     }
     ingest_errors = {
         "400": _error("Malformed JSON or schema violation; every offending field is named."),

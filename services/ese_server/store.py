@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,11 @@ def _entries(reply: list[Any]) -> list[Entry]:
     return out
 
 
+def _result(reply: list[Any]) -> AppendResult:
+    length, ids, dups = reply
+    return AppendResult(int(length), ids, dups)
+
+
 def _ints(flat: list[bytes]) -> dict[str, int]:
     return {k.decode(errors="replace"): int(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
 
@@ -98,13 +103,21 @@ class Store:
         """Close the connection."""
         await self.redis.close()
 
-    async def append(self, events: Sequence[CheckedEvent]) -> AppendResult:
-        """Append all events (skipping ids already stored) in one atomic script call."""
+    async def append(
+        self,
+        events: Sequence[CheckedEvent],
+        late: Callable[[AppendResult], None] | None = None,
+    ) -> AppendResult:
+        """Append all events (skipping ids already stored) in one atomic script call.
+
+        `late(result)` runs if Redis answers after this call raised `RedisNoReply` (it timed
+        out, but Redis ran the script after all).
+        """
         args: list[Any] = list(self._head)
         for ev in events:
             args += (ev.id, ev.payload, ev.type_key, ev.subtype, ev.ip, ev.order_id)
-        length, ids, dups = await self._append(self._keys, args)
-        return AppendResult(int(length), ids, dups)
+        on_late = None if late is None else (lambda reply: late(_result(reply)))
+        return _result(await self._append(self._keys, args, on_late))
 
     def _window_start_ms(self) -> int:
         return int(time.time() * 1000) - self.retention_ms
