@@ -11,7 +11,7 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 ROLES = ("ingest", "analytics", "all")
 
@@ -50,10 +50,21 @@ class Settings:
         parts = urlsplit(self.redis_url)
         if parts.password is None:
             return self.redis_url
-        netloc = f"{parts.username or ''}:***@{parts.hostname}"
-        if parts.port:
-            netloc += f":{parts.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        return urlunsplit(parts._replace(netloc=with_password(parts, "***")))
+
+
+def with_password(parts: SplitResult, password: str) -> str:
+    """The URL's netloc rebuilt from its parts with `password` (already quoted) in it.
+
+    WHY rebuild: `netloc` already holds any user name and password, so prefixing it would
+    give `user:pw@user@host`. IPv6 hosts get their brackets back; a unix:// URL has no host.
+    """
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return f"{parts.username or ''}:{password}@{host}"
 
 
 # (flag, env var, help). Flags win over the environment.
@@ -132,11 +143,9 @@ def load_settings(
     except ValueError:
         raise ConfigError(f"REDIS_URL={redis_url!r} has an invalid port; use e.g. :6379") from None
     password = raw["REDIS_PASSWORD"]
-    if password and parts.password is None and parts.scheme != "unix":
-        # Put the password into the URL so one string configures the pool.
-        from urllib.parse import quote
-
-        netloc = f"{parts.username or ''}:{quote(password, safe='')}@{parts.netloc}"
+    if password and parts.password is None:
+        # Put the password into the URL so one string configures the connection.
+        netloc = with_password(parts, quote(password, safe=""))
         redis_url = urlunsplit(parts._replace(netloc=netloc))
     hint_pos = "use a positive whole number"
     retention = defaults.retention_seconds

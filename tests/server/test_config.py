@@ -103,3 +103,31 @@ def test_help_lists_every_variable() -> None:
         "ESE_CORS_ORIGINS",
     ):
         assert var in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "expected", "redacted"),
+    [
+        (
+            "redis://default@redis-server:6379/0",
+            "redis://default:p%40ss%2Fw@redis-server:6379/0",
+            "redis://default:***@redis-server:6379/0",
+        ),
+        ("redis://[::1]:6380/2", "redis://:p%40ss%2Fw@[::1]:6380/2", "redis://:***@[::1]:6380/2"),
+        ("rediss://cache", "rediss://:p%40ss%2Fw@cache", "rediss://:***@cache"),
+        (
+            "unix:///run/redis.sock?db=1",
+            "unix://:p%40ss%2Fw@/run/redis.sock?db=1",
+            "unix://:***@/run/redis.sock?db=1",
+        ),
+    ],
+)
+def test_redis_password_joins_any_redis_url(url: str, expected: str, redacted: str) -> None:
+    s = load_settings([], {"REDIS_URL": url, "REDIS_PASSWORD": "p@ss/w"})
+    assert s.redis_url == expected
+    assert s.redacted_redis_url() == redacted
+
+
+def test_password_in_the_url_wins_over_redis_password() -> None:
+    s = load_settings([], {"REDIS_URL": "redis://u:inurl@h:1/0", "REDIS_PASSWORD": "other"})
+    assert s.redis_url == "redis://u:inurl@h:1/0"

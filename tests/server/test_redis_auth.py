@@ -59,3 +59,28 @@ def test_wrong_password_is_a_503_not_a_crash(
         assert "nothing was stored" in resp.json()["message"]
     assert shard.proc.poll() is None
     assert PASSWORD not in shard.output() and ":wrong@" not in shard.output()
+
+
+def test_redis_password_with_a_user_and_over_a_unix_socket(
+    ese_server_factory: Any, tmp_path: Any
+) -> None:
+    binary = need_binary("redis-server", "apt-get install redis-server")
+    sock = tmp_path / "redis.sock"
+    server = RedisServer(
+        binary,
+        free_port(),
+        ["--requirepass", PASSWORD, "--unixsocket", str(sock), "--unixsocketperm", "700"],
+    )
+    server.start()
+    try:
+        for url in (f"redis://default@127.0.0.1:{server.port}/0", f"unix://{sock}?db=2"):
+            shard = ese_server_factory(REDIS_URL=url, REDIS_PASSWORD=PASSWORD)
+            with httpx.Client(base_url=shard.url) as http:
+                resp = http.post("/event", json=click())
+                assert resp.status_code == 201, (url, resp.text)
+            assert PASSWORD not in shard.output()
+        client = redis.Redis(port=server.port, password=PASSWORD, db=2)
+        assert client.xlen("ese:events") == 1
+        client.close()
+    finally:
+        server.stop()
