@@ -1,8 +1,10 @@
 -- Append a validated batch of events to the stream, atomically (one script = one step).
 --
 -- KEYS: 1 stream, 2 stats hash (total/open/completed), 3 by-type hash, 4 by-subtype hash,
---       5 per-client hash, 6 order-state hash (orderId -> latest state)
+--       5 per-client hash (ip -> events), 6 order-state hash (orderId -> latest state),
+--       7 orders last-seen zset (orderId -> ms), 8 clients last-seen zset (ip -> ms)
 -- ARGV: 1 retention ms, 2 idempotency key prefix, 3 idempotency window ms,
+--       4 tracking horizon ms, 5 most orders tracked, 6 most clients tracked,
 --       then 6 per event: id ('' = none), payload json, type key, subtype ('' = none), ip,
 --       orderId ('' = not an order event)
 -- Returns {stream length, {stream id per event}, {1 if duplicate else 0 per event}}.
@@ -13,7 +15,15 @@ local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local minid = tostring(now_ms - tonumber(ARGV[1]))
 local window = tonumber(ARGV[3])
+local horizon_start = now_ms - tonumber(ARGV[4])
+local max_orders = tonumber(ARGV[5])
+local max_clients = tonumber(ARGV[6])
+local FIRST = 7
 local CHUNK = 500 -- stay far below Lua's unpack() limit
+local n_events = (#ARGV - FIRST + 1) / 6
+-- Forget at most this many stale entries per call: proportional to the batch, so the cost per
+-- event stays constant while the structures still shrink faster than they can grow.
+local trim_limit = 100 + 2 * n_events
 
 -- Idempotency claims (id -> stream id) live in one hash per time bucket of `window` ms; a
 -- claim is looked up in the current and the previous bucket, so it is remembered for at least
@@ -23,8 +33,46 @@ local bucket = math.floor(now_ms / window)
 local cur_key = ARGV[2] .. bucket
 local prev_key = ARGV[2] .. (bucket - 1)
 
+local open_d, done_d = 0, 0
+
+-- Orders and clients are tracked over the horizon: a last-seen zset next to each hash, so
+-- neither grows forever (half the demo's orders never complete by design).
+local function forget_orders(names)
+  if #names == 0 then return end
+  for c = 1, #names, CHUNK do
+    local part = {unpack(names, c, math.min(c + CHUNK - 1, #names))}
+    local states = redis.call('HMGET', KEYS[6], unpack(part))
+    for j = 1, #part do
+      if states[j] == 'ORDER_COMPLETED' then done_d = done_d - 1
+      elseif states[j] then open_d = open_d - 1 end
+    end
+    redis.call('HDEL', KEYS[6], unpack(part))
+    redis.call('ZREM', KEYS[7], unpack(part))
+  end
+end
+local function forget_clients(names)
+  for c = 1, #names, CHUNK do
+    local part = {unpack(names, c, math.min(c + CHUNK - 1, #names))}
+    redis.call('HDEL', KEYS[5], unpack(part))
+    redis.call('ZREM', KEYS[8], unpack(part))
+  end
+end
+local function stale(key)
+  return redis.call('ZRANGE', key, '-inf', '(' .. horizon_start, 'BYSCORE', 'LIMIT', 0, trim_limit)
+end
+local function overflow(key, limit)
+  local extra = redis.call('ZCARD', key) - limit
+  if extra <= 0 then return {} end
+  local popped = redis.call('ZPOPMIN', key, extra) -- least recently seen first
+  local names = {}
+  for j = 1, #popped, 2 do names[#names + 1] = popped[j] end
+  return names
+end
+forget_orders(stale(KEYS[7]))
+forget_clients(stale(KEYS[8]))
+
 local with_ids = {}
-for i = 4, #ARGV, 6 do
+for i = FIRST, #ARGV, 6 do
   if ARGV[i] ~= '' then with_ids[#with_ids + 1] = ARGV[i] end
 end
 local known = {}
@@ -40,9 +88,9 @@ end
 
 local ids, dups, claims = {}, {}, {}
 local total, by_type, by_sub, by_client = 0, {}, {}, {}
-local open_d, done_d = 0, 0
+local seen_orders = {}
 local first = true
-for i = 4, #ARGV, 6 do
+for i = FIRST, #ARGV, 6 do
   local eid = ARGV[i]
   local prev = eid ~= '' and known[eid]
   if prev then
@@ -74,18 +122,17 @@ for i = 4, #ARGV, 6 do
     by_client[ip] = (by_client[ip] or 0) + 1
     local order = ARGV[i + 5]
     if order ~= '' then
-      -- An order is open while its latest state is not ORDER_COMPLETED.
+      seen_orders[#seen_orders + 1] = now_ms
+      seen_orders[#seen_orders + 1] = order
+      -- An order is open until it is completed. ORDER_COMPLETED is final: an older state
+      -- that arrives after it (a retry, or the other ingest shard) does not reopen it.
       local last = redis.call('HGET', KEYS[6], order)
-      if last ~= sub then
+      if last ~= sub and last ~= 'ORDER_COMPLETED' then
         redis.call('HSET', KEYS[6], order, sub)
-        local was_done = last == 'ORDER_COMPLETED'
         local is_done = sub == 'ORDER_COMPLETED'
         if not last then
           if is_done then done_d = done_d + 1 else open_d = open_d + 1 end
-        elseif was_done and not is_done then
-          done_d = done_d - 1
-          open_d = open_d + 1
-        elseif is_done and not was_done then
+        elseif is_done then
           open_d = open_d - 1
           done_d = done_d + 1
         end
@@ -102,10 +149,23 @@ end
 -- Counters are summed in Lua first: one HINCRBY per distinct key instead of one per event.
 if total > 0 then
   redis.call('HINCRBY', KEYS[2], 'total', total)
-  if open_d ~= 0 then redis.call('HINCRBY', KEYS[2], 'open', open_d) end
-  if done_d ~= 0 then redis.call('HINCRBY', KEYS[2], 'completed', done_d) end
   for k, v in pairs(by_type) do redis.call('HINCRBY', KEYS[3], k, v) end
   for k, v in pairs(by_sub) do redis.call('HINCRBY', KEYS[4], k, v) end
-  for k, v in pairs(by_client) do redis.call('HINCRBY', KEYS[5], k, v) end
+  local seen_clients = {}
+  for k, v in pairs(by_client) do
+    redis.call('HINCRBY', KEYS[5], k, v)
+    seen_clients[#seen_clients + 1] = now_ms
+    seen_clients[#seen_clients + 1] = k
+  end
+  for c = 1, #seen_clients, 2 * CHUNK do
+    redis.call('ZADD', KEYS[8], unpack(seen_clients, c, math.min(c + 2 * CHUNK - 1, #seen_clients)))
+  end
+  for c = 1, #seen_orders, 2 * CHUNK do
+    redis.call('ZADD', KEYS[7], unpack(seen_orders, c, math.min(c + 2 * CHUNK - 1, #seen_orders)))
+  end
+  forget_orders(overflow(KEYS[7], max_orders))
+  forget_clients(overflow(KEYS[8], max_clients))
 end
+if open_d ~= 0 then redis.call('HINCRBY', KEYS[2], 'open', open_d) end
+if done_d ~= 0 then redis.call('HINCRBY', KEYS[2], 'completed', done_d) end
 return {redis.call('XLEN', KEYS[1]), ids, dups}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ese_server.config import Settings
+from ese_server.store import MAX_TRACKED_CLIENTS, MAX_TRACKED_ORDERS
 from ese_server.validation import (
     CLICK,
     CLICK_SUBTYPES,
@@ -168,14 +169,27 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "stream_length",
                 "retention_seconds",
             ],
+            "description": "total, by_type and by_subtype count every event ever stored "
+            "(duplicates once). clients and orders cover only the clients and orders seen "
+            f"within the retention window (at most {MAX_TRACKED_CLIENTS:,} clients and "
+            f"{MAX_TRACKED_ORDERS:,} orders, least recently seen dropped first); the window "
+            "is applied as events arrive.",
             "properties": {
-                "total": {"type": "integer"},
+                "total": {"type": "integer", "description": "Events stored, ever."},
                 "by_type": {"type": "object", "additionalProperties": {"type": "integer"}},
                 "by_subtype": {"type": "object", "additionalProperties": {"type": "integer"}},
-                "clients": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "clients": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer"},
+                    "description": "Events per client ip, for clients seen within the "
+                    "retention window (counted since the client became active).",
+                },
                 "orders": {
                     "type": "object",
                     "required": ["open", "completed"],
+                    "description": "Orders seen within the retention window. An order is "
+                    "open until an ORDER_COMPLETED arrives; completion is final (a state that "
+                    "arrives late does not reopen it).",
                     "properties": {
                         "open": {"type": "integer"},
                         "completed": {"type": "integer"},

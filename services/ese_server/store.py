@@ -2,9 +2,12 @@
 
 Keys (prefix `ese`): `ese:events` (stream; entry fields `ip` and `e` = event JSON),
 `ese:stats` (total, open, completed), `ese:stats:type`, `ese:stats:subtype`, `ese:stats:client`,
-`ese:orders` (orderId -> latest state), `ese:ids:<bucket>` (hashes of idempotency claims,
-id -> stream id, one per time bucket; an id is remembered for at least the retention window,
-at least 60 s). Needs Redis >= 7.0 (scripts replicated by effect: they call TIME).
+`ese:orders` (orderId -> latest state; ORDER_COMPLETED is final), `ese:orders:seen` and
+`ese:stats:client:seen` (zsets: orderId / ip -> last seen ms; entries older than the retention
+window, or beyond MAX_TRACKED_*, are dropped together with their counts), `ese:ids:<bucket>`
+(hashes of idempotency claims, id -> stream id, one per time bucket; an id is remembered for
+at least the retention window, at least 60 s). Needs Redis >= 7.0 (scripts replicated by
+effect: they call TIME).
 
 `server_ts` is not stored in the payload: it is the millisecond part of the stream id, so the
 stored event and its id can never disagree.
@@ -25,6 +28,10 @@ from ese_server.validation import CLICK_SUBTYPES, EVENT_TYPES, ORDER_STATES, Che
 CURSOR_RE = re.compile(r"0|[0-9]{1,20}(-[0-9]{1,20})?")
 MAX_ID_PART = 2**64 - 1  # each half of a Redis stream id is an unsigned 64-bit integer
 LEGACY_READ_CAP = 200_000  # most events GET /events (no query) returns, to bound memory
+# /stats tracks orders and clients seen within the retention window, and at most this many
+# (least recently seen dropped first), so neither structure grows forever.
+MAX_TRACKED_ORDERS = 100_000
+MAX_TRACKED_CLIENTS = 10_000
 
 Entry = tuple[bytes, bytes, bytes]  # (stream id, ip, event JSON)
 
@@ -87,6 +94,8 @@ class Store:
         self.k_sub = f"{prefix}:stats:subtype"
         self.k_client = f"{prefix}:stats:client"
         self.k_orders = f"{prefix}:orders"
+        self.k_orders_seen = f"{prefix}:orders:seen"
+        self.k_clients_seen = f"{prefix}:stats:client:seen"
         source = (Path(__file__).parent / "append.lua").read_text("utf-8")
         self._append = Script(self.redis, source)
         self._keys = [
@@ -96,8 +105,17 @@ class Store:
             self.k_sub,
             self.k_client,
             self.k_orders,
+            self.k_orders_seen,
+            self.k_clients_seen,
         ]
-        self._head = [self.retention_ms, f"{prefix}:ids:", self.idempotency_ttl_ms]
+        self._head = [
+            self.retention_ms,
+            f"{prefix}:ids:",
+            self.idempotency_ttl_ms,
+            self.retention_ms,  # horizon of the order and client tracking
+            MAX_TRACKED_ORDERS,
+            MAX_TRACKED_CLIENTS,
+        ]
 
     async def close(self) -> None:
         """Close the connection."""
