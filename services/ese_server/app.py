@@ -25,7 +25,13 @@ from ese_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ese_server.metrics import Metrics
 from ese_server.openapi import openapi_document
 from ese_server.redis_client import RedisError, RedisNotSent
-from ese_server.store import AppendResult, Store, valid_cursor, with_server_ts
+from ese_server.store import (
+    LEGACY_READ_CAP,
+    AppendResult,
+    Store,
+    valid_cursor,
+    with_server_ts,
+)
 from ese_server.validation import CheckedEvent, FieldError, check_batch, check_event
 
 log = logging.getLogger("ese_server")
@@ -54,6 +60,20 @@ ROUTES: dict[str, dict[str, tuple[str, str | None, str | None]]] = {
     },
     "/stats": {"GET": ("h_stats", "analytics", None)},
 }
+# The Allow header per path: its methods, HEAD where GET is served, and OPTIONS.
+ALLOW = {
+    path: ", ".join([*methods, *(["HEAD"] if "GET" in methods else []), "OPTIONS"])
+    for path, methods in ROUTES.items()
+}
+EXPOSED = b"x-ese-truncated, x-ese-read-cap"
+
+
+def _is_json(content_type: bytes) -> bool:
+    """application/json (any parameters, any case) or a +json type such as problem+json."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
 
 
 class HTTPError(Exception):
@@ -105,6 +125,7 @@ class App:
         self.store: Store | None = None
         self.redis_up = False
         self._monitor: asyncio.Task[None] | None = None
+        self._window_reads = asyncio.Semaphore(1)
         self._openapi = orjson.dumps(openapi_document(settings))
         self._tokens = {"ingest": settings.ingest_token, "analytics": settings.analytics_token}
         self._serves = {"ingest": settings.serves_ingest, "analytics": settings.serves_analytics}
@@ -199,11 +220,19 @@ class App:
         route = path if methods is not None else "other"
         origin = b""
         try:
-            authorization = b""
+            authorization: bytes | None = None
+            content_type: bytes | None = None
             content_length = -1
+            repeated: list[str] = []
             for name, value in scope["headers"]:
                 if name == b"authorization":
+                    if authorization is not None:
+                        repeated.append("Authorization")
                     authorization = value
+                elif name == b"content-type":
+                    if content_type is not None:
+                        repeated.append("Content-Type")
+                    content_type = value
                 elif name == b"content-length":
                     content_length = int(value) if value.isdigit() else -1
                 elif name == b"origin":
@@ -211,8 +240,10 @@ class App:
             if methods is None:
                 raise HTTPError(404, f"no route {path}; see GET /openapi.json", "not_found")
             spec = methods.get(method)
+            if spec is None and method == "HEAD":
+                spec = methods.get("GET")  # HEAD answers like GET; uvicorn drops the body
             if spec is None:
-                allow = ", ".join([*methods, "OPTIONS"])
+                allow = ALLOW[path]
                 if method == "OPTIONS":
                     response = self._preflight(allow, origin)
                 else:
@@ -227,9 +258,25 @@ class App:
                 if legacy is not None:
                     self.metrics.legacy[legacy] += 1
                 if role is not None:
+                    self._check_role(role)
+                if repeated:
+                    raise HTTPError(
+                        400,
+                        f"header {repeated[0]} sent more than once",
+                        "duplicate_header",
+                        [{"field": field, "message": "must be sent once"} for field in repeated],
+                    )
+                if role is not None:
                     self._authorize(role, authorization)
                 body = b""
                 if method == "POST":
+                    if content_type is not None and not _is_json(content_type):
+                        raise HTTPError(
+                            415,
+                            "request body must be JSON: send Content-Type: application/json",
+                            "unsupported_media_type",
+                            [{"field": "Content-Type", "message": "must be application/json"}],
+                        )
                     body = await self._read_body(receive, content_length)
                 response = await getattr(self, handler)(scope, body)
         except HTTPError as err:
@@ -240,14 +287,19 @@ class App:
             log.exception("unexpected error on %s %s", method, path)
             body = orjson.dumps({"message": "internal error", "errors": []})
             response = Response(500, body)
-        headers = [
-            (b"content-type", response.content_type),
-            (b"content-length", str(len(response.body)).encode()),
-            *response.headers,
-        ]
+        if response.status == 204:  # no content: no content headers either (RFC 9110 8.6)
+            headers = response.headers
+        else:
+            headers = [
+                (b"content-type", response.content_type),
+                (b"content-length", str(len(response.body)).encode()),
+                *response.headers,
+            ]
         if origin and self._cors and (self._cors_any or origin in self._cors):
             headers.append((b"access-control-allow-origin", b"*" if self._cors_any else origin))
             headers.append((b"vary", b"Origin"))
+            if route == "/events":  # let browser code read the truncation marker
+                headers.append((b"access-control-expose-headers", EXPOSED))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
         self.metrics.observe(
@@ -267,30 +319,38 @@ class App:
             ]
         return Response(204, b"", headers=headers)
 
-    def _authorize(self, role: str, authorization: bytes) -> None:
+    def _check_role(self, role: str) -> None:
         if not self._serves[role]:
             raise HTTPError(
                 403,
                 f"this shard has role {self.settings.role!r} and does not serve {role} routes",
                 "forbidden_role",
             )
+
+    def _authorize(self, role: str, authorization: bytes | None) -> None:
         token = self._tokens[role]
         if token is None:
             return
-        expected = b"Bearer " + token.encode()
-        if not hmac.compare_digest(authorization, expected):
+        # RFC 7235: the scheme is case-insensitive and followed by one or more spaces.
+        scheme, _, credentials = (authorization or b"").partition(b" ")
+        given = credentials.strip(b" ") if scheme.lower() == b"bearer" else b""
+        if not hmac.compare_digest(given, token.encode()):
             what = "missing" if not authorization else "wrong"
             raise HTTPError(
                 401,
                 f"{what} token: send 'Authorization: Bearer <{role} token>'",
                 "unauthorized",
+                [{"field": "Authorization", "message": f"{what} Bearer token"}],
                 headers=[(b"www-authenticate", b"Bearer")],
             )
 
     async def _read_body(self, receive: Receive, content_length: int) -> bytes:
         limit = self.settings.max_body_bytes
         too_large = HTTPError(
-            413, f"request body is larger than {limit} bytes (ESE_MAX_BODY_BYTES)", "body_too_large"
+            413,
+            f"request body is larger than {limit} bytes (ESE_MAX_BODY_BYTES)",
+            "body_too_large",
+            [{"field": "body", "message": f"must be at most {limit} bytes"}],
         )
         if content_length > limit:
             raise too_large
@@ -403,24 +463,19 @@ class App:
     async def h_get_events(self, scope: Scope, body: bytes) -> Response:
         assert self.store is not None
         query = scope.get("query_string", b"")
-        params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+        params = dict(pairs)
+        if len(params) != len(pairs):
+            names = [name for name, _ in pairs]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            raise HTTPError(
+                400,
+                f"query parameter {twice[0]!r} given more than once",
+                "bad_query",
+                [{"field": name, "message": "must be given once"} for name in twice],
+            )
         if "since" not in params and "limit" not in params:
-            try:
-                entries = await self.store.read_window()
-            except REDIS_FAILURES as exc:
-                raise self._redis_failed(exc) from exc
-            groups: dict[bytes, list[bytes]] = {}
-            for sid, ip, payload in entries:
-                groups.setdefault(ip, []).append(with_server_ts(payload, sid))
-            parts = [
-                b'{"ip":'
-                + orjson.dumps(ip.decode(errors="replace"))
-                + b',"eventLogs":['
-                + b",".join(logs)
-                + b"]}"
-                for ip, logs in groups.items()
-            ]
-            return Response(200, b"[" + b",".join(parts) + b"]")
+            return await self._read_window()
         errors: list[FieldError] = []
         since = params.get("since", "0").strip()
         if not valid_cursor(since):
@@ -444,6 +499,34 @@ class App:
         cursor = entries[-1][0].decode() if entries else since
         events = b",".join(with_server_ts(payload, sid) for sid, _, payload in entries)
         return Response(200, b'{"events":[' + events + b'],"cursor":' + orjson.dumps(cursor) + b"}")
+
+    async def _read_window(self) -> Response:
+        """The original shape, newest LEGACY_READ_CAP events of the window (marked if cut)."""
+        assert self.store is not None
+        # One big read at a time: concurrent ones would each hold a copy of the window.
+        async with self._window_reads:
+            try:
+                entries, truncated = await self.store.read_window()
+            except REDIS_FAILURES as exc:
+                raise self._redis_failed(exc) from exc
+            groups: dict[bytes, list[bytes]] = {}
+            for sid, ip, payload in entries:
+                groups.setdefault(ip, []).append(with_server_ts(payload, sid))
+            del entries
+            parts = [
+                b'{"ip":'
+                + orjson.dumps(ip.decode(errors="replace"))
+                + b',"eventLogs":['
+                + b",".join(logs)
+                + b"]}"
+                for ip, logs in groups.items()
+            ]
+            del groups
+            headers = [
+                (b"x-ese-truncated", b"true" if truncated else b"false"),
+                (b"x-ese-read-cap", str(LEGACY_READ_CAP).encode()),
+            ]
+            return Response(200, b"[" + b",".join(parts) + b"]", headers=headers)
 
     async def h_stats(self, scope: Scope, body: bytes) -> Response:
         assert self.store is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ese_server.config import Settings
-from ese_server.store import MAX_TRACKED_CLIENTS, MAX_TRACKED_ORDERS
+from ese_server.store import LEGACY_READ_CAP, MAX_TRACKED_CLIENTS, MAX_TRACKED_ORDERS
 from ese_server.validation import (
     CLICK,
     CLICK_SUBTYPES,
@@ -235,7 +235,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         [{"analyticsToken": []}] if settings.analytics_token else []
     )
     common = {
-        "401": _error("Token missing or wrong (when a token is configured)."),
+        "401": _error(
+            "Token missing or wrong (when a token is configured): 'Authorization: Bearer "
+            "<token>' (scheme in any case)."
+        ),
         "403": _error("This shard's role does not serve the route."),
         "503": _error(
             "Redis unavailable. The message says whether nothing was stored (Redis could "
@@ -244,8 +247,15 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         ),
     }
     ingest_errors = {
-        "400": _error("Malformed JSON or schema violation; every offending field is named."),
+        "400": _error(
+            "Malformed JSON or schema violation (every offending field is named), or a "
+            "header sent twice (Authorization, Content-Type)."
+        ),
         "413": _error("Body over ESE_MAX_BODY_BYTES, or batch over ESE_MAX_BATCH events."),
+        "415": _error(
+            "Content-Type is not JSON (application/json, any parameters; a request without "
+            "Content-Type is read as JSON)."
+        ),
         **common,
     }
     paths: dict[str, Any] = {
@@ -326,11 +336,33 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     },
                 ],
                 "responses": {
-                    "200": _json(
-                        {"oneOf": [{"type": "array", "items": _ref("ClientLog")}, _ref("Page")]},
-                        "Events (array without query, page with since/limit).",
-                    ),
-                    "400": _error("Bad since/limit."),
+                    "200": {
+                        **_json(
+                            {
+                                "oneOf": [
+                                    {"type": "array", "items": _ref("ClientLog")},
+                                    _ref("Page"),
+                                ]
+                            },
+                            "Events (array without query, page with since/limit). Without a "
+                            f"query at most the NEWEST {LEGACY_READ_CAP:,} events of the "
+                            "window are returned (oldest first); X-ESE-Truncated says whether "
+                            "older ones were left out (page with since/limit to read them all).",
+                        ),
+                        "headers": {
+                            "X-ESE-Truncated": {
+                                "description": "Without a query: true when the window held "
+                                "more events than X-ESE-Read-Cap and only the newest are "
+                                "returned.",
+                                "schema": {"type": "string", "enum": ["true", "false"]},
+                            },
+                            "X-ESE-Read-Cap": {
+                                "description": "Most events a request without a query returns.",
+                                "schema": {"type": "integer"},
+                            },
+                        },
+                    },
+                    "400": _error("Bad since/limit, or a query parameter given twice."),
                     **common,
                 },
             },

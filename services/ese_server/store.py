@@ -27,7 +27,9 @@ from ese_server.validation import CLICK_SUBTYPES, EVENT_TYPES, ORDER_STATES, Che
 
 CURSOR_RE = re.compile(r"0|[0-9]{1,20}(-[0-9]{1,20})?")
 MAX_ID_PART = 2**64 - 1  # each half of a Redis stream id is an unsigned 64-bit integer
-LEGACY_READ_CAP = 200_000  # most events GET /events (no query) returns, to bound memory
+# Most events GET /events (no query) returns: one read of this many costs the shard ~40 MiB
+# at its peak (replies, grouped JSON, body), which keeps it well inside its 150 MiB budget.
+LEGACY_READ_CAP = 50_000
 # /stats tracks orders and clients seen within the retention window, and at most this many
 # (least recently seen dropped first), so neither structure grows forever.
 MAX_TRACKED_ORDERS = 100_000
@@ -140,9 +142,15 @@ class Store:
     def _window_start_ms(self) -> int:
         return int(time.time() * 1000) - self.retention_ms
 
-    async def read_window(self) -> list[Entry]:
-        """Every event inside the retention window, oldest first (capped)."""
-        return await self._xrange(str(self._window_start_ms()), LEGACY_READ_CAP)
+    async def read_window(self, cap: int = LEGACY_READ_CAP) -> tuple[list[Entry], bool]:
+        """The newest `cap` events inside the retention window, oldest first, and whether
+        older events of the window were left out (XREVRANGE: the newest are what matters)."""
+        start = str(self._window_start_ms())
+        reply = await self.redis.execute("XREVRANGE", self.k_stream, "+", start, "COUNT", cap + 1)
+        truncated = len(reply) > cap
+        entries = _entries(reply[:cap])
+        entries.reverse()
+        return entries, truncated
 
     async def read_since(self, cursor: str, limit: int) -> list[Entry]:
         """Up to `limit` events after `cursor` ('0' = oldest retained), oldest first."""
