@@ -23,17 +23,20 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from ese_server.app import App
+    from ese_server.http_protocol import protocol_class
 
     logging.basicConfig(
         level=settings.log_level.upper() if settings.log_level != "trace" else "DEBUG",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    app = App(settings)
     config = uvicorn.Config(
-        App(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="auto",  # uvloop where installed (Linux image), asyncio elsewhere (Windows)
-        http="auto",  # httptools where installed
+        # httptools where installed, with a cap on the request head (uvicorn has none)
+        http=protocol_class(app.metrics.reject),
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,

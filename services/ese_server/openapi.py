@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ese_server.config import Settings
+from ese_server.http_protocol import MAX_HEAD_BYTES
 from ese_server.store import LEGACY_READ_CAP, MAX_TRACKED_CLIENTS, MAX_TRACKED_ORDERS
 from ese_server.validation import (
     CLICK,
@@ -381,7 +382,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "info": {
             "title": "ese-server",
             "version": "1.0.0",
-            "description": "Event API of one ese-server shard (role: " + settings.role + ").",
+            "description": "Event API of one ese-server shard (role: "
+            + settings.role
+            + f"). Every route: a request whose URL and headers exceed {MAX_HEAD_BYTES} bytes "
+            "is answered 431 (JSON error body) and the connection closed; HEAD is answered "
+            "like GET without a body.",
         },
         "paths": paths,
         "components": {
