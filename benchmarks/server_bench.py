@@ -9,7 +9,11 @@ validation, idempotency ids on every event, /stats counters and metrics all on),
   - single-event requests/s (POST /event, closed loop, keep-alive connections);
   - batched events/s (POST /events with 50 events per request);
   - p50/p99 latency at a fixed 500 requests/s (open loop; latency from the scheduled send);
-  - the shard's RSS and the CPU seconds the shard and Redis used per phase.
+  - a read phase on the events just written: GET /stats, GET /events?since= paging (10,000
+    per page) and plain GET /events (newest 50,000 of the window), from concurrent readers;
+  - the shard's PEAK RSS over the whole run (sampled every 100 ms, and the kernel's
+    high-water mark VmHWM where /proc has it), its RSS at the end, and the CPU seconds the
+    shard and Redis used per phase.
 The load generator (benchmarks/loadgen.py) runs as a separate process.
 """
 
@@ -22,8 +26,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +114,95 @@ def get_json(url: str) -> Any:
         return json.loads(resp.read())
 
 
+class PeakRss:
+    """Samples a process's RSS every 100 ms in a thread; `.peak()` also reads VmHWM."""
+
+    def __init__(self, proc: psutil.Process) -> None:
+        self.proc = proc
+        self.max_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.max_rss = max(self.max_rss, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+            self._stop.wait(0.1)
+
+    def high_water_mark(self) -> int:
+        """VmHWM (peak RSS kept by the kernel) in bytes, 0 where /proc has none."""
+        try:
+            text = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return 0
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def peak(self) -> int:
+        self._stop.set()
+        self._thread.join(5)
+        return max(self.max_rss, self.high_water_mark())
+
+
+def read_phase(base: str, seconds: float, readers: int) -> dict[str, float]:
+    """Concurrent readers for `seconds` (bounded): each pages GET /events?since= (limit
+    10,000) through the stream, and reads GET /stats and plain GET /events in between."""
+    stop_at = time.monotonic() + seconds
+    lock = threading.Lock()
+    out = {"stats": 0, "pages": 0, "page_events": 0, "window_reads": 0, "failed": 0}
+    out_bytes = {"window_bytes_max": 0}
+
+    def fetch(url: str) -> bytes | None:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:
+                return bytes(resp.read())
+        except OSError:
+            with lock:
+                out["failed"] += 1
+            return None
+
+    def reader(n: int) -> None:
+        cursor = "0"
+        for i in range(100_000):  # bounded in count, and in time by stop_at
+            if time.monotonic() > stop_at:
+                return
+            if i % 10 == n % 10 and fetch(f"{base}/stats") is not None:
+                with lock:
+                    out["stats"] += 1
+            if i % 25 == 3 + n:
+                body = fetch(f"{base}/events")
+                if body is not None:
+                    with lock:
+                        out["window_reads"] += 1
+                        out_bytes["window_bytes_max"] = max(
+                            out_bytes["window_bytes_max"], len(body)
+                        )
+            body = fetch(f"{base}/events?since={cursor}&limit=10000")
+            if body is None:
+                continue
+            page = json.loads(body)
+            cursor = page["cursor"] if page["events"] else "0"  # wrap around at the end
+            with lock:
+                out["pages"] += 1
+                out["page_events"] += len(page["events"])
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(readers) as pool:
+        list(pool.map(reader, range(readers)))
+    elapsed = time.monotonic() - started
+    return {
+        **out,
+        "window_bytes_max": out_bytes["window_bytes_max"],
+        "seconds": round(elapsed, 2),
+        "page_events_per_s": round(out["page_events"] / elapsed),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -122,6 +217,8 @@ def main() -> int:
     parser.add_argument("--single-conns", type=int, default=32)
     parser.add_argument("--batch-conns", type=int, default=8)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--read-seconds", type=float, default=8.0, help="length of the read phase")
+    parser.add_argument("--readers", type=int, default=4, help="concurrent readers")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
 
@@ -163,6 +260,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{shard_port}"
         wait_for(lambda: get_json(f"{base}/")["redis"] == "up", "ese-server")
         shard_ps, redis_ps = psutil.Process(shard.pid), psutil.Process(redis_proc.pid)
+        rss = PeakRss(shard_ps)
 
         def phase(name: str, *lg_args: str) -> dict[str, float]:
             c0, r0 = cpu_seconds(shard_ps), cpu_seconds(redis_ps)
@@ -207,8 +305,14 @@ def main() -> int:
             "--tag",
             "r",
         )
-        result["shard_rss_mib"] = round(shard_ps.memory_info().rss / 2**20, 1)
         stats = get_json(f"{base}/stats")
+        c0, r0 = cpu_seconds(shard_ps), cpu_seconds(redis_ps)
+        reads = read_phase(base, args.read_seconds, args.readers)
+        reads["shard_cpu_s"] = round(cpu_seconds(shard_ps) - c0, 2)
+        reads["redis_cpu_s"] = round(cpu_seconds(redis_ps) - r0, 2)
+        result["reads"] = reads
+        result["shard_rss_mib"] = round(shard_ps.memory_info().rss / 2**20, 1)
+        result["shard_peak_rss_mib"] = round(rss.peak() / 2**20, 1)
         expected = (
             result["warmup"]["ok"]
             + single["ok"]
@@ -232,7 +336,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    failed = single["failed"] + batch["failed"] + latency["failed"]
+    failed = single["failed"] + batch["failed"] + latency["failed"] + reads["failed"]
     print(
         f"ese-server benchmark ({result['cpu_count']} cores, "
         f"load avg {result['loadavg_1m']:.2f} at end)"
@@ -254,7 +358,16 @@ def main() -> int:
         f"  latency at {args.rate:.0f} req/s             p50 {latency['p50_ms']:.2f} ms, "
         f"p99 {latency['p99_ms']:.2f} ms, max {latency['max_ms']:.2f} ms"
     )
-    print(f"  shard RSS                        {result['shard_rss_mib']:>10} MiB")
+    print(
+        f"  reads ({args.readers} readers, {reads['seconds']} s)         "
+        f"{reads['page_events_per_s']:>10,} events/s paged by 10,000 "
+        f"({reads['pages']} pages, {reads['stats']} GET /stats, {reads['window_reads']} plain "
+        f"GET /events of up to {reads['window_bytes_max'] / 2**20:.1f} MiB)"
+    )
+    print(
+        f"  shard RSS peak (whole run)       {result['shard_peak_rss_mib']:>10} MiB "
+        f"(at the end {result['shard_rss_mib']} MiB)"
+    )
     print(
         f"  failed requests: {failed}; stored events {result['stored_total']:,} "
         f"(expected {result['expected_total']:,})"
