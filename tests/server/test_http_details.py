@@ -76,9 +76,10 @@ def test_post_with_a_non_json_content_type_is_415(
         {"field": "Content-Type", "message": "must be application/json"}
     ]
     assert rdb.xlen("ese:events") == 0
-    assert 'ese_requests_rejected_total{reason="unsupported_media_type"} 1.0' in http.get(
-        "/metrics"
-    ).text
+    assert (
+        'ese_requests_rejected_total{reason="unsupported_media_type"} 1.0'
+        in http.get("/metrics").text
+    )
 
 
 @pytest.mark.parametrize(
