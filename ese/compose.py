@@ -22,9 +22,13 @@ from ese.paths import ENV_FILE
 
 V2 = ("docker", "compose")
 V1 = ("docker-compose",)
-# Characters that never need quoting in sh/bash/zsh/fish or cmd.exe.
-_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./\\-]+$")
+# Characters that never need quoting in sh/bash/zsh/fish or in cmd.exe + the MS C runtime.
+_WIN_SAFE = re.compile(r"^[A-Za-z0-9_@+=:,./\\-]+$")
 _POSIX_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+# What no quoting makes safe in a cmd.exe line: % expands %VAR% even inside double quotes
+# (and ^ cannot escape it there), a " would end cmd's quoted region early, and a line break
+# ends the command. Windows paths cannot contain " anyway.
+_WIN_UNQUOTABLE = re.compile(r'[%"\r\n\x00]')
 
 
 def quote_posix(arg: str) -> str:
@@ -36,10 +40,29 @@ def quote_posix(arg: str) -> str:
 
 
 def quote_windows(arg: str) -> str:
-    """Quote one argument the way the MS C runtime parses it (cmd.exe passes quotes through)."""
-    if arg and _SAFE.match(arg):
+    """Quote one argument for a cmd.exe line that the MS C runtime then splits into argv.
+
+    Anything outside a strict safe set goes in double quotes, where cmd.exe leaves
+    & | < > ^ ( ) and spaces alone; trailing backslashes are doubled so the closing quote
+    stays a quote for the C runtime. `%`, `"` and line breaks are refused (see above).
+    """
+    if arg and _WIN_SAFE.match(arg):
         return arg
-    return subprocess.list2cmdline([arg]) if arg else '""'
+    bad = _WIN_UNQUOTABLE.search(arg)
+    if bad:
+        char = {"\r": "a line break", "\n": "a line break", "\x00": "a NUL"}.get(
+            bad.group(), repr(bad.group())
+        )
+        raise EseError(
+            f"cannot pass {arg!r} safely through cmd.exe: it contains {char}",
+            "cmd.exe expands %NAME% even inside quotes; move the repository to a folder whose "
+            'path has no % or " character'
+            if bad.group() in '%"'
+            else "remove it",
+        )
+    # No " inside, so the only C-runtime escaping left is doubling trailing backslashes.
+    stripped = arg.rstrip("\\")
+    return f'"{stripped}{(len(arg) - len(stripped)) * 2 * chr(92)}"'
 
 
 def join(argv: Sequence[str], windows: bool | None = None) -> str:

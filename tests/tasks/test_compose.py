@@ -55,11 +55,92 @@ def test_posix_quoting_escapes_shell_specials():
     assert compose.quote_posix("it's") == '"it\'s"'  # the quote is inside double quotes
 
 
-def test_windows_quoting_round_trips_through_the_c_runtime_rules():
-    arg = r'C:\dir with space\say "hi"'
-    quoted = compose.quote_windows(arg)
-    assert quoted == subprocess.list2cmdline([arg])
-    assert quoted.startswith('"')
+def cmd_exe_outside_quotes(line: str) -> str:
+    """The characters cmd.exe sees outside double quotes (where & | < > ^ ( ) are operators)."""
+    outside, quoted = [], False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted:
+            outside.append(ch)
+    return "".join(outside)
+
+
+def crt_split(line: str) -> list[str]:
+    """How the MS C runtime splits a command line into argv (backslash/quote rules)."""
+    args: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        cur: list[str] = []
+        quoted = False
+        while i < n and (quoted or line[i] not in " \t"):
+            if line[i] == "\\":
+                j = i
+                while j < n and line[j] == "\\":
+                    j += 1
+                if j < n and line[j] == '"':
+                    cur.append("\\" * ((j - i) // 2))
+                    if (j - i) % 2:
+                        cur.append('"')
+                        j += 1
+                else:
+                    cur.append("\\" * (j - i))
+                i = j
+            elif line[i] == '"':
+                quoted = not quoted
+                i += 1
+            else:
+                cur.append(line[i])
+                i += 1
+        args.append("".join(cur))
+    return args
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        r"C:\R&D\x.yml",
+        r"C:\a|b\x.yml",
+        r"C:\a<b",
+        r"C:\a>b",
+        r"C:\Program Files (x86)\e",
+        r"C:\a^b\x.yml",
+        r"C:\it's mine",
+        "C:\\dir with space\\",
+        r"C:\a;b,c=d",
+        "a!b",
+        "",
+    ],
+)
+def test_windows_quoting_survives_cmd_exe_and_the_c_runtime(arg):
+    line = compose.join(["docker-compose", "-f", arg, "up"], windows=True)
+    assert not set(cmd_exe_outside_quotes(line)) & set("&|<>^()%"), line
+    assert crt_split(line) == ["docker-compose", "-f", arg, "up"]
+
+
+@pytest.mark.parametrize(
+    ("arg", "what"),
+    [(r"C:\100%\x.yml", "'%'"), (r"C:\%USERNAME%\x", "'%'"), ('a"b', "'\"'"),
+     ("a\nb", "a line break")],
+)  # fmt: skip
+def test_windows_quoting_refuses_what_cmd_exe_would_change(arg, what):
+    with pytest.raises(EseError) as err:
+        compose.quote_windows(arg)
+    assert f"it contains {what}" in str(err.value)
+    if "%" in arg:
+        assert "path has no %" in str(err.value)
+
+
+def test_windows_safe_arguments_stay_bare_and_percent_is_not_safe():
+    assert compose.quote_windows(r"C:\ese\docker\.env") == r"C:\ese\docker\.env"
+    assert compose.quote_windows("ese-client=4") == "ese-client=4"
+    assert compose.quote_windows("a&b") == '"a&b"'
+    with pytest.raises(EseError):
+        compose.quote_windows("50%")
 
 
 def test_detect_prefers_v2_when_the_plugin_answers():
