@@ -8,6 +8,7 @@ preferring the interface of the default route, and never loopback or a Docker br
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +30,46 @@ class Candidate:
     default_route: bool
 
 
+# Windows names adapters by GUID in netifaces; their friendly names (from psutil) tell the
+# virtual ones apart: Hyper-V/WSL/Docker Desktop switches are "vEthernet (...)", and VM and
+# VPN software names its adapters after itself.
+_SKIP_WINDOWS_WORDS = (
+    "vethernet", "hyper-v", "wsl", "docker", "virtualbox", "vmware", "loopback", "pseudo",
+    "tailscale", "zerotier", "wireguard", "openvpn", "tap-windows", "wintun", "npcap",
+)  # fmt: skip
+
+
 def _skipped(name: str) -> bool:
-    return name.lower().startswith(_SKIP_PREFIXES)
+    lowered = name.lower()
+    return lowered.startswith(_SKIP_PREFIXES) or any(w in lowered for w in _SKIP_WINDOWS_WORDS)
 
 
-def candidates(ni: Any) -> list[Candidate]:
-    """Interfaces with a usable IPv4 + broadcast address, default-route interface first."""
+def friendly_names(ps: Any = None) -> dict[str, str]:
+    """IPv4 address -> interface name as the OS shows it (psutil; "" on failure).
+
+    On Windows netifaces names interfaces by GUID, while psutil gives "Ethernet" or
+    "vEthernet (WSL)"; joining the two by address lets the virtual adapters be skipped.
+    """
+    try:
+        if ps is None:
+            import psutil as ps
+        names: dict[str, str] = {}
+        for name, addrs in ps.net_if_addrs().items():
+            for addr in addrs:
+                if addr.family == socket.AF_INET and addr.address:
+                    names.setdefault(addr.address, name)
+        return names
+    except Exception:  # best effort: without names the GUID rules still apply
+        return {}
+
+
+def candidates(ni: Any, names: dict[str, str] | None = None) -> list[Candidate]:
+    """Interfaces with a usable IPv4 + broadcast address, default-route interface first.
+
+    `names` maps an address to the OS's interface name, for interfaces netifaces only knows
+    by GUID (Windows).
+    """
+    names = names or {}
     default = ni.gateways().get("default", {}).get(ni.AF_INET)
     default_iface = default[1] if default else None
     found: list[Candidate] = []
@@ -45,6 +80,8 @@ def candidates(ni: Any) -> list[Candidate]:
             addr, broadcast = entry.get("addr"), entry.get("broadcast")
             if not addr or not broadcast:
                 continue  # no broadcast: point-to-point link (VPN) or unconfigured
+            if _skipped(names.get(addr, "")):
+                continue  # e.g. a GUID that psutil calls "vEthernet (WSL)"
             ip = ipaddress.IPv4Address(addr)
             if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
                 continue
@@ -54,11 +91,13 @@ def candidates(ni: Any) -> list[Candidate]:
     return found
 
 
-def lan_ipv4(ni: Any = None) -> str:
+def lan_ipv4(ni: Any = None, names: dict[str, str] | None = None) -> str:
     """The LAN IPv4 address, or an EseError that says what to do instead."""
     if ni is None:
         import netifaces as ni  # netifaces-plus provides this module
-    found = candidates(ni)
+
+        names = friendly_names() if names is None else names
+    found = candidates(ni, names)
     if not found:
         raise EseError(
             "no LAN IPv4 address found (no interface with a broadcast address other than "

@@ -28,9 +28,7 @@ def set_line(shell: str, value: str, var: str = VAR) -> str:
         quoted = _escape(value, '`"$', "`")
         return f'$env:{var} = "{quoted}"'
     if shell == "cmd":
-        # The quotes around the whole assignment keep & | < > literal and out of the value.
-        quoted = value.replace("%", "%%")
-        return f'set "{var}={quoted}"'
+        return _cmd_set(var, value)
     if shell in ("bash", "zsh"):
         quoted = _escape(value, '\\"$`', "\\")
         return f'export {var}="{quoted}"'
@@ -38,6 +36,31 @@ def set_line(shell: str, value: str, var: str = VAR) -> str:
         quoted = _escape(value, '\\"$', "\\")
         return f'set -gx {var} "{quoted}"'
     raise EseError(f"unknown shell {shell!r}", f"use one of: {', '.join(SHELLS)}")
+
+
+_CMD_SPECIALS = '&|<>^()"'
+
+
+def _cmd_set(var: str, value: str) -> str:
+    """`set` for the interactive cmd.exe prompt (not a .bat file, where % doubles instead).
+
+    Usually `set "VAR=value"`: the quotes keep & | < > ^ ( ) literal. But cmd expands %NAME%
+    even inside quotes, and at the prompt %% is not an escape; a `"` in the value would end
+    the quoted region. Then the line is unquoted with caret escapes: ^ before each special
+    character, and a ^ right after each % so that no `%NAME%` names a defined variable (cmd
+    keeps `%^NAME%` as is when no variable `^NAME` exists, then drops the caret).
+    """
+    if "%" not in value and '"' not in value:
+        return f'set "{var}={value}"'
+    out: list[str] = []
+    for i, ch in enumerate(value):
+        if ch in _CMD_SPECIALS:
+            out.append("^" + ch)
+        elif i > 0 and value[i - 1] == "%":
+            out.append("^" + ch)  # a caret before a plain character is just dropped
+        else:
+            out.append(ch)
+    return f"set {var}={''.join(out)}"
 
 
 def _from_name(name: str) -> str | None:

@@ -33,7 +33,52 @@ def test_env_task_prints_the_line_for_each_shell(shell, line, capsys):
 def test_env_values_with_shell_specials_are_escaped():
     assert shells.set_line("bash", 'a"$b') == 'export REACT_APP_BE_SERVER="a\\"\\$b"'
     assert shells.set_line("powershell", 'a"$b') == '$env:REACT_APP_BE_SERVER = "a`"`$b"'
-    assert shells.set_line("cmd", "100%") == 'set "REACT_APP_BE_SERVER=100%%"'
+    assert shells.set_line("cmd", "a&b|c") == 'set "REACT_APP_BE_SERVER=a&b|c"'
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        # At the interactive prompt %% is NOT an escape (only in .bat files), and quotes do
+        # not stop %NAME% expansion: a caret right after each % (outside quotes) does.
+        ("100%", "set REACT_APP_BE_SERVER=100%"),
+        ("http://h/%PATH%/x", "set REACT_APP_BE_SERVER=http://h/%^PATH%^/x"),
+        ("%x%&y", "set REACT_APP_BE_SERVER=%^x%^&y"),
+        ('a"b&c(d)', 'set REACT_APP_BE_SERVER=a^"b^&c^(d^)'),
+        ("50%^|<>", "set REACT_APP_BE_SERVER=50%^^^|^<^>"),
+    ],
+)
+def test_cmd_line_for_the_interactive_prompt(value, line):
+    assert shells.set_line("cmd", value) == line
+    assert cmd_prompt_value(line) == value
+
+
+def cmd_prompt_value(line: str) -> str:
+    """What `set VAR=...` at the cmd.exe prompt stores when no variable `^...` is defined.
+
+    Phase 1 expands %NAME% only for a defined NAME (none here start with ^; PATH is defined),
+    phase 2 drops a caret and keeps the next character literally.
+    """
+    import re
+
+    assert not re.search(r"%(?!\^)[^%]+%", line), "an expandable %NAME% is left"
+    body = line.split("=", 1)[1]
+    out, i = [], 0
+    while i < len(body):
+        if body[i] == "^":
+            i += 1
+        out.append(body[i])
+        i += 1
+    return "".join(out)
+
+
+def test_env_be_server_is_checked_like_frontend():
+    c = MockContext()
+    c.config.ese = {"be_server": URL}
+    with pytest.raises(Exit) as err:
+        tasks.env(c, shell="bash", be_server="nonsense")
+    assert err.value.code == 1
+    assert "--be-server 'nonsense' is not an http(s) URL" in str(err.value.message)
 
 
 def test_unknown_shell_exits_with_the_choices():
@@ -103,6 +148,61 @@ def test_lan_ignores_a_vpn_even_on_the_default_route():
         default="tun0",
     )
     assert lan.lan_ipv4(ni) == "192.168.0.7"
+
+
+def test_lan_skips_a_neutrally_named_interface_without_broadcast_on_the_default_route():
+    # Only the missing broadcast address marks vpn0 as point-to-point; its name matches no rule.
+    ni = FakeNetifaces(
+        {
+            "vpn0": [nic("10.8.0.6")],
+            "eth0": [nic("192.168.1.23", "192.168.1.255")],
+        },
+        default="vpn0",
+    )
+    assert lan.lan_ipv4(ni, names={}) == "192.168.1.23"
+    guid = "{3F2A5B1C-0000-4D4E-9A8B-112233445566}"
+    only_vpn = FakeNetifaces({guid: [nic("10.8.0.6")]}, default=guid)
+    with pytest.raises(EseError, match="no LAN IPv4 address found"):
+        lan.lan_ipv4(only_vpn, names={})
+
+
+def test_lan_skips_windows_virtual_adapters_by_their_friendly_name():
+    # netifaces on Windows names interfaces by GUID; psutil's names tell which one is WSL's.
+    wsl, lan_nic = (
+        "{11111111-AAAA-4BBB-8CCC-000000000001}",
+        "{22222222-AAAA-4BBB-8CCC-000000000002}",
+    )
+    ni = FakeNetifaces(
+        {
+            wsl: [nic("172.29.112.1", "172.29.127.255")],
+            lan_nic: [nic("192.168.0.40", "192.168.0.255")],
+        },
+        default=None,
+    )
+    names = {"172.29.112.1": "vEthernet (WSL)", "192.168.0.40": "Ethernet"}
+    assert lan.lan_ipv4(ni, names=names) == "192.168.0.40"
+    hyperv = FakeNetifaces({wsl: [nic("172.29.112.1", "172.29.127.255")]}, default=wsl)
+    with pytest.raises(EseError):
+        lan.lan_ipv4(hyperv, names={"172.29.112.1": "vEthernet (Default Switch)"})
+    # Where the name itself is readable, it is enough.
+    named = FakeNetifaces(
+        {"vEthernet (WSL)": [nic("172.29.112.1", "172.29.127.255")],
+         "VirtualBox Host-Only Network": [nic("192.168.56.1", "192.168.56.255")],
+         "Wi-Fi": [nic("192.168.178.20", "192.168.178.255")]},
+        default=None,
+    )  # fmt: skip
+    assert lan.lan_ipv4(named, names={}) == "192.168.178.20"
+
+
+def test_friendly_names_come_from_psutil_by_address():
+    from types import SimpleNamespace
+
+    ps = SimpleNamespace(net_if_addrs=lambda: {
+        "vEthernet (WSL)": [SimpleNamespace(family=2, address="172.29.112.1")],
+        "Ethernet": [SimpleNamespace(family=23, address="fe80::1"),
+                     SimpleNamespace(family=2, address="192.168.0.40")],
+    })  # fmt: skip
+    assert lan.friendly_names(ps) == {"172.29.112.1": "vEthernet (WSL)", "192.168.0.40": "Ethernet"}
 
 
 def test_no_lan_is_a_clear_error():
