@@ -8,7 +8,9 @@ every save. `GET /__fake__/state` (no auth, read-only) shows the stored objects 
 
 Run it: `python -m ese.fake_grafana --port 3000 --user U --password P`; like Grafana it also
 reads GF_SECURITY_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD, GF_SERVER_HTTP_PORT and
-GF_SERVER_HTTP_ADDR.
+GF_SERVER_HTTP_ADDR. A password is required (no admin/admin). `GET /api/search` finds
+dashboards by title; a save over a same-titled dashboard in its folder takes it over (with
+`overwrite`) as Grafana does.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from ese.grafana_api import resolve_inputs
+from ese.grafana_api import resolve_inputs, slug
 
 VERSION = "11.1.4-fake"
 _VAR = re.compile(r"\$\{(.+?)\}")
@@ -55,10 +57,6 @@ class State:
                     "writes": self.writes,
                 }
             )
-
-
-def _slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
 def _new_uid(n: int) -> str:
@@ -116,7 +114,8 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def _route(self, method: str) -> None:
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
         if method == "GET" and path == "/api/health":
             self._send(200, {"commit": "fake", "database": "ok", "version": VERSION})
             return
@@ -130,11 +129,16 @@ class Handler(BaseHTTPRequestHandler):
             self._send(400, {"message": "bad request data"})
             return
         with self.server.state.lock:
-            status, answer = self._dispatch(method, path, body)
+            status, answer = self._dispatch(method, path, body, parts.query)
         self._send(status, answer)
 
-    def _dispatch(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    def _dispatch(self, method: str, path: str, body: Any, query: str = "") -> tuple[int, Any]:
         parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts == ["api", "search"] and method == "GET":
+            params = parse_qs(query)
+            if params.get("type", ["dash-db"])[0] != "dash-db":
+                return 200, []  # this fake has no folders
+            return self.search(params.get("query", [""])[0])
         if parts[:2] == ["api", "datasources"]:
             rest = parts[2:]
             if method == "POST" and not rest:
@@ -238,8 +242,8 @@ class Handler(BaseHTTPRequestHandler):
             return 404, {"message": "Dashboard not found"}
         dash = entry["dashboard"]
         meta = {
-            "slug": _slug(dash["title"]),
-            "url": f"/d/{uid}/{_slug(dash['title'])}",
+            "slug": slug(dash["title"]),
+            "url": f"/d/{uid}/{slug(dash['title'])}",
             "folderUid": entry["folderUid"],
             "version": dash["version"],
             "provisioned": False,
@@ -247,37 +251,74 @@ class Handler(BaseHTTPRequestHandler):
         return 200, {"dashboard": dash, "meta": meta}
 
     def _save(self, dash: Any, overwrite: bool, folder_uid: str) -> tuple[int, Any]:
+        """Grafana's save: by uid first, then by title (slug) within the folder.
+
+        Like Grafana's getExistingDashboardByTitleAndFolder, a save whose title matches another
+        dashboard in the same folder fails with 412 name-exists, or, with `overwrite`, takes
+        that dashboard over: it keeps the existing id, uid and version line.
+        """
         state = self.server.state
         if not isinstance(dash, dict):
             return 400, {"message": "bad request data"}
         title = str(dash.get("title") or "").strip()
         if not title:
             return 400, {"message": "Dashboard title cannot be empty", "status": "empty-name"}
-        uid = dash.get("uid") or _new_uid(state.next_id)
-        if len(uid) > 40:
+        given_uid = str(dash.get("uid") or "")
+        if len(given_uid) > 40:
             return 400, {"message": "uid too long, max 40 characters", "status": "bad-uid"}
-        existing = state.dashboards.get(uid)
-        if existing is None and not overwrite:
-            for other in state.dashboards.values():
-                same_place = other["folderUid"] == folder_uid
-                if same_place and other["dashboard"]["title"].lower() == title.lower():
-                    return 412, {
-                        "message": "A dashboard with the same name in the folder already exists",
-                        "status": "name-exists",
-                    }
+        existing = state.dashboards.get(given_uid) if given_uid else None
         stale = existing is not None and dash.get("version") != existing["dashboard"]["version"]
         if stale and not overwrite:
             return 412, {
                 "message": "The dashboard has been changed by someone else",
                 "status": "version-mismatch",
             }
+        same_title = next(
+            (
+                entry
+                for entry in state.dashboards.values()
+                if entry is not existing
+                and entry["folderUid"] == folder_uid
+                and slug(entry["dashboard"]["title"]) == slug(title)
+            ),
+            None,
+        )
+        if same_title is not None:
+            if not overwrite:
+                return 412, {
+                    "message": "A dashboard with the same name in the folder already exists",
+                    "status": "name-exists",
+                }
+            existing = same_title
+        target = existing["dashboard"] if existing else None
+        uid = target["uid"] if target else given_uid or _new_uid(state.next_id)
         stored = copy.deepcopy(dash)
+        stored["title"] = title
         stored["uid"] = uid
-        stored["id"] = existing["dashboard"]["id"] if existing else state.new_id()
-        stored["version"] = existing["dashboard"]["version"] + 1 if existing else 1
+        stored["id"] = target["id"] if target else state.new_id()
+        stored["version"] = target["version"] + 1 if target else 1
         state.dashboards[uid] = {"dashboard": stored, "folderUid": folder_uid}
         state.writes += 1
         return 200, stored
+
+    def search(self, query: str) -> tuple[int, Any]:
+        """`GET /api/search?query=&type=dash-db`: dashboards whose title contains `query`."""
+        hits = []
+        for entry in self.server.state.dashboards.values():
+            dash = entry["dashboard"]
+            if query.lower() not in dash["title"].lower():
+                continue
+            dslug = slug(dash["title"])
+            hit = {
+                "id": dash["id"], "uid": dash["uid"], "orgId": 1, "title": dash["title"],
+                "uri": f"db/{dslug}", "url": f"/d/{dash['uid']}/{dslug}",
+                "slug": "", "type": "dash-db", "tags": dash.get("tags") or [], "isStarred": False,
+                "sortMeta": 0,
+            }  # fmt: skip
+            if entry["folderUid"]:  # dashboards in the General folder carry no folder fields
+                hit.update(folderUid=entry["folderUid"], folderTitle=entry["folderUid"])
+            hits.append(hit)
+        return 200, sorted(hits, key=lambda h: h["title"].lower())
 
     def save_dashboard(self, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict):
@@ -287,14 +328,14 @@ class Handler(BaseHTTPRequestHandler):
         )
         if status != 200:
             return status, stored
-        slug = _slug(stored["title"])
+        dslug = slug(stored["title"])
         return 200, {
             "id": stored["id"],
             "uid": stored["uid"],
-            "url": f"/d/{stored['uid']}/{slug}",
+            "url": f"/d/{stored['uid']}/{dslug}",
             "status": "success",
             "version": stored["version"],
-            "slug": slug,
+            "slug": dslug,
         }
 
     def import_dashboard(self, body: Any) -> tuple[int, Any]:
@@ -314,10 +355,11 @@ class Handler(BaseHTTPRequestHandler):
         status, stored = self._save(dash, bool(body.get("overwrite")), body.get("folderUid") or "")
         if status != 200:
             return status, stored
-        slug = _slug(stored["title"])
+        dslug = slug(stored["title"])
         return 200, {
             "uid": stored["uid"], "pluginId": "", "title": stored["title"], "imported": True,
-            "importedUri": f"db/{slug}", "importedUrl": f"/d/{stored['uid']}/{slug}", "slug": slug,
+            "importedUri": f"db/{dslug}", "importedUrl": f"/d/{stored['uid']}/{dslug}",
+            "slug": dslug,
             "dashboardId": stored["id"], "folderId": 0, "folderUid": body.get("folderUid") or "",
             "importedRevision": 1, "revision": 1, "description": "", "path": "", "removed": False,
         }  # fmt: skip
@@ -344,8 +386,11 @@ class FakeGrafanaServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, user: str = "admin", password: str = "admin"
+        self, host: str = "127.0.0.1", port: int = 0, user: str = "admin", password: str = ""
     ) -> None:
+        if not password:
+            # Like the stack, which never keeps Grafana's admin/admin: no default password.
+            raise ValueError("FakeGrafanaServer needs an admin password")
         super().__init__((host, port), Handler)
         self.user = user
         self.password = password
@@ -361,7 +406,8 @@ class FakeGrafanaServer(ThreadingHTTPServer):
 
     def start(self) -> FakeGrafanaServer:
         """Serve in a background thread (for tests)."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # A short poll interval: stop() (shutdown) waits for the loop to notice.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -384,10 +430,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="port to listen on (3000)")  # fmt: skip
     parser.add_argument("--user", default=env.get("GF_SECURITY_ADMIN_USER") or "admin",
                         help="admin user (GF_SECURITY_ADMIN_USER)")  # fmt: skip
-    parser.add_argument("--password", default=env.get("GF_SECURITY_ADMIN_PASSWORD") or "admin",
-                        help="admin password (GF_SECURITY_ADMIN_PASSWORD)")  # fmt: skip
+    parser.add_argument("--password", default=env.get("GF_SECURITY_ADMIN_PASSWORD") or "",
+                        help="admin password (GF_SECURITY_ADMIN_PASSWORD); required")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
+    if not args.password:
+        parser.error(
+            "no admin password: pass --password or set GF_SECURITY_ADMIN_PASSWORD "
+            "(there is no admin/admin default)"
+        )
     server = FakeGrafanaServer(args.host, args.port, args.user, args.password)
     server.verbose = args.verbose
     print(f"fake grafana listening on {server.url}", flush=True)

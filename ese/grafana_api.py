@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import http.client
 import json
 import re
 import time
@@ -67,29 +68,38 @@ class GrafanaClient:
     def request(
         self, method: str, path: str, body: Any = None, step: str = "", auth: bool = True
     ) -> Response:
-        """One API call; HTTP errors come back as a Response, connection errors raise."""
+        """One API call; HTTP errors come back as a Response, every other failure raises a
+        GrafanaError naming the step: refused or reset connections (OSError), something that
+        is not HTTP on that port (http.client.HTTPException, e.g. BadStatusLine) and a URL that
+        urllib cannot use (ValueError, e.g. `http://[::1`)."""
         data = None if body is None else json.dumps(body).encode("utf-8")
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if auth:
-            req.add_header("Authorization", self._auth)
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
         try:
+            req = urllib.request.Request(self.url + path, data=data, method=method)
+            if auth:
+                req.add_header("Authorization", self._auth)
+            req.add_header("Accept", "application/json")
+            if data is not None:
+                req.add_header("Content-Type", "application/json")
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (http.client.HTTPException, ValueError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             raise GrafanaError(
                 f"Grafana unreachable at {self.url} during {step or method + ' ' + path}: {reason}",
-                "check `invoke status` and `invoke logs grafana-server`",
+                "check `invoke status` and `invoke logs -s grafana-server`",
             ) from None
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode("utf-8", "replace")
+            if 200 <= status < 300:  # some other web server on that port
+                raise GrafanaError(
+                    f"{self.url} answered {step or path} with HTTP {status} but not JSON: "
+                    f"{parsed[:80]!r}",
+                    "is that Grafana? check --url / INVOKE_ESE_GRAFANA_URL",
+                ) from None
         if status == 401:
             raise GrafanaError(
                 f"Grafana rejected user {self.user!r} (401) during {step or path}",
@@ -101,7 +111,8 @@ class GrafanaClient:
         message = resp.body.get("message") if isinstance(resp.body, dict) else resp.body
         return GrafanaError(
             f"Grafana {step} failed: HTTP {resp.status} {message}",
-            "check the datasource/dashboard JSON under grafana/ and `invoke logs grafana-server`",
+            "check the datasource/dashboard JSON under grafana/ and "
+            "`invoke logs -s grafana-server`",
         )
 
     def wait_healthy(
@@ -127,7 +138,8 @@ class GrafanaClient:
             if clock() >= deadline:
                 raise GrafanaError(
                     f"Grafana not healthy after {timeout:.0f}s at {self.url}/api/health ({last})",
-                    "see `invoke logs grafana-server`; slow start: INVOKE_ESE_GRAFANA_TIMEOUT=180",
+                    "see `invoke logs -s grafana-server`; "
+                    "slow start: INVOKE_ESE_GRAFANA_TIMEOUT=180",
                 )
             sleep(1.0)
 
@@ -173,25 +185,55 @@ class GrafanaClient:
 
     # -- dashboard --------------------------------------------------------------------------
 
+    def find_dashboard_uid(self, title: str) -> str:
+        """The uid of the General-folder dashboard Grafana would match by title, or "".
+
+        Grafana matches a saved dashboard by uid and then by title (its slug) within the
+        folder; a save with overwrite takes the same-titled one over. So a dashboard without a
+        uid is looked up here, and compared with what is stored, instead of re-imported.
+        """
+        query = urllib.parse.urlencode({"query": title, "type": "dash-db"})
+        resp = self.request("GET", f"/api/search?{query}", step="dashboard search")
+        if resp.status != 200 or not isinstance(resp.body, list):
+            raise self.fail("dashboard search", resp)
+        for hit in resp.body:
+            if not isinstance(hit, dict) or hit.get("type", "dash-db") != "dash-db":
+                continue
+            if not hit.get("folderUid") and slug(str(hit.get("title", ""))) == slug(title):
+                return str(hit.get("uid") or "")
+        return ""
+
+    def _stored_dashboard(self, uid: str) -> dict[str, Any] | None:
+        got = self.request("GET", f"/api/dashboards/uid/{_q(uid)}", step="dashboard lookup")
+        if got.status == 404:
+            return None
+        if got.status != 200 or not isinstance(got.body, dict):
+            raise self.fail("dashboard lookup", got)
+        dash = got.body.get("dashboard")
+        return dash if isinstance(dash, dict) else {}
+
     def ensure_dashboard(self, dashboard: Mapping[str, Any], datasource_uid: str) -> str:
         """Create or update the dashboard with overwrite; import it if it has `__inputs`."""
         inputs = dashboard.get("__inputs")
         resolved = resolve_inputs(dashboard, datasource_uid) if inputs else dict(dashboard)
-        uid = resolved.get("uid")
-        if not resolved.get("title"):
+        title = str(resolved.get("title") or "").strip()
+        if not title:
             raise GrafanaError("dashboard has no title", 'add a "title" to the dashboard JSON')
-        if uid:
-            got = self.request("GET", f"/api/dashboards/uid/{_q(uid)}", step="dashboard lookup")
-            if got.status == 200 and _same_dashboard(got.body.get("dashboard", {}), resolved):
-                return "unchanged"
-            if got.status not in (200, 404):
-                raise self.fail("dashboard lookup", got)
-            action = "updated" if got.status == 200 else "created"
-        else:
-            action = "imported"
+        uid = str(resolved.get("uid") or "")
+        current = self._stored_dashboard(uid) if uid else None
+        if current is None:
+            # No uid, or none stored under it: a same-titled dashboard in the folder is the one
+            # Grafana would overwrite, so it is the one to compare with (and to keep the uid of).
+            found = self.find_dashboard_uid(title)
+            if found:
+                uid, current = found, self._stored_dashboard(found)
+        if current is not None and _same_dashboard(current, {**resolved, "uid": uid}):
+            return "unchanged"
+        action = "updated" if current is not None else "created"
+        target_uid = {"uid": uid} if uid else {}
         if inputs:
             body = {
-                "dashboard": {**dashboard, "id": None},
+                "dashboard": {**dashboard, **target_uid, "id": None},
                 "overwrite": True,
                 "inputs": import_inputs(dashboard, datasource_uid),
                 "folderUid": "",
@@ -200,7 +242,7 @@ class GrafanaClient:
             step = "dashboard import"
         else:
             body = {
-                "dashboard": {**resolved, "id": None},
+                "dashboard": {**resolved, **target_uid, "id": None},
                 "overwrite": True,
                 "folderUid": "",
                 "message": "provisioned by invoke grafana",
@@ -210,6 +252,11 @@ class GrafanaClient:
         if resp.status != 200:
             raise self.fail(step, resp)
         return action
+
+
+def slug(title: str) -> str:
+    """Grafana's dashboard slug (ASCII titles): lower case, runs of other characters -> '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
 def _q(value: str) -> str:

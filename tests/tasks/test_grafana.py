@@ -180,3 +180,196 @@ def test_datasource_spec_accepts_provisioning_files_and_rejects_incomplete_ones(
     assert spec == DATASOURCE
     with pytest.raises(GrafanaError, match="lacks url"):
         grafana_api.datasource_spec({"uid": "a", "name": "b", "type": "prometheus"})
+
+
+# -- review fixes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("nonsense", "--url 'nonsense' is not an http(s) URL"),
+        ("http://[::1", "--url 'http://[::1' is not a valid URL"),
+        ("http://127.0.0.1:99999", "--url 'http://127.0.0.1:99999' is not a valid URL"),
+        ("http://127.0.0.1:x", "is not a valid URL"),
+        ("ftp://127.0.0.1:3000", "is not an http(s) URL"),
+        ("http://127.0.0.1:0", "has port 0"),
+    ],
+)
+def test_grafana_task_rejects_a_bad_url_at_once(url, expected, monkeypatch):
+    from invoke import Exit, MockContext
+
+    import tasks
+    from ese import settings, stack
+
+    monkeypatch.setattr(stack, "provision_grafana", lambda *a, **k: pytest.fail("provisioned"))
+    c = MockContext()
+    c.config.ese = settings.defaults()
+    with pytest.raises(Exit) as err:
+        tasks.grafana(c, url=url, user="admin", password="pw")
+    assert err.value.code == 1
+    assert expected in str(err.value.message)
+    assert "e.g. --url http://127.0.0.1:3000" in str(err.value.message)
+
+
+def test_request_errors_are_one_line_naming_the_step():
+    import socket
+    import threading
+
+    # A TCP server that answers with something that is not HTTP (e.g. a Redis port).
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+
+        def answer() -> None:
+            conn, _ = srv.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"-ERR unknown command\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        gc = GrafanaClient(f"http://127.0.0.1:{srv.getsockname()[1]}", "admin", "x", timeout=5)
+        with pytest.raises(GrafanaError) as err:
+            gc.request("GET", "/api/datasources", step="datasource lookup")
+        thread.join(timeout=5)
+    assert "during datasource lookup" in str(err.value)
+    assert "BadStatusLine" in str(err.value)
+    with pytest.raises(GrafanaError, match="during health check"):
+        GrafanaClient("http://[::1", "a", "b").request("GET", "/api/health", step="health check")
+
+
+def test_a_non_json_answer_is_not_taken_for_grafana():
+    import http.server
+    import threading
+
+    class Html(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "13")
+            self.end_headers()
+            self.wfile.write(b"<html></html>")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        gc = GrafanaClient(f"http://127.0.0.1:{server.server_port}", "admin", "x", timeout=5)
+        with pytest.raises(GrafanaError, match=r"but not JSON.*is that Grafana"):
+            gc.ensure_datasource(DATASOURCE)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+NO_UID = {"title": "Hand made", "panels": [PANEL | {"datasource": "ese-prometheus"}]}
+
+
+def test_a_dashboard_without_uid_is_found_by_title_and_not_duplicated(grafana):
+    gc = client(grafana)
+    assert gc.ensure_dashboard(NO_UID, "ese-prometheus") == "created"
+    first = grafana.state.snapshot()
+    assert len(first["dashboards"]) == 1
+    assert gc.ensure_dashboard(NO_UID, "ese-prometheus") == "unchanged"
+    assert grafana.state.snapshot() == first  # no write at all
+    changed = {**NO_UID, "refresh": "30s"}
+    assert gc.ensure_dashboard(changed, "ese-prometheus") == "updated"
+    dashboards = grafana.state.snapshot()["dashboards"]
+    assert len(dashboards) == 1
+    (stored,) = dashboards.values()
+    assert (stored["dashboard"]["version"], stored["dashboard"]["refresh"]) == (2, "30s")
+
+
+def test_an_exported_dashboard_without_uid_is_imported_once(grafana):
+    gc = client(grafana)
+    exported = {k: v for k, v in EXPORTED.items() if k != "uid"}
+    assert gc.ensure_dashboard(exported, DATASOURCE["uid"]) == "created"
+    assert gc.ensure_dashboard(exported, DATASOURCE["uid"]) == "unchanged"
+    assert len(grafana.state.snapshot()["dashboards"]) == 1
+
+
+def test_a_changed_exported_dashboard_is_imported_again_with_overwrite(grafana):
+    gc = client(grafana)
+    assert gc.ensure_dashboard(EXPORTED, DATASOURCE["uid"]) == "created"
+    sent: list[dict] = []
+    real = gc.request
+
+    def spy(method, path, body=None, step="", auth=True):
+        if method == "POST":
+            sent.append({"path": path, **(body or {})})
+        return real(method, path, body, step, auth)
+
+    gc.request = spy  # type: ignore[method-assign]
+    changed = {**EXPORTED, "refresh": "5s"}
+    assert gc.ensure_dashboard(changed, DATASOURCE["uid"]) == "updated"
+    assert [s["path"] for s in sent] == ["/api/dashboards/import"]
+    assert sent[0]["overwrite"] is True
+    stored = grafana.state.snapshot()["dashboards"]["ese-original"]["dashboard"]
+    assert (stored["version"], stored["refresh"]) == (2, "5s")
+    assert gc.ensure_dashboard(changed, DATASOURCE["uid"]) == "unchanged"
+
+
+def test_fake_overwrite_with_the_same_title_takes_over_the_existing_dashboard(grafana):
+    # Grafana's getExistingDashboardByTitleAndFolder: same title (slug) in the same folder.
+    status, first = call(
+        grafana,
+        "POST",
+        "/api/dashboards/db",
+        {"dashboard": {"uid": "first", "title": "Ops"}, "overwrite": False},
+    )
+    assert status == 200
+    status, body = call(
+        grafana,
+        "POST",
+        "/api/dashboards/db",
+        {"dashboard": {"uid": "second", "title": "ops"}, "overwrite": False},
+    )
+    assert (status, body["status"]) == (412, "name-exists")
+    status, body = call(
+        grafana,
+        "POST",
+        "/api/dashboards/db",
+        {"dashboard": {"title": "Ops", "panels": []}, "overwrite": True},
+    )
+    assert status == 200
+    assert (body["id"], body["uid"], body["version"]) == (first["id"], "first", 2)
+    status, body = call(
+        grafana,
+        "POST",
+        "/api/dashboards/db",
+        {"dashboard": {"uid": "other", "title": "OPS"}, "overwrite": True},
+    )
+    assert (status, body["uid"], body["version"]) == (200, "first", 3)
+    assert list(grafana.state.snapshot()["dashboards"]) == ["first"]
+    # Another folder is another place: no conflict there.
+    status, body = call(
+        grafana,
+        "POST",
+        "/api/dashboards/db",
+        {"dashboard": {"title": "Ops"}, "folderUid": "f1", "overwrite": False},
+    )
+    assert status == 200 and body["uid"] != "first"  # fmt: skip
+
+
+def test_fake_search_finds_dashboards_by_title(grafana):
+    call(grafana, "POST", "/api/dashboards/db", {"dashboard": {"uid": "a", "title": "ESE Server"}})
+    status, hits = call(grafana, "GET", "/api/search?query=ese%20serv&type=dash-db")
+    assert status == 200
+    assert [(h["uid"], h["title"], h["type"]) for h in hits] == [("a", "ESE Server", "dash-db")]
+    assert "folderUid" not in hits[0]  # the General folder
+    assert call(grafana, "GET", "/api/search?query=nothing")[1] == []
+    assert call(grafana, "GET", "/api/search?query=", auth=False)[0] == 401
+
+
+def test_fake_refuses_to_start_without_a_password(monkeypatch, capsys):
+    from ese import fake_grafana
+
+    monkeypatch.delenv("GF_SECURITY_ADMIN_PASSWORD", raising=False)
+    with pytest.raises(SystemExit) as err:
+        fake_grafana.main(["--host", "127.0.0.1", "--port", "0"])
+    assert err.value.code == 2
+    assert "no admin password" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="needs an admin password"):
+        FakeGrafanaServer("127.0.0.1", 0, "admin")
