@@ -17,6 +17,11 @@ from ese.errors import as_exit
 from ese.settings import option
 
 
+def source(value: str | None, key: str) -> str:
+    """How the user set `key` (flag or env var), for error messages."""
+    return settings.source(key, value is not None)
+
+
 @task
 def render(c: Context) -> None:
     """Regenerate compose, HAProxy, Prometheus and Grafana files from topology.toml."""
@@ -32,9 +37,9 @@ def backend(c: Context, build: bool = False) -> None:
     """Start the backend, wait until healthy, provision Grafana, print the endpoints."""
     with as_exit():
         stack.backend(
-            c, build=build, timeout=option(c, None, "health_timeout", float),
-            grafana_timeout=option(c, None, "grafana_timeout", float),
-            log_lines=option(c, None, "log_lines", int),
+            c, build=build, timeout=option(c, None, "health_timeout"),
+            grafana_timeout=option(c, None, "grafana_timeout"),
+            log_lines=option(c, None, "log_lines"),
             grafana_url_override=option(c, None, "grafana_url"),
         )  # fmt: skip
 
@@ -59,10 +64,9 @@ def frontend(
     """Start N simulator containers (project ese-frontend) against the load balancer."""
     with as_exit():
         stack.frontend(
-            c, clients=option(c, clients, "clients", int),
-            be_server=option(c, be_server, "be_server"),
-            delay_ms=option(c, delay_ms, "delay_ms", int), limit=option(c, limit, "limit", int),
-            build=build,
+            c, clients=option(c, clients, "clients"), be_server=option(c, be_server, "be_server"),
+            delay_ms=option(c, delay_ms, "delay_ms"), limit=option(c, limit, "limit"),
+            build=build, be_server_flag=source(be_server, "be_server"),
         )  # fmt: skip
 
 
@@ -84,7 +88,7 @@ def consumer(
     """Run the ese-consumer Streamlit container and print its URLs."""
     with as_exit():
         stack.consumer(remote=remote, server_url=server_url,
-                       port=option(c, port, "consumer_port", int), build=build)  # fmt: skip
+                       port=option(c, port, "consumer_port"), build=build)  # fmt: skip
 
 
 @task(help={"build": "rebuild every image before starting"})
@@ -112,10 +116,12 @@ def status(c: Context) -> None:
         print("\n".join(status_report.report(topo, stack.status_containers(topo, cli), env)))
 
 
+# SERVICE is a flag, not a positional argument: Invoke makes every positional argument
+# required, so `positional=["service"]` broke the plain `invoke logs`.
 @task(
-    positional=["service"],
     help={
-        "service": "one service (e.g. grafana-server, ese-client, ese-consumer); default: backend",
+        "service": "only this service (e.g. grafana-server, ese-client, ese-consumer); "
+        "default: every backend service",
         "follow": "keep streaming new lines",
         "tail": "lines of history to show first (default 200)",
     },
@@ -125,7 +131,7 @@ def logs(
 ) -> None:
     """Show the logs of the backend or of one service."""
     with as_exit():
-        stack.logs(c, service=service, follow=follow, tail=option(c, tail, "log_tail", int))
+        stack.logs(c, service=service, follow=follow, tail=option(c, tail, "log_tail"))
 
 
 @task(
@@ -146,12 +152,14 @@ def grafana(
     """Provision Grafana's datasource and dashboard again (idempotent)."""
     with as_exit():
         topo = stack.topology()
+        # Validate before anything else, so a bad --url is one line, not a 90 s wait.
+        base = stack.grafana_url(topo, option(c, url, "grafana_url"), source(url, "grafana_url"))
+        timeout = option(c, None, "grafana_timeout")
         env = secrets.read() if user is None or password is None else {}
         user = user or env.get(secrets.GRAFANA_USER, "admin")
         password = password or env.get(secrets.GRAFANA_PASSWORD, "")
         stack.provision_grafana(
-            topo, stack.grafana_url(topo, url or option(c, None, "grafana_url")), user, password,
-            option(c, None, "grafana_timeout", float), Path(dashboard) if dashboard else None,
+            topo, base, user, password, timeout, Path(dashboard) if dashboard else None,
             stack.grafana_container(topo),
         )  # fmt: skip
 
@@ -165,7 +173,8 @@ def grafana(
 def env(c: Context, shell: str | None = None, be_server: str | None = None) -> None:
     """Print the line that sets REACT_APP_BE_SERVER in your shell (for hand-run compose)."""
     with as_exit():
-        print(shells.set_line(shell or shells.detect(), option(c, be_server, "be_server")))
+        value = stack.check_url(option(c, be_server, "be_server"), source(be_server, "be_server"))
+        print(shells.set_line(shell or shells.detect(), value))
 
 
 @task

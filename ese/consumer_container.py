@@ -27,6 +27,30 @@ def remove(cli: Any, name: str) -> bool:
     return True
 
 
+def exists(cli: Any, name: str) -> bool:
+    try:
+        cli.containers.get(name)
+    except _errors().NotFound:
+        return False
+    return True
+
+
+def holds_port(cli: Any, name: str, port: int) -> bool:
+    """True when the running container `name` publishes host `port` (busy, but by us)."""
+    try:
+        container = cli.containers.get(name)
+    except _errors().NotFound:
+        return False
+    if container.status != "running":
+        return False
+    bindings = ((container.attrs or {}).get("HostConfig") or {}).get("PortBindings") or {}
+    return any(
+        str(bound.get("HostPort")) == str(port)
+        for binds in bindings.values()
+        for bound in binds or []
+    )
+
+
 def ensure_image(
     cli: Any, image: str, base_image: str, build: bool, report: Callable[[str], None] = print
 ) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ese import compose, dockerenv, lan, ports
+from ese import compose, consumer_container, dockerenv, lan, ports
 from ese.errors import EseError
 from ese.paths import REPO_ROOT
 from ese.topology import Topology
@@ -30,13 +30,34 @@ class Check:
         return f"{text}\n      hint: {self.hint}" if self.hint and self.status != "ok" else text
 
 
-def _docker(factory: Any) -> Check:
+def _docker(factory: Any) -> tuple[Check, Any]:
+    """The docker check and the connected client (None when the engine is not reachable)."""
     try:
         cli = dockerenv.client(factory)
         version = cli.version().get("Version", "?")
-        return Check("docker", "ok", f"engine {version} reachable")
+        return Check("docker", "ok", f"engine {version} reachable"), cli
     except EseError as exc:
-        return Check("docker", "fail", exc.what, exc.hint)
+        return Check("docker", "fail", exc.what, exc.hint), None
+
+
+def demo_ports(topo: Topology, cli: Any) -> dict[int, str]:
+    """Host port -> service, for the ports this demo's own running containers publish."""
+    if cli is None:
+        return {}
+    try:
+        running = {
+            i.service
+            for i in dockerenv.project_containers(cli, topo.backend_project)
+            if i.status == "running"
+        }
+        ours = {s.port: s.name for s in topo.published() if s.name in running}
+        for svc in topo.published():
+            if svc.name == topo.consumer.name:
+                ours.update({svc.port: svc.name} if consumer_container.holds_port(
+                    cli, svc.name, svc.port) else {})  # fmt: skip
+        return ours
+    except Exception:  # best effort: a Docker hiccup here must not hide the port checks
+        return {}
 
 
 def _compose(detect: Callable[[], compose.Compose]) -> Check:
@@ -47,9 +68,11 @@ def _compose(detect: Callable[[], compose.Compose]) -> Check:
     return Check("compose", "ok", f"{found.version}: {' '.join(found.base)}")
 
 
-def _port(name: str, port: int, bind: str, is_free: Any, holder: Any) -> Check:
+def _port(name: str, port: int, bind: str, is_free: Any, holder: Any, ours: str = "") -> Check:
     if is_free(port, bind):
         return Check(f"port {port}", "ok", f"free for {name} ({bind})")
+    if ours:  # the demo is running: its own container holds the port, as it should
+        return Check(f"port {port}", "ok", f"in use by {ours} (this demo, running)")
     return Check(
         f"port {port}",
         "fail",
@@ -87,8 +110,13 @@ def run_checks(
     path: Path = REPO_ROOT,
 ) -> list[Check]:
     """All checks, in the order they are printed."""
-    checks = [_docker(docker_factory), _compose(detect)]
-    checks += [_port(s.name, s.port, s.bind, is_free, holder) for s in topo.published()]
+    docker_check, cli = _docker(docker_factory)
+    ours = demo_ports(topo, cli)
+    checks = [docker_check, _compose(detect)]
+    checks += [
+        _port(s.name, s.port, s.bind, is_free, holder, ours.get(s.port, ""))
+        for s in topo.published()
+    ]
     checks += [_lan(find_lan), _disk(usage, path)]
     return checks
 

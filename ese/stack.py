@@ -93,10 +93,21 @@ def frontend_env(be_server: str, delay_ms: int, limit: int) -> dict[str, str]:
     }
 
 
-def check_url(url: str, flag: str) -> str:
-    parts = urlsplit(url)
+def check_url(url: str, flag: str, example: str = "http://host:8100") -> str:
+    """`url` when it is http(s)://host[:port] with a port in 1..65535, else an EseError."""
+    if flag.startswith("--"):
+        hint = f"e.g. {flag} {example}"
+    else:
+        hint = f"e.g. {flag}={example}" if flag.startswith("INVOKE_") else f"e.g. {example}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise EseError(f"{flag} {url!r} is not a valid URL ({exc})", hint) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise EseError(f"{flag} {url!r} is not an http(s) URL", f"e.g. {flag} http://host:8100")
+        raise EseError(f"{flag} {url!r} is not an http(s) URL", hint)
+    if port == 0:
+        raise EseError(f"{flag} {url!r} has port 0 (must be 1-65535)", hint)
     return url
 
 
@@ -143,10 +154,13 @@ def provision_grafana(
     return report
 
 
-def grafana_url(topo: Topology, configured: str = "") -> str:
+def grafana_url(topo: Topology, configured: str = "", flag: str = "--url") -> str:
+    """The configured Grafana URL (validated; `flag` names where it came from) or the default."""
+    if configured:
+        return check_url(configured, flag, "http://127.0.0.1:3000").rstrip("/")
     g = topo.grafana
     host = "127.0.0.1" if g.bind in endpoints.ANY else g.bind
-    return configured or f"http://{host}:{g.port}"
+    return f"http://{host}:{g.port}"
 
 
 def lan_or_none(find: Callable[[], str] | None = None) -> str | None:
@@ -189,7 +203,7 @@ def backend(
         raise
     provision_grafana(
         topo,
-        grafana_url(topo, grafana_url_override),
+        grafana_url(topo, grafana_url_override, "INVOKE_ESE_GRAFANA_URL"),
         values[secrets.GRAFANA_USER],
         values[secrets.GRAFANA_PASSWORD],
         grafana_timeout,
@@ -209,9 +223,10 @@ def frontend(
     build: bool = False,
     compose: Compose | None = None,
     cli: Any = None,
+    be_server_flag: str = "--be-server",
 ) -> None:
     topo = topology()
-    check_url(be_server, "--be-server")
+    check_url(be_server, be_server_flag)
     if urlsplit(be_server).hostname in ("localhost", "127.0.0.1", "::1"):
         print("note: inside a container localhost is the container itself; the host is "
               "host.docker.internal")  # fmt: skip
@@ -240,6 +255,28 @@ def consumer_url(
     return endpoints.analytics_url(topo, host)
 
 
+def check_consumer_port(
+    topo: Topology,
+    cli: Any,
+    port: int,
+    is_free: Callable[[int, str], bool] | None = None,
+    holder: Callable[[int], str] | None = None,
+) -> None:
+    """Fail when `port` is out of range or held by anything but our own consumer container."""
+    name = topo.consumer.name
+    if not 1 <= port <= 65535:
+        raise EseError(f"--port must be between 1 and 65535, got {port}", "e.g. --port 8501")
+    if consumer_container.holds_port(cli, name, port):
+        return  # the running consumer holds it; `run` replaces that container
+    is_free, holder = is_free or ports.is_free, holder or ports.holder
+    if not is_free(port, topo.consumer.bind):
+        raise EseError(
+            ports.busy_message(name, port, holder(port)),
+            f"pass a free one, e.g. --port {port + 1 if port < 65535 else 8501} "
+            f"(a running {name} container was left as it is)",
+        )
+
+
 def consumer(
     *,
     remote: bool,
@@ -255,6 +292,7 @@ def consumer(
     values = ensure_env()
     token = environ.get(secrets.ANALYTICS_TOKEN) or values.get(secrets.ANALYTICS_TOKEN, "")
     cli = cli or dockerenv.client()
+    check_consumer_port(topo, cli, port)  # before anything replaces a working consumer
     image = topo.images["ese_consumer"].resolve(environ)
     base = topo.images["python_base"].resolve(environ)
     consumer_container.ensure_image(cli, image, base, build)
@@ -292,10 +330,20 @@ def defaults_be_server(topo: Topology) -> str:
 
 
 def logs(
-    c: Any, *, service: str | None, follow: bool, tail: int, compose: Compose | None = None
+    c: Any,
+    *,
+    service: str | None,
+    follow: bool,
+    tail: int,
+    compose: Compose | None = None,
+    cli: Any = None,
 ) -> None:
     topo = topology()
+    known = [*backend_services(topo), topo.clients.service, topo.consumer.name]
+    if service is not None and service not in known:
+        raise EseError(f"unknown service {service!r}", f"use one of: {', '.join(known)}")
     ensure_env()
+    cli = cli or dockerenv.client()  # "how to start Docker" instead of a compose/daemon error
     opts = ["logs", "--tail", str(tail), *(["--follow"] if follow else [])]
     if service is None or service in backend_services(topo):
         svc = [service] if service else []
@@ -305,13 +353,15 @@ def logs(
         run_compose(
             c, topo.frontend_project, FRONTEND_COMPOSE, *opts, service, env=env, compose=compose
         )
-    elif service == topo.consumer.name:
+    else:  # the consumer is a plain container, not part of a compose project
+        if not consumer_container.exists(cli, service):
+            raise EseError(f"no container {service!r}", "start it with `invoke consumer`")
         line = join(["docker", *opts, service], compose.windows if compose else None)
         print(f"> {line}", flush=True)
-        c.run(line, pty=False, warn=True)
-    else:
-        known = [*backend_services(topo), topo.clients.service, topo.consumer.name]
-        raise EseError(f"unknown service {service!r}", f"use one of: {', '.join(known)}")
+        result = c.run(line, pty=False, warn=True)
+        if result is None or result.failed:
+            code = "?" if result is None else result.exited
+            raise EseError(f"docker logs {service} failed (exit {code})", "see the output above")
 
 
 def status_containers(topo: Topology, cli: Any) -> dict[str, list[dockerenv.ContainerInfo]]:

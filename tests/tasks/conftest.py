@@ -59,6 +59,7 @@ class FakeContainer:
     project: str = "ese-backend"
     service: str = ""
     removed: bool = False
+    host_ports: tuple[int, ...] = ()  # published host ports (HostConfig.PortBindings)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -72,7 +73,10 @@ class FakeContainer:
         state: dict[str, Any] = {"Status": self.status}
         if self.health:
             state["Health"] = {"Status": self.health}
-        return {"State": state}
+        bindings = {
+            f"{p}/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(p)}] for p in self.host_ports
+        }
+        return {"State": state, "HostConfig": {"PortBindings": bindings}}
 
     def remove(self, force: bool = False) -> None:
         self.removed = True

@@ -255,3 +255,28 @@ def test_consumer_image_is_built_only_when_missing():
     consumer_container.ensure_image(cli, "ese-consumer:local", "py:base", False, lambda _: None)
     assert cli.images.builds[0]["buildargs"] == {"BASE_IMAGE": "py:base"}
     assert cli.images.builds[0]["dockerfile"] == "services/ese_consumer/Dockerfile"
+
+
+def test_doctor_reports_ports_of_the_running_demo_as_in_use_not_failed(topo):
+    running = [
+        FakeContainer("ese-backend_elb_1", service="elb"),
+        FakeContainer("ese-backend-grafana-server-1", service="grafana-server"),
+        FakeContainer("ese-consumer", project="", health="", host_ports=(8501,)),
+    ]
+    busy = {8100, 3000, 8501, 9090}  # 9090: Prometheus is not running, so someone else has it
+    checks = run_doctor(topo, busy=busy, docker_factory=lambda: FakeDocker(running))
+    by_name = {c.name: c for c in checks}
+    assert by_name["port 8100"].status == "ok"
+    assert by_name["port 8100"].detail == "in use by elb (this demo, running)"
+    assert by_name["port 3000"].detail == "in use by grafana-server (this demo, running)"
+    assert by_name["port 8501"].detail == "in use by ese-consumer (this demo, running)"
+    assert by_name["port 9090"].status == "fail"
+    with pytest.raises(EseError) as err:
+        doctor.verdict(checks)
+    assert "1 check(s) failed" in str(err.value)
+
+
+def test_doctor_does_not_count_a_stopped_demo_container_as_the_holder(topo):
+    stopped = [FakeContainer("ese-backend_elb_1", service="elb", status="exited")]
+    checks = run_doctor(topo, busy={8100}, docker_factory=lambda: FakeDocker(stopped))
+    assert {c.name: c for c in checks}["port 8100"].status == "fail"

@@ -8,8 +8,9 @@ import pytest
 from invoke import Exit, MockContext, Result
 
 import tasks
-from ese import compose, dockerenv, lan, ports, secrets, settings, stack
+from ese import compose, dockerenv, errors, lan, ports, secrets, settings, stack
 from ese.compose import V1, V2, Compose
+from ese.errors import EseError
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
 from tests.tasks.conftest import FakeContainer, FakeDocker
 
@@ -196,13 +197,24 @@ def test_logs_picks_the_project_of_the_service(wired, env_file, monkeypatch):
         tasks.logs(context(), "nope")
 
 
-def test_config_env_override_is_typed(monkeypatch):
+def test_config_values_are_strings_converted_by_option():
     c = context()
-    c.config.ese["clients"] = "7"  # what INVOKE_ESE_CLIENTS=7 would give before casting
-    assert settings.option(c, None, "clients", int) == 7
-    assert settings.option(c, "2", "clients", int) == 2
-    with pytest.raises(Exception, match="--clients must not be negative"):
-        settings.option(c, "-1", "clients", int)
+    # Every default is a string, so Invoke's env loading never casts (and never raises).
+    assert all(isinstance(v, str) for v in settings.defaults().values())
+    c.config.ese["clients"] = "7"  # what INVOKE_ESE_CLIENTS=7 gives
+    assert settings.option(c, None, "clients") == 7
+    assert settings.option(c, "2", "clients") == 2
+    c.config.ese["health_timeout"] = "300.5"
+    assert settings.option(c, None, "health_timeout") == 300.5
+    with pytest.raises(EseError) as err:
+        settings.option(c, "-3", "clients")
+    assert str(err.value) == (
+        "--clients must be a whole number between 0 and 1000, got '-3'; e.g. --clients 4"
+    )
+    with pytest.raises(EseError, match=r"^--tail must be a whole number at least 0, got 'x'"):
+        settings.option(c, "x", "log_tail")
+    with pytest.raises(EseError, match=r"^--port must be a whole number between 1 and 65535"):
+        settings.option(c, "70000", "consumer_port")
 
 
 def test_every_flag_has_help():
@@ -211,3 +223,98 @@ def test_every_flag_has_help():
         assert task.__doc__ and len(task.__doc__.strip().splitlines()) == 1, name
         for arg in params:
             assert arg.help, f"{name} --{arg.name} has no help"
+
+
+# -- review fixes ------------------------------------------------------------------------------
+
+
+def running_consumer(port: int = 8501) -> FakeContainer:
+    return FakeContainer("ese-consumer", project="", health="", host_ports=(port,))
+
+
+def test_consumer_on_a_busy_port_leaves_the_running_consumer_alone(wired, env_file, monkeypatch):
+    wired.images.present.add("ese-consumer:local")
+    wired.containers.items = [running_consumer(8501)]
+    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": port != 8600)
+    monkeypatch.setattr(ports, "holder", lambda port, ps=None: "nginx (pid 4242)")
+    with pytest.raises(Exit) as err:
+        tasks.consumer(context(), port="8600")
+    assert err.value.code == 1
+    assert str(err.value.message) == (
+        "port 8600 for ese-consumer is busy: held by nginx (pid 4242); pass a free one, "
+        "e.g. --port 8601 (a running ese-consumer container was left as it is)"
+    )
+    assert not wired.containers.items[0].removed
+    assert wired.containers.runs == []
+
+
+def test_consumer_replaces_our_own_container_holding_the_port(wired, env_file, monkeypatch):
+    wired.images.present.add("ese-consumer:local")
+    wired.containers.items = [running_consumer(8501)]
+    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": False)  # we hold it
+    tasks.consumer(context())
+    assert wired.containers.items[0].removed
+    assert wired.containers.runs[-1][1]["ports"] == {"8501/tcp": ("0.0.0.0", 8501)}
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1])
+def test_consumer_port_out_of_range_is_refused_before_any_removal(wired, env_file, port):
+    wired.containers.items = [running_consumer(8501)]
+    with pytest.raises(EseError, match="--port must be between 1 and 65535"):
+        stack.consumer(remote=False, server_url=None, port=port)
+    assert not wired.containers.items[0].removed
+
+
+def test_logs_of_a_missing_consumer_container_is_exit_1_with_a_hint(wired, env_file):
+    c = context()
+    with pytest.raises(Exit) as err:
+        tasks.logs(c, service="ese-consumer")
+    assert err.value.code == 1
+    assert str(err.value.message) == (
+        "no container 'ese-consumer'; start it with `invoke consumer`"
+    )
+    c.run.assert_not_called()
+
+
+def test_logs_of_the_consumer_fails_when_docker_logs_fails(wired, env_file):
+    wired.containers.items = [running_consumer()]
+    c = context(**{"docker logs --tail 200 ese-consumer": Result("", exited=1)})
+    with pytest.raises(Exit, match=r"docker logs ese-consumer failed \(exit 1\)"):
+        tasks.logs(c, service="ese-consumer")
+    ok = context(**{"docker logs --tail 200 ese-consumer": Result("hello", exited=0)})
+    tasks.logs(ok, service="ese-consumer")
+
+
+def test_logs_checks_docker_first(env_file, monkeypatch):
+    def refuse():
+        raise ConnectionRefusedError("refused")
+
+    real_client = dockerenv.client
+    monkeypatch.setattr(dockerenv, "client", lambda *a, **k: real_client(refuse, "darwin"))
+    c = context()
+    with pytest.raises(Exit) as err:
+        tasks.logs(c)
+    assert "Docker engine not reachable" in str(err.value.message)
+    assert "open -a Docker" in str(err.value.message)
+    c.run.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        (
+            "win32",
+            "start Docker Desktop from the Start menu and wait until it says 'Engine running'",
+        ),
+        ("darwin", "start Docker Desktop (open -a Docker) and wait until the whale icon stops"),
+        ("linux", "start it with: sudo systemctl start docker"),
+    ],
+)
+def test_docker_start_hint_per_os(platform, expected):
+    def refuse():
+        raise ConnectionRefusedError("refused")
+
+    with pytest.raises(EseError) as err:
+        dockerenv.client(refuse, platform)
+    assert err.value.hint.startswith(expected)
+    assert errors.docker_start_hint(platform).startswith(expected)

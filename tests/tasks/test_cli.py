@@ -1,0 +1,208 @@
+"""The tasks through Invoke's real parser, config and env loading (not by calling the functions).
+
+Calling a task function directly skips what broke before: Invoke's parser (a positional
+argument is always required) and its env loading (INVOKE_ESE_* values are cast to the type
+of the config default before any task runs). These tests go through `invoke.Program`, and a
+few run the real `invoke` command in a subprocess.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from invoke import Collection, Program
+from invoke.parser import Parser
+
+import tasks
+from ese import stack
+from ese.paths import REPO_ROOT
+
+# One sample value per string flag, chosen so that a wrong conversion shows.
+SAMPLES = {
+    "clients": "3", "be-server": "http://10.0.0.2:8100", "delay-ms": "120", "limit": "77",
+    "server-url": "http://10.0.0.9:2003/events", "port": "8600", "service": "grafana-server",
+    "tail": "12", "url": "http://127.0.0.1:3999", "user": "boss", "password": "pw",
+    "dashboard": "d.json", "shell": "fish",
+}  # fmt: skip
+
+
+def fresh() -> Collection:
+    """A copy of the namespace: Invoke pops each task's help text when it builds arguments."""
+    return copy.deepcopy(tasks.ns)
+
+
+def every_flag() -> list[tuple[str, str, bool]]:
+    return [
+        (name, arg.name.replace("_", "-"), arg.kind is bool)
+        for name, task in fresh().tasks.items()
+        for arg in task.get_arguments()
+    ]
+
+
+def parse(*argv: str) -> dict[str, Any]:
+    result = Parser(contexts=fresh().to_contexts()).parse_argv(list(argv))
+    return {a.name: a.value for a in result[0].args.values()}
+
+
+@pytest.mark.parametrize("name", sorted(tasks.ns.tasks))
+def test_every_task_parses_without_arguments(name):
+    parse(name)  # a required (positional) argument would raise ParseError here
+
+
+@pytest.mark.parametrize(("name", "flag", "is_bool"), every_flag())
+def test_every_flag_parses_long_and_short(name, flag, is_bool):
+    task = fresh().tasks[name]
+    arg = next(a for a in task.get_arguments() if a.name.replace("_", "-") == flag)
+    value = [] if is_bool else [SAMPLES[flag]]
+    expected = True if is_bool else SAMPLES[flag]
+    assert parse(name, f"--{flag}", *value)[arg.name] == expected
+    short = [n for n in arg.names if len(n) == 1]
+    if short:
+        assert parse(name, f"-{short[0]}", *value)[arg.name] == expected
+
+
+def run_program(*argv: str) -> int:
+    """`invoke <argv>` in-process through Invoke's Program: parser, config files, env vars."""
+    try:
+        Program(namespace=fresh(), name="invoke", binary="invoke").run(["invoke", *argv])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture
+def recorded(monkeypatch) -> dict[str, dict[str, Any]]:
+    """Replace the stack flows the tasks call with recorders of their arguments."""
+    calls: dict[str, dict[str, Any]] = {}
+
+    def recorder(name: str):
+        def record(*args: Any, **kwargs: Any) -> None:
+            calls[name] = kwargs
+
+        return record
+
+    for name in ("backend", "frontend", "consumer", "down", "logs"):
+        monkeypatch.setattr(stack, name, recorder(name))
+    return calls
+
+
+def test_logs_without_a_service_shows_the_backend(recorded):
+    assert run_program("logs") == 0
+    assert recorded["logs"] == {"service": None, "follow": False, "tail": 200}
+
+
+def test_logs_flags_reach_the_task(recorded):
+    assert run_program("logs", "-s", "grafana-server", "--follow", "--tail", "5") == 0
+    assert recorded["logs"] == {"service": "grafana-server", "follow": True, "tail": 5}
+
+
+def test_frontend_flags_are_converted(recorded):
+    argv = ["frontend", "--clients", "3", "--delay-ms", "120", "--limit", "77", "--build"]
+    assert run_program(*argv) == 0
+    got = recorded["frontend"]
+    assert (got["clients"], got["delay_ms"], got["limit"], got["build"]) == (3, 120, 77, True)
+
+
+def test_consumer_flags_reach_the_task(recorded):
+    assert run_program("consumer", "--remote", "--port", "8600") == 0
+    assert recorded["consumer"] == {
+        "remote": True, "server_url": None, "port": 8600, "build": False,
+    }  # fmt: skip
+
+
+def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
+    monkeypatch.setenv("INVOKE_ESE_CLIENTS", "8")
+    monkeypatch.setenv("INVOKE_ESE_HEALTH_TIMEOUT", "300.5")
+    assert run_program("frontend") == 0
+    assert recorded["frontend"]["clients"] == 8
+    assert run_program("backend") == 0
+    assert recorded["backend"]["timeout"] == 300.5
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "argv", "expected"),
+    [
+        ("INVOKE_ESE_CLIENTS", "x", ["frontend"], "INVOKE_ESE_CLIENTS must be a whole number"),
+        ("INVOKE_ESE_CLIENTS", "-3", ["frontend"], "INVOKE_ESE_CLIENTS must be a whole number"),
+        ("INVOKE_ESE_HEALTH_TIMEOUT", "soon", ["backend"], "INVOKE_ESE_HEALTH_TIMEOUT must be"),
+        ("INVOKE_ESE_HEALTH_TIMEOUT", "nan", ["backend"], "INVOKE_ESE_HEALTH_TIMEOUT must be"),
+        ("INVOKE_ESE_CONSUMER_PORT", "99999", ["consumer"], "INVOKE_ESE_CONSUMER_PORT must be"),
+        ("INVOKE_ESE_LOG_TAIL", "lots", ["logs"], "INVOKE_ESE_LOG_TAIL must be a whole number"),
+    ],
+)
+def test_a_bad_env_value_is_one_line_naming_the_variable(
+    recorded, monkeypatch, capsys, var, value, argv, expected
+):
+    monkeypatch.setenv(var, value)
+    assert run_program(*argv) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert f"e.g. {var}=" in err
+    assert not recorded
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["frontend", "--clients", "-3"], "--clients must be a whole number between 0 and 1000"),
+        (["frontend", "--clients", "x"], "e.g. --clients 4"),
+        (["consumer", "--port", "0"], "--port must be a whole number between 1 and 65535"),
+        (["consumer", "--port", "65536"], "--port must be a whole number between 1 and 65535"),
+        (["logs", "--tail", "ten"], "--tail must be a whole number at least 0, got 'ten'"),
+        (["frontend", "--delay-ms", "1.5"], "--delay-ms must be a whole number"),
+    ],
+)
+def test_a_bad_flag_value_names_the_flag(recorded, capsys, argv, expected):
+    assert run_program(*argv) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert "consumer_port" not in err and "log_tail" not in err
+
+
+# -- the real `invoke` command -----------------------------------------------------------------
+
+
+def invoke_cli(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *argv], cwd=REPO_ROOT, env={**environ, **env},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_invoke_list_shows_every_task():
+    proc = invoke_cli("--list")
+    assert proc.returncode == 0, proc.stderr
+    for name in tasks.ns.tasks:
+        assert f"  {name}" in proc.stdout
+
+
+def test_invoke_logs_help_documents_the_service_flag():
+    proc = invoke_cli("logs", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "-s STRING, --service=STRING" in proc.stdout
+    assert "[--options]" in proc.stdout and "<service>" not in proc.stdout
+
+
+def test_invoke_env_survives_bad_numbers_it_does_not_use():
+    # Before: Invoke cast these to the int default's type -> ValueError traceback everywhere.
+    proc = invoke_cli("env", "--shell", "bash",
+                      INVOKE_ESE_CLIENTS="x", INVOKE_ESE_HEALTH_TIMEOUT="300.5")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == 'export REACT_APP_BE_SERVER="http://host.docker.internal:8100"\n'
+
+
+def test_invoke_env_rejects_a_bad_be_server_from_the_environment():
+    proc = invoke_cli("env", "--shell", "bash", INVOKE_ESE_BE_SERVER="nonsense")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "INVOKE_ESE_BE_SERVER 'nonsense' is not an http(s) URL; "
+        "e.g. INVOKE_ESE_BE_SERVER=http://host:8100"
+    )
