@@ -11,8 +11,7 @@ from pathlib import Path
 from invoke import Collection, Context, task
 
 from ese import doctor as doctor_checks
-from ese import secrets, settings, shells, stack
-from ese import status as status_report
+from ese import settings, shells, stack
 from ese.errors import as_exit
 from ese.settings import option
 
@@ -110,10 +109,7 @@ def down(c: Context, volumes: bool = False) -> None:
 def status(c: Context) -> None:
     """Show containers and health, HAProxy servers, Prometheus targets and events stored."""
     with as_exit():
-        topo = stack.topology()
-        cli = stack.dockerenv.client()
-        env = secrets.read() if secrets.ENV_FILE.exists() else {}
-        print("\n".join(status_report.report(topo, stack.status_containers(topo, cli), env)))
+        print("\n".join(stack.status_lines()))
 
 
 # SERVICE is a flag, not a positional argument: Invoke makes every positional argument
@@ -151,16 +147,10 @@ def grafana(
 ) -> None:
     """Provision Grafana's datasource and dashboard again (idempotent)."""
     with as_exit():
-        topo = stack.topology()
-        # Validate before anything else, so a bad --url is one line, not a 90 s wait.
-        base = stack.grafana_url(topo, option(c, url, "grafana_url"), source(url, "grafana_url"))
-        timeout = option(c, None, "grafana_timeout")
-        env = secrets.read() if user is None or password is None else {}
-        user = user or env.get(secrets.GRAFANA_USER, "admin")
-        password = password or env.get(secrets.GRAFANA_PASSWORD, "")
-        stack.provision_grafana(
-            topo, base, user, password, timeout, Path(dashboard) if dashboard else None,
-            stack.grafana_container(topo),
+        stack.reprovision_grafana(
+            url=option(c, url, "grafana_url"), url_source=source(url, "grafana_url"),
+            user=user, password=password, dashboard=Path(dashboard) if dashboard else None,
+            timeout=option(c, None, "grafana_timeout"),
         )  # fmt: skip
 
 

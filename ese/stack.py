@@ -20,6 +20,7 @@ from ese import (
     render,
     secrets,
 )
+from ese import status as status_report
 from ese.compose import Compose, docker_compose, join
 from ese.errors import EseError
 from ese.paths import BACKEND_COMPOSE, ENV_FILE, FRONTEND_COMPOSE, REPO_ROOT
@@ -152,6 +153,30 @@ def provision_grafana(
     for line in report.lines():
         print(line)
     return report
+
+
+def reprovision_grafana(
+    *,
+    url: str,
+    url_source: str,
+    user: str | None,
+    password: str | None,
+    dashboard: Path | None,
+    timeout: float,
+) -> grafana_api.Report:
+    """`invoke grafana`: the URL checked first; credentials from docker/.env unless given."""
+    topo = topology()
+    base = grafana_url(topo, url, url_source)  # a bad --url is one line, not a long wait
+    env = secrets.read() if user is None or password is None else {}
+    return provision_grafana(
+        topo,
+        base,
+        user or env.get(secrets.GRAFANA_USER, "admin"),
+        password or env.get(secrets.GRAFANA_PASSWORD, ""),
+        timeout,
+        dashboard,
+        grafana_container(topo),
+    )
 
 
 def grafana_url(topo: Topology, configured: str = "", flag: str = "--url") -> str:
@@ -372,3 +397,11 @@ def status_containers(topo: Topology, cli: Any) -> dict[str, list[dockerenv.Cont
     found = cli.containers.list(all=True, filters={"name": topo.consumer.name})
     out[topo.consumer.name] = [dockerenv.info(x) for x in found if x.name == topo.consumer.name]
     return out
+
+
+def status_lines() -> list[str]:
+    """`invoke status`: containers, HAProxy servers, Prometheus targets, events stored."""
+    topo = topology()
+    cli = dockerenv.client()
+    env = secrets.read() if secrets.ENV_FILE.exists() else {}
+    return status_report.report(topo, status_containers(topo, cli), env)
