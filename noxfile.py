@@ -1,4 +1,4 @@
-"""Nox sessions: `nox` runs lint, configs, tests, and e2e when a Docker engine answers.
+"""Nox sessions: `nox` runs lint, configs, tests and e2e (e2e skips without Docker).
 
 Docker-heavy work is kept in its own session (`e2e`) so the others stay fast and runnable on
 any machine with Python.
