@@ -95,6 +95,7 @@ def haproxy_metrics(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "haproxy.cfg"
         path.write_text(cfg, encoding="utf-8")
+        container = ""
         if haproxy_bin:
             cmd = [haproxy_bin, "-db", "-f", str(path)]
         elif image:
@@ -102,13 +103,22 @@ def haproxy_metrics(
             Path(tmp).chmod(0o755)
             path.chmod(0o644)
             port = lb.exporter_port
-            cmd = ["docker", "run", "--rm", "-p", f"127.0.0.1:{port}:{port}",
+            # Named, so the finally below can remove it: stopping the `docker run` client
+            # alone leaves the container running.
+            container = f"ese-metrics-check-{port}"
+            cmd = ["docker", "run", "--rm", "--name", container, "-p", f"127.0.0.1:{port}:{port}",
                    "-v", f"{tmp}:/usr/local/etc/haproxy:ro", image,
                    "haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]  # fmt: skip
         else:
             raise RuntimeError("neither a haproxy binary nor a haproxy image to read metrics from")
-        with _process(cmd):
-            text = _scrape(
-                f"http://127.0.0.1:{lb.exporter_port}/metrics", time.monotonic() + timeout
-            )
+        try:
+            with _process(cmd):
+                text = _scrape(
+                    f"http://127.0.0.1:{lb.exporter_port}/metrics", time.monotonic() + timeout
+                )
+        finally:
+            if container:
+                subprocess.run(
+                    ["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False
+                )
     return exposed_names(text)

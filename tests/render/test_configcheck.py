@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,10 @@ def test_haproxy_metrics_from_the_image_when_no_binary() -> None:
         missing(f"Docker with the image {image}", "run it in `nox -s e2e`, which builds it")
     names = metrics_catalog.haproxy_metrics(topo, None, image)
     assert {"haproxy_server_current_sessions", "haproxy_server_status"} <= names
+    left = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "name=ese-metrics-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert left.stdout.strip() == "", "the check left its HAProxy container running"
