@@ -19,7 +19,7 @@ import pytest
 
 from ese_client.simulation import ORDER_STATES, plan_ticks, split_limit
 from tests.client.conftest import REPO_ROOT, RecordingProxy, finish, run_client, start_client
-from tests.tooling import free_port
+from tests.tooling import free_port, stop_process
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
 
@@ -285,16 +285,6 @@ def _start_server_on(port: int, redis_url: str, log: Any) -> subprocess.Popen[by
             time.sleep(0.05)
 
 
-def _stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 def test_a_server_restart_on_the_same_port_is_retried_and_stores_every_event_once(
     redis_url: str, tmp_path: Path
 ) -> None:
@@ -310,7 +300,7 @@ def test_a_server_restart_on_the_same_port_is_retried_and_stores_every_event_onc
         )  # fmt: skip
         try:
             _wait_for_stored(url, 50, proc)
-            _stop_server(server)
+            stop_process(server, 15)
             time.sleep(1.5)  # connection refused meanwhile
             assert proc.poll() is None, "ese-client ended while the server was down"
             server = _start_server_on(port, redis_url, log)
@@ -318,7 +308,7 @@ def test_a_server_restart_on_the_same_port_is_retried_and_stores_every_event_onc
             run = finish(proc)
             ids = Counter(e["id"] for e in stored_events(url))
         finally:
-            _stop_server(server)
+            stop_process(server, 15)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(5)

@@ -22,6 +22,8 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
+from tests.tooling import stop_process
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -91,7 +93,7 @@ class Browser:
         args = [self.chromium, *FLAGS, f"--user-data-dir={self.profile}"]
         args += [f"--window-size={width},{height}", "about:blank"]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._stack.callback(_stop, proc)
+        self._stack.callback(stop_process, proc)
         try:
             port = _devtools_port(self.profile, proc, 30.0)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
@@ -145,12 +147,3 @@ class Browser:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(base64.b64decode(shot["data"]))
         return out
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)

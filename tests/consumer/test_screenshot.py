@@ -24,7 +24,7 @@ from PIL import Image, ImageStat
 
 from tests.consumer.browser import Browser
 from tests.consumer.seed import demo_events, seed, stats
-from tests.tooling import free_port, need_binary
+from tests.tooling import free_port, need_binary, stop_process
 
 pytestmark = pytest.mark.redis
 
@@ -84,12 +84,7 @@ def consumer(ese_server_factory: Callable[..., Any], tmp_path: Path) -> Iterator
         _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc)
         yield server.url, f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, 15)
         log.close()
 
 
