@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,8 +75,33 @@ class Balancer(Service):
 
 
 @dataclass(frozen=True)
+class Redis(Service):
+    # Redis size syntax (`256mb`, `1gb`, plain bytes); rendered as `--maxmemory`.
+    maxmemory: str = "256mb"
+
+    @property
+    def maxmemory_bytes(self) -> int:
+        """`maxmemory` in bytes, as Redis reads it (k = 1000, kb = 1024, ...)."""
+        return memory_bytes(self.maxmemory)
+
+
+@dataclass(frozen=True)
+class RedisExporter:
+    """redis_exporter, scraped by Prometheus inside the compose network (no host port)."""
+
+    name: str
+    port: int
+
+
+@dataclass(frozen=True)
 class Prometheus(Service):
     scrape_interval: str = "1s"
+
+
+@dataclass(frozen=True)
+class Alertmanager(Service):
+    # Alertmanager's JSON webhook receiver; empty: alerts are kept, shown, never sent.
+    webhook_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,8 +141,10 @@ class Topology:
     server: ServerDefaults
     shards: tuple[Shard, ...]
     balancer: Balancer
-    redis: Service
+    redis: Redis
+    redis_exporter: RedisExporter
     prometheus: Prometheus
+    alertmanager: Alertmanager
     grafana: Grafana
     clients: Clients
     consumer: Consumer
@@ -144,9 +172,28 @@ class Topology:
             self.balancer,
             self.redis,
             self.prometheus,
+            self.alertmanager,
             self.grafana,
             self.consumer,
         ]
+
+
+# Redis' size units (redis.conf): k/m/g are powers of 1000, kb/mb/gb powers of 1024.
+_UNITS = {"": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3,
+          "gb": 1024**3}  # fmt: skip
+_SIZE = re.compile(r"(\d+)([kmg]b?)?", re.IGNORECASE)
+# An empty Redis already uses about 1 MB; below this it would refuse writes from the start.
+MIN_MAXMEMORY = 16 * 1024**2
+
+
+def memory_bytes(size: str) -> int:
+    """A Redis memory size (`256mb`, `1gb`, `1048576`) in bytes; TopologyError if malformed."""
+    match = _SIZE.fullmatch(str(size).strip())
+    if match is None:
+        raise TopologyError(
+            f'topology: [redis] maxmemory {size!r} is not a Redis size; e.g. "256mb" or "1gb"'
+        )
+    return int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
 
 
 def _section(data: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -179,7 +226,8 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         for key, raw in _section(data, "images").items()
     }
     missing = {"redis", "haproxy", "prometheus", "grafana", "python_base", "ese_server",
-               "ese_client", "ese_consumer"} - images.keys()  # fmt: skip
+               "ese_client", "ese_consumer", "redis_exporter",
+               "alertmanager"} - images.keys()  # fmt: skip
     if missing:
         raise TopologyError(f"topology: [images] lacks {', '.join(sorted(missing))}")
     raw_shards = data.get("shards")
@@ -193,8 +241,10 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         server=_build(ServerDefaults, "server", _section(data, "server")),
         shards=shards,
         balancer=_build(Balancer, "balancer", _section(data, "balancer")),
-        redis=_build(Service, "redis", _section(data, "redis")),
+        redis=_build(Redis, "redis", _section(data, "redis")),
+        redis_exporter=_build(RedisExporter, "redis_exporter", _section(data, "redis_exporter")),
         prometheus=_build(Prometheus, "prometheus", _section(data, "prometheus")),
+        alertmanager=_build(Alertmanager, "alertmanager", _section(data, "alertmanager")),
         grafana=_build(Grafana, "grafana", _section(data, "grafana")),
         clients=_build(Clients, "clients", _section(data, "clients")),
         consumer=_build(Consumer, "consumer", _section(data, "consumer")),
@@ -217,7 +267,7 @@ def validate(topo: Topology) -> None:
     if not topo.analytics_shards:
         raise TopologyError("topology: no shard has role analytics; the consumer needs one")
     services = topo.published()
-    names = [s.name for s in services] + [topo.clients.service]
+    names = [s.name for s in services] + [topo.clients.service, topo.redis_exporter.name]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise TopologyError(f"topology: service names used twice: {', '.join(dupes)}")
@@ -229,6 +279,17 @@ def validate(topo: Topology) -> None:
         if not 1 <= svc.port <= 65535:
             raise TopologyError(f"topology: {svc.name} port {svc.port} is outside 1-65535")
         _check_bind(svc.name, svc.bind)
+    if topo.redis.maxmemory_bytes < MIN_MAXMEMORY:
+        raise TopologyError(
+            f"topology: [redis] maxmemory {topo.redis.maxmemory!r} is below 16mb; Redis would "
+            "refuse writes almost at once (the demo's window needs about 12 MB)"
+        )
+    hook = topo.alertmanager.webhook_url
+    if hook and not re.match(r"https?://[^/\s]+", hook):
+        raise TopologyError(
+            f"topology: [alertmanager] webhook_url {hook!r} is not an http(s) URL; "
+            'leave it "" to send no notifications'
+        )
     if topo.clients.instances < 1:
         raise TopologyError("topology: [clients] instances must be at least 1")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ese.paths import REPO_ROOT
-from ese.render import compose, haproxy, prometheus
+from ese.render import alert_rules, alert_tests, alertmanager, compose, haproxy, prometheus
 from ese.render import grafana as grafana
 from ese.render.common import HEADER_NOTE
 from ese.topology import Topology
@@ -24,6 +24,9 @@ def render_all(topo: Topology) -> dict[str, str]:
         "docker/ese-client.compose.yml": compose.frontend(topo),
         "haproxy/haproxy.cfg": haproxy.config(topo),
         "prometheus/prometheus.yml": prometheus.config(topo),
+        f"prometheus/{prometheus.RULES_FILE}": alert_rules.rules_file(topo),
+        f"prometheus/{alert_tests.TESTS_FILE}": alert_tests.tests_file(topo),
+        "alertmanager/alertmanager.yml": alertmanager.config(topo),
         "grafana/datasource.json": grafana.datasource(topo),
         "grafana/dashboard.json": grafana.dashboard(topo),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ese.render.common import HEADER_NOTE, dump_yaml
+from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Shard, Topology
 
 # Compose reads these from docker/.env, which `invoke backend` writes on first run.
@@ -37,6 +38,11 @@ def _http_probe(port: int, path: str = "/") -> list[str]:
 def _wget_probe(port: int, path: str) -> list[str]:
     """A liveness probe for the infrastructure images, which ship busybox or GNU wget."""
     return ["CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{port}{path}"]
+
+
+def _host(bind: str) -> str:
+    """The address a browser on this machine uses for a port published on `bind`."""
+    return "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
 
 
 def _healthy(*names: str) -> dict[str, Any]:
@@ -94,6 +100,12 @@ def backend(topo: Topology) -> str:
                 # the main thread so a large bucket never pauses Redis.
                 "--lazyfree-lazy-expire",
                 "yes",
+                # Bounded memory: when full, refuse writes (the shards answer 503) rather than
+                # evict keys, which would silently drop stored events and idempotency ids.
+                "--maxmemory",
+                str(redis.maxmemory),
+                "--maxmemory-policy",
+                "noeviction",
             ],
             "environment": {"REDISCLI_AUTH": "${REDIS_PASSWORD}"},
             "ports": [f"{redis.bind}:{redis.port}:{redis.port}"],
@@ -106,6 +118,21 @@ def backend(topo: Topology) -> str:
     }
     for shard in topo.shards:
         services[shard.name] = _shard(topo, shard)
+    exporter = topo.redis_exporter
+    services[exporter.name] = {
+        "image": topo.images["redis_exporter"].ref,
+        # The official image's variables (the offline stand-in reads the same ones).
+        "environment": {
+            "REDIS_ADDR": f"redis://{redis.name}:{redis.port}",
+            "REDIS_PASSWORD": "${REDIS_PASSWORD}",
+            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f":{exporter.port}",
+            # The shards' event stream: its length and last id on the dashboard.
+            "REDIS_EXPORTER_CHECK_SINGLE_STREAMS": STREAM_KEY,
+        },
+        # No host port: Prometheus scrapes it inside the compose network.
+        "healthcheck": _healthcheck(_wget_probe(exporter.port, "/health"), "5s"),
+        "restart": "unless-stopped",
+    }
     services[lb.name] = {
         "image": topo.images["haproxy"].ref,
         # The config directory is mounted, not the file, so an edit reaches the container.
@@ -133,6 +160,26 @@ def backend(topo: Topology) -> str:
         "healthcheck": _healthcheck(_wget_probe(prom.port, "/-/healthy")),
         "restart": "unless-stopped",
     }
+    am = topo.alertmanager
+    services[am.name] = {
+        "image": topo.images["alertmanager"].ref,
+        "command": [
+            "--config.file=/etc/alertmanager/alertmanager.yml",
+            "--storage.path=/alertmanager",
+            f"--web.listen-address=:{am.port}",
+            # Links in notifications point where a browser on this machine finds it.
+            f"--web.external-url=http://{_host(am.bind)}:{am.port}",
+            # One instance: no HA gossip (which also fails without a private IP address).
+            "--cluster.listen-address=",
+        ],
+        # The config directory is mounted, not the file, so an edit reaches the container.
+        "volumes": ["../alertmanager:/etc/alertmanager:ro", "alertmanager-data:/alertmanager"],
+        "ports": [f"{am.bind}:{am.port}:{am.port}"],
+        # A webhook receiver may run on the host.
+        "extra_hosts": [HOST_GATEWAY],
+        "healthcheck": _healthcheck(_wget_probe(am.port, "/-/healthy"), "5s"),
+        "restart": "unless-stopped",
+    }
     services[graf.name] = {
         "image": topo.images["grafana"].ref,
         "environment": {
@@ -151,7 +198,12 @@ def backend(topo: Topology) -> str:
     }
     doc = {
         "services": services,
-        "volumes": {"redis-data": {}, "prometheus-data": {}, "grafana-data": {}},
+        "volumes": {
+            "redis-data": {},
+            "prometheus-data": {},
+            "alertmanager-data": {},
+            "grafana-data": {},
+        },
     }
     header = (
         f"{HEADER_NOTE}\n"

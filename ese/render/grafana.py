@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ese.render.prometheus import REDIS_JOB
 from ese.topology import Topology
 
 WINDOW = "1m"  # rate window: several scrapes wide at any sensible scrape interval
@@ -138,6 +139,47 @@ def panels(topo: Topology) -> list[Panel]:
                 )
             ),
             description="The original Go server's counter names, kept for its dashboard.",
+        ),
+        *_redis_and_alert_panels(),
+    ]
+
+
+def _redis_and_alert_panels() -> list[Panel]:
+    """Redis as redis_exporter sees it, and the alerts Prometheus evaluates."""
+    redis = f'{{job="{REDIS_JOB}"}}'
+    return [
+        Panel(
+            "Redis memory used against maxmemory",
+            "bytes",
+            (
+                Query(f"redis_memory_used_bytes{redis}", "used"),
+                Query(f"redis_memory_max_bytes{redis}", "maxmemory (writes refused above)"),
+            ),
+            description="maxmemory is [redis] maxmemory in topology.toml; EseStoreNearlyFull "
+            "fires above 80 % of it.",
+        ),
+        Panel(
+            "Redis commands per second",
+            "ops",
+            (Query(f"sum(rate(redis_commands_processed_total{redis}[{WINDOW}]))", "commands"),),
+        ),
+        Panel(
+            "Redis connected clients",
+            "short",
+            (Query(f"redis_connected_clients{redis}", "clients"),),
+        ),
+        Panel(
+            "Redis stream length (redis_exporter)",
+            "short",
+            (Query(f"redis_stream_length{redis}", "{{stream}}"),),
+        ),
+        Panel(
+            "Alerts pending and firing",
+            "short",
+            (Query("ALERTS", "{{alertname}} {{shard}} {{alertstate}}"),),
+            kind="state-timeline",
+            description="Prometheus' ALERTS series: one row per alert while it is pending or "
+            "firing. Alertmanager (`invoke status`) shows where they were sent.",
         ),
     ]
 

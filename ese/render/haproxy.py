@@ -9,6 +9,9 @@ from ese.topology import Topology
 # follow a shard whose container is replaced (new IP) without a reload.
 DOCKER_DNS = "127.0.0.11:53"
 
+# The backend of the ingest shards; its name is the `proxy` label of HAProxy's metrics.
+BACKEND = "ingest"
+
 # `none` last: a shard that does not resolve yet starts disabled instead of stopping HAProxy.
 _RESOLVE = "resolvers docker resolve-prefer ipv4 init-addr last,libc,none"
 
@@ -82,7 +85,7 @@ frontend {lb.name}
     # Only the ingest routes reach the shards; the read side is the analytics shard's alone.
     http-request deny deny_status 403 content-type application/json string '{_FORBIDDEN}' \
 unless {_ALLOWED}
-    default_backend ingest
+    default_backend {BACKEND}
 
 frontend prometheus
     bind :{lb.exporter_port}
@@ -90,7 +93,7 @@ frontend prometheus
     http-request set-log-level silent
     http-request use-service prometheus-exporter if {{ path /metrics }}
 
-backend ingest
+backend {BACKEND}
     balance {lb.balance}
     option httpchk GET /
     http-check expect status 200

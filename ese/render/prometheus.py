@@ -1,4 +1,5 @@
-"""prometheus/prometheus.yml: scrape every shard, HAProxy's exporter and Prometheus itself."""
+"""prometheus/prometheus.yml: scrape every shard, HAProxy's exporter, Redis' exporter and
+Prometheus itself; evaluate the alert rules and send alerts to Alertmanager."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from typing import Any
 from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.topology import Topology
 
+# Job names: the dashboard and the alert rules select on them.
+SHARD_JOB = "ese-server"
+HAPROXY_JOB = "haproxy"
+REDIS_JOB = "redis"
+# The rule file, relative to prometheus/ (mounted as /etc/prometheus, so a subdirectory works).
+RULES_FILE = "rules/ese.rules.yml"
+
 
 def config(topo: Topology) -> str:
     """The Prometheus configuration."""
-    prom, lb = topo.prometheus, topo.balancer
+    prom, lb, exporter, am = topo.prometheus, topo.balancer, topo.redis_exporter, topo.alertmanager
     shard_targets: list[dict[str, Any]] = [
         {"targets": [f"{s.name}:{s.port}"], "labels": {"shard": s.name, "role": s.role}}
         for s in topo.shards
@@ -20,11 +28,19 @@ def config(topo: Topology) -> str:
             "scrape_interval": prom.scrape_interval,
             "evaluation_interval": prom.scrape_interval,
         },
+        "rule_files": [RULES_FILE],
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [f"{am.name}:{am.port}"]}]}],
+        },
         "scrape_configs": [
-            {"job_name": "ese-server", "static_configs": shard_targets},
+            {"job_name": SHARD_JOB, "static_configs": shard_targets},
             {
-                "job_name": "haproxy",
+                "job_name": HAPROXY_JOB,
                 "static_configs": [{"targets": [f"{lb.name}:{lb.exporter_port}"]}],
+            },
+            {
+                "job_name": REDIS_JOB,
+                "static_configs": [{"targets": [f"{exporter.name}:{exporter.port}"]}],
             },
             {
                 "job_name": "prometheus",

@@ -77,13 +77,15 @@ def test_every_service_has_a_healthcheck_with_start_period() -> None:
     backend = yaml.safe_load(render.render_all(load())["docker/ese-server.compose.yml"])
     assert set(backend["services"]) == {
         "redis-server", "ese-server1", "ese-server2", "ese-server-analytics",
-        "elb", "prometheus-server", "grafana-server",
+        "elb", "prometheus-server", "grafana-server", "redis-exporter", "alertmanager",
     }  # fmt: skip
     for name, service in backend["services"].items():
         assert service["healthcheck"]["start_period"], name
         for dep in service.get("depends_on", {}).values():
             assert dep == {"condition": "service_healthy"}, name
-    assert set(backend["volumes"]) == {"redis-data", "prometheus-data", "grafana-data"}
+    assert set(backend["volumes"]) == {
+        "redis-data", "prometheus-data", "alertmanager-data", "grafana-data"
+    }  # fmt: skip
 
 
 def test_published_addresses_follow_the_topology() -> None:

@@ -1,0 +1,159 @@
+"""prometheus/rules/ese.rules.yml: the alerts Prometheus evaluates and sends to Alertmanager.
+
+Every expression reads only series the stack really exports (the configs check compares them
+with live processes) and selects on the job names of prometheus/prometheus.yml. The unit tests
+of these rules are generated beside them (ese/render/alert_tests.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ese.render.common import HEADER_NOTE, dump_yaml
+from ese.render.haproxy import BACKEND
+from ese.render.prometheus import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
+from ese.topology import Topology
+
+# Thresholds of the issue "Alerts and bounded memory". Constants, not topology settings: the
+# generated unit tests would follow a changed value anyway and so could not catch a bad one.
+STORE_FULL_RATIO = 0.8
+ERROR_RATIO = 0.01
+LATENCY_P99_SECONDS = 0.1
+WINDOW = "1m"  # rate window: many scrapes wide at the 1 s default
+
+# Go-template pieces of the annotations (Prometheus fills them in per alert).
+SHARD = "{{ $labels.shard }}"
+ROLE = "{{ $labels.role }}"
+INSTANCE = "{{ $labels.instance }}"
+PERCENT = "{{ $value | humanizePercentage }}"
+DURATION = "{{ $value | humanizeDuration }}"
+
+# Requests a user made: Prometheus' own scrapes would water the ratios down.
+_REQUESTS = f'job="{SHARD_JOB}",route!="/metrics"'
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One alerting rule; `duration` is its `for`."""
+
+    alert: str
+    expr: str
+    duration: str
+    severity: str
+    summary: str
+    description: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def document(self) -> dict[str, object]:
+        return {
+            "alert": self.alert,
+            "expr": self.expr,
+            "for": self.duration,
+            "labels": {"severity": self.severity, **self.labels},
+            "annotations": {"summary": self.summary, "description": self.description},
+        }
+
+
+def rules(topo: Topology) -> list[Rule]:
+    """The alerts, most severe first."""
+    redis, lb = topo.redis.name, topo.balancer.name
+    status = "Run `invoke status`"
+    per_shard_logs = f"`invoke logs -s {SHARD}`"
+    ingest_logs = " and ".join(f"`invoke logs -s {s.name}`" for s in topo.ingest_shards)
+    return [
+        Rule(
+            "EseShardDown",
+            f'up{{job="{SHARD_JOB}"}} == 0',
+            "30s",
+            "critical",
+            f"Shard {SHARD} is down",
+            f"Prometheus has not reached {SHARD} ({ROLE} shard, {INSTANCE}) for 30 s. "
+            f"{status} for its container and health, then {per_shard_logs} for why it "
+            "stopped; `invoke backend` starts it again.",
+        ),
+        Rule(
+            "EseRedisDown",
+            f'ese_redis_up{{job="{SHARD_JOB}"}} == 0',
+            "30s",
+            "critical",
+            f"Shard {SHARD} cannot reach Redis",
+            f"{SHARD} ({ROLE}) has reported Redis unreachable for 30 s; it answers 503 with "
+            f"Retry-After. {status}, then `invoke logs -s {redis}` and {per_shard_logs}.",
+        ),
+        Rule(
+            "EseStoreNearlyFull",
+            # `> 0`: maxmemory 0 means no limit, and x / 0 would be +Inf, a false alarm.
+            f'redis_memory_used_bytes{{job="{REDIS_JOB}"}} '
+            f'/ (redis_memory_max_bytes{{job="{REDIS_JOB}"}} > 0) > {STORE_FULL_RATIO}',
+            "1m",
+            "warning",
+            f"Redis is at {PERCENT} of its maxmemory",
+            f"Redis has used over {STORE_FULL_RATIO:.0%} of its maxmemory "
+            f"({topo.redis.maxmemory}, [redis] in topology.toml) for 1 min. When full it "
+            "refuses writes (maxmemory-policy noeviction) and the shards answer 503. "
+            f"{status} for memory against the limit and `invoke logs -s {redis}`; raise "
+            "[redis] maxmemory or lower [server] retention_seconds in topology.toml, then "
+            "`invoke render` and `invoke backend`.",
+        ),
+        Rule(
+            "EseLoadBalancerServerDown",
+            # One series per server and state; `UP` == 0 covers DOWN (failed health checks)
+            # and MAINT (the name stopped resolving: the container is gone), and its labels
+            # stay the same when HAProxy moves from one to the other, so `for` keeps counting.
+            f'label_replace(max without (state) (haproxy_server_status{{job="{HAPROXY_JOB}",'
+            f'proxy="{BACKEND}",state="UP"}}), "shard", "$1", "server", "(.+)") == 0',
+            "30s",
+            "warning",
+            f"{lb} has taken {SHARD} out of rotation",
+            f"HAProxy ({lb}) has not had ingest server {SHARD} UP for 30 s: DOWN when it "
+            "fails its health checks, MAINT when its name no longer resolves (its container "
+            "is gone). The other ingest shards take its traffic. "
+            f"{status} (HAProxy servers), then {per_shard_logs}.",
+            {"role": "ingest"},
+        ),
+        Rule(
+            "EseErrorRateHigh",
+            f"sum by (shard, role) (rate(ese_http_request_duration_seconds_count"
+            f'{{{_REQUESTS},status=~"5.."}}[{WINDOW}])) '
+            f"/ sum by (shard, role) (rate(ese_http_request_duration_seconds_count"
+            f"{{{_REQUESTS}}}[{WINDOW}])) > {ERROR_RATIO}",
+            "2m",
+            "warning",
+            f"{SHARD} answers {PERCENT} of its requests with 5xx",
+            f"Over {ERROR_RATIO:.0%} of the requests to {SHARD} ({ROLE}) have got a 5xx for "
+            "2 min (Prometheus' scrapes not counted); a 503 means Redis is unreachable or "
+            f"full. {status}, then {per_shard_logs} and `invoke logs -s {redis}`.",
+        ),
+        Rule(
+            "EseLatencyHigh",
+            f"histogram_quantile(0.99, sum by (shard, role, le) "
+            f"(rate(ese_http_request_duration_seconds_bucket{{{_REQUESTS}}}[{WINDOW}])))"
+            f" > {LATENCY_P99_SECONDS}",
+            "5m",
+            "warning",
+            f"p99 latency of {SHARD} is {DURATION}",
+            f"The 99th percentile of {SHARD}'s ({ROLE}) request durations has been over "
+            f"{LATENCY_P99_SECONDS * 1000:.0f} ms for 5 min (scrapes not counted). "
+            f"{status}, then {per_shard_logs}; the ESE Server dashboard shows CPU per shard "
+            "and Redis' commands/s and memory.",
+        ),
+        Rule(
+            "EseNoEventsIngested",
+            f'sum(rate(ese_events_ingested_total{{job="{SHARD_JOB}"}}[{WINDOW}])) == 0 '
+            f"and on () sum(rate(haproxy_backend_sessions_total"
+            f'{{job="{HAPROXY_JOB}",proxy="{BACKEND}"}}[{WINDOW}])) > 0',
+            "5m",
+            "info",
+            "No events stored while the load balancer forwards requests",
+            f"For 5 min {lb} has forwarded requests to the ingest shards and none stored an "
+            "event: they are refused or fail. "
+            f"{status}, then {ingest_logs}; the dashboard's panels of 4xx/5xx responses and "
+            "rejected requests show why.",
+        ),
+    ]
+
+
+def rules_file(topo: Topology) -> str:
+    """The rule file Prometheus loads (rule_files in prometheus.yml)."""
+    doc = {"groups": [{"name": "ese", "rules": [r.document() for r in rules(topo)]}]}
+    return dump_yaml(doc, HEADER_NOTE)
