@@ -18,9 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from ese import metrics_catalog, render
 from ese.paths import REPO_ROOT
 from ese.promql import metric_names
+from ese.render import alert_tests
+from ese.render import prometheus as prometheus_render
 from ese.tools import Missing, compose_command, docker_reachable, image_available, run
 from ese.topology import Topology, TopologyError, load
 
@@ -256,32 +260,141 @@ def dashboard_problems(dashboard: dict, datasource_uid: str, known: set[str]) ->
     return problems
 
 
-def check_dashboard(topo: Topology, root: Path) -> Outcome:
-    """JSON parse, datasource uid and metric names of grafana/dashboard.json."""
-    try:
-        dashboard = json.loads((root / "grafana/dashboard.json").read_text(encoding="utf-8"))
-        datasource = json.loads((root / "grafana/datasource.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return Outcome("dashboard", "fail", f"grafana JSON unreadable: {exc}")
+def _live_metrics(topo: Topology) -> set[str] | Missing:
+    """Every metric name the stack's processes export, read from real ones, plus the series
+    Prometheus writes itself; Missing when a tool to run them is not here."""
     haproxy_bin = shutil.which("haproxy")
     image = topo.images["haproxy"].resolve(os.environ)
     if haproxy_bin is None and not (docker_reachable() and image_available(image)):
-        why = Missing("haproxy", "needed to read its exporter's metric names; or run Docker")
-        return _missing("dashboard", why)
-    try:
-        known = metrics_catalog.ese_server_metrics() | metrics_catalog.haproxy_metrics(
-            topo, haproxy_bin, image
+        return Missing("haproxy", "needed to read its exporter's metric names; or run Docker")
+    exporter = next(filter(None, map(shutil.which, metrics_catalog.REDIS_EXPORTER_BINARIES)), None)
+    redis_server = shutil.which("redis-server")
+    if exporter is None or redis_server is None:
+        return Missing(
+            "prometheus-redis-exporter and redis-server",
+            "needed to read redis_exporter's metric names; apt-get install "
+            "prometheus-redis-exporter redis-server (brew install redis_exporter redis)",
         )
+    known = metrics_catalog.ese_server_metrics() | metrics_catalog.haproxy_metrics(
+        topo, haproxy_bin, image
+    )
+    known |= metrics_catalog.redis_exporter_metrics(exporter, redis_server)
+    return known | metrics_catalog.PROMETHEUS_BUILTINS | metrics_catalog.PROMETHEUS_RULE_SERIES
+
+
+def rule_problems(rules_doc: dict, known: set[str]) -> list[str]:
+    """Alert rules that read a metric no service exports, or a counter without rate()."""
+    problems = []
+    for group in rules_doc.get("groups") or []:
+        for rule in group.get("rules") or []:
+            name, expr = rule.get("alert") or rule.get("record", "?"), str(rule.get("expr", ""))
+            for metric in sorted(metric_names(expr) - known):
+                problems.append(f"rule {name}: {metric} is not exported by any service")
+            for metric in sorted(_bare_counters(expr)):
+                problems.append(f"rule {name}: counter {metric} used without rate()")
+    return problems
+
+
+def check_dashboard(topo: Topology, root: Path) -> Outcome:
+    """JSON parse, datasource uid and metric names of grafana/dashboard.json, and the metric
+    names of the alert rules, against what live processes export."""
+    try:
+        dashboard = json.loads((root / "grafana/dashboard.json").read_text(encoding="utf-8"))
+        datasource = json.loads((root / "grafana/datasource.json").read_text(encoding="utf-8"))
+        rules_doc = yaml.safe_load((root / RULES).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return Outcome("dashboard", "fail", f"dashboard or rules unreadable: {exc}")
+    try:
+        known = _live_metrics(topo)
     except RuntimeError as exc:
         return Outcome("dashboard", "fail", str(exc))
-    known |= metrics_catalog.PROMETHEUS_BUILTINS
+    if isinstance(known, Missing):
+        return _missing("dashboard", known)
     problems = dashboard_problems(dashboard, datasource.get("uid", ""), known)
+    problems += rule_problems(rules_doc or {}, known)
     if problems:
         return Outcome("dashboard", "fail", "\n".join(problems))
     queries = sum(len(p["targets"]) for p in dashboard["panels"])
+    rules = sum(len(g.get("rules") or []) for g in (rules_doc or {}).get("groups") or [])
     return Outcome(
-        "dashboard", "ok", f"{len(dashboard['panels'])} panels, {queries} queries, all metrics live"
+        "dashboard",
+        "ok",
+        f"{len(dashboard['panels'])} panels, {queries} queries and {rules} alert rules, "
+        "all metrics live",
     )
+
+
+# --- alert rules and Alertmanager ----------------------------------------------------------
+
+RULES = Path("prometheus") / prometheus_render.RULES_FILE
+RULE_TESTS = Path("prometheus") / alert_tests.TESTS_FILE
+
+
+def _tool_argv(
+    tool: str, image_key: str, topo: Topology, root: Path, args: list[str | Path]
+) -> list[str] | Missing:
+    """`tool args`, the local binary or else the image's copy; Path arguments are relative to
+    `root` (mounted at /src in the image)."""
+    local = shutil.which(tool)
+    if local:
+        return [local, *(str(root / a) if isinstance(a, Path) else a for a in args)]
+    image = topo.images[image_key].resolve(os.environ)
+    if docker_reachable() and image_available(image):
+        mapped = [f"/src/{a.as_posix()}" if isinstance(a, Path) else a for a in args]
+        return ["docker", "run", "--rm", "--entrypoint", tool, "-v", f"{root}:/src:ro",
+                image, *mapped]  # fmt: skip
+    package = "prometheus" if tool == "promtool" else "prometheus-alertmanager"
+    return Missing(tool, f"apt-get install {package}, or run Docker with {image}")
+
+
+def rule_test_gaps(rules_doc: dict, tests_doc: dict) -> list[str]:
+    """Alerts of the rule file without a firing and a not-firing case in the test file."""
+    names = [r["alert"] for g in rules_doc.get("groups") or [] for r in g.get("rules") or []
+             if "alert" in r]  # fmt: skip
+    checks = [c for t in tests_doc.get("tests") or [] for c in t.get("alert_rule_test") or []]
+    fires = {c.get("alertname") for c in checks if c.get("exp_alerts")}
+    quiet = {c.get("alertname") for c in checks if not c.get("exp_alerts")}
+    return [
+        f"{name}: no test where it {'fires' if name not in fires else 'stays quiet'}"
+        for name in names
+        if name not in fires or name not in quiet
+    ]
+
+
+def check_rules(topo: Topology, root: Path) -> Outcome:
+    """`promtool check rules` and `promtool test rules` (every alert fires and stays quiet)."""
+    try:
+        rules_doc = yaml.safe_load((root / RULES).read_text(encoding="utf-8")) or {}
+        tests_doc = yaml.safe_load((root / RULE_TESTS).read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError) as exc:
+        return Outcome("rules", "fail", f"rule files unreadable: {exc}")
+    uncovered = rule_test_gaps(rules_doc, tests_doc)
+    if uncovered:
+        return Outcome("rules", "fail", "\n".join(uncovered))
+    details = []
+    for verb, path in (("check", RULES), ("test", RULE_TESTS)):
+        argv = _tool_argv("promtool", "prometheus", topo, root, [verb, "rules", path])
+        if isinstance(argv, Missing):
+            return _missing("rules", argv)
+        proc = run(argv)
+        output = (proc.stdout + proc.stderr).strip()
+        if proc.returncode != 0:
+            return Outcome("rules", "fail", f"promtool {verb} rules {path.as_posix()}:\n{output}")
+        details.append(f"promtool {verb} rules: SUCCESS")
+    cases = sum(len(t.get("alert_rule_test") or []) for t in tests_doc.get("tests") or [])
+    return Outcome("rules", "ok", f"{'; '.join(details)} ({cases} cases)")
+
+
+def check_alertmanager(topo: Topology, root: Path) -> Outcome:
+    """`amtool check-config alertmanager/alertmanager.yml`."""
+    config = Path("alertmanager/alertmanager.yml")
+    argv = _tool_argv("amtool", "alertmanager", topo, root, ["check-config", config])
+    if isinstance(argv, Missing):
+        return _missing("alertmanager", argv)
+    proc = run(argv)
+    if proc.returncode != 0:
+        return Outcome("alertmanager", "fail", (proc.stdout + proc.stderr).strip())
+    return Outcome("alertmanager", "ok", "amtool check-config: SUCCESS")
 
 
 def _missing(name: str, why: Missing) -> Outcome:
@@ -293,6 +406,8 @@ CHECKS: dict[str, Callable[[Topology, Path], Outcome]] = {
     "compose": lambda topo, root: check_compose(root),
     "haproxy": check_haproxy,
     "promtool": check_promtool,
+    "rules": check_rules,
+    "alertmanager": check_alertmanager,
     "dashboard": check_dashboard,
 }
 

@@ -20,10 +20,14 @@ from pathlib import Path
 
 from ese.promql import exposed_names
 from ese.render import haproxy
+from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Topology
 
-# Series Prometheus itself adds to every target.
+# Series Prometheus itself adds to every target, and those its alerting rules write.
 PROMETHEUS_BUILTINS = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+PROMETHEUS_RULE_SERIES = {"ALERTS", "ALERTS_FOR_STATE"}
+# redis_exporter's binary: Debian's package name, then upstream's.
+REDIS_EXPORTER_BINARIES = ("prometheus-redis-exporter", "redis_exporter")
 
 
 def _free_port() -> int:
@@ -121,4 +125,66 @@ def haproxy_metrics(
                 subprocess.run(
                     ["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False
                 )
+    return exposed_names(text)
+
+
+def _resp(*args: str) -> bytes:
+    """One Redis command in RESP, the protocol redis-cli speaks."""
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        raw = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(parts)
+
+
+def _redis_call(port: int, deadline: float, *commands: tuple[str, ...]) -> None:
+    """Send commands to a local Redis once it accepts connections; fail on an error reply."""
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                for command in commands:
+                    sock.sendall(_resp(*command))
+                    reply = sock.recv(4096)
+                    if reply.startswith(b"-"):
+                        raise RuntimeError(f"redis {command[0]}: {reply.decode().strip()}")
+                return
+        except OSError as exc:
+            last = exc
+            time.sleep(0.1)
+    raise RuntimeError(f"redis-server on port {port} did not answer: {last}")
+
+
+def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 30) -> set[str]:
+    """Names redis_exporter exposes, from the real exporter watching a real redis-server.
+
+    Redis runs as in the stack (password, maxmemory) with the shards' stream key present, so
+    the stream metrics (REDIS_EXPORTER_CHECK_SINGLE_STREAMS) are in the answer too.
+    """
+    redis_port, exporter_port, password = _free_port(), _free_port(), "configcheck"
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_cmd = [redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1",
+                     "--requirepass", password, "--maxmemory", "64mb",
+                     "--maxmemory-policy", "noeviction", "--save", "", "--appendonly", "no",
+                     "--dir", tmp]  # fmt: skip
+        env = {
+            **os.environ,
+            "REDIS_ADDR": f"redis://127.0.0.1:{redis_port}",
+            "REDIS_PASSWORD": password,
+            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{exporter_port}",
+            "REDIS_EXPORTER_CHECK_SINGLE_STREAMS": STREAM_KEY,
+        }
+        with _process(redis_cmd):
+            _redis_call(redis_port, deadline, ("AUTH", password),
+                        ("XADD", STREAM_KEY, "*", "e", "{}"))  # fmt: skip
+            with _process([exporter_bin], env) as proc:
+                try:
+                    text = _scrape(f"http://127.0.0.1:{exporter_port}/metrics", deadline)
+                except RuntimeError:
+                    exited = proc.poll() is not None and proc.stderr is not None
+                    err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
+                    raise RuntimeError(f"redis_exporter did not serve /metrics; {err}") from None
+    if "redis_up 1" not in text:
+        raise RuntimeError("redis_exporter could not reach the redis-server it was given")
     return exposed_names(text)
