@@ -23,7 +23,7 @@ def source(value: str | None, key: str) -> str:
 
 @task
 def render(c: Context) -> None:
-    """Regenerate compose, HAProxy, Prometheus and Grafana files from topology.toml."""
+    """Regenerate compose, HAProxy, Prometheus, Alertmanager, Grafana files from topology.toml."""
     with as_exit():
         changed = stack.render_if_stale(stack.topology())
         print(
@@ -107,7 +107,7 @@ def down(c: Context, volumes: bool = False) -> None:
 
 @task
 def status(c: Context) -> None:
-    """Show containers and health, HAProxy servers, Prometheus targets and events stored."""
+    """Show containers, HAProxy servers, Prometheus targets, alerts, Redis memory, events."""
     with as_exit():
         print("\n".join(stack.status_lines()))
 

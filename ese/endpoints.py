@@ -44,6 +44,10 @@ def rows(topo: Topology, lan_ip: str | None, env_file: Path = ENV_FILE) -> list[
         out.append((f"Shard {shard.name}", url, f"role {shard.role}; /metrics, /openapi.json"))
     prom, graf = topo.prometheus, topo.grafana
     out.append(("Prometheus", f"http://{local_host(prom.bind)}:{prom.port}", "targets: /targets"))
+    am = topo.alertmanager
+    out.append(
+        ("Alertmanager", f"http://{local_host(am.bind)}:{am.port}", "alerts: /api/v2/alerts")
+    )
     out.append(
         (
             "Grafana",

@@ -1,4 +1,5 @@
-"""`invoke status`: containers and health, HAProxy servers, Prometheus targets, events stored."""
+"""`invoke status`: containers and health, HAProxy servers, Prometheus targets, alerts, Redis
+memory, events stored."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 
+from ese import status_alerts
 from ese.dockerenv import ContainerInfo
 from ese.topology import Topology
 
@@ -102,6 +104,8 @@ def report(
         ]
 
     out += _section(f"Prometheus targets ({targets_url})", prom_lines)
+    for title, body in status_alerts.sections(topo, get):
+        out += _section(title, body)
     shard = topo.analytics_shard
     stats = local_url(shard.bind, shard.port, "/stats")
     token = env.get("ESE_ANALYTICS_TOKEN", "")

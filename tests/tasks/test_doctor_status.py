@@ -127,6 +127,7 @@ def test_endpoint_table_lists_every_endpoint_and_the_lan_analytics_url(topo):
         "http://127.0.0.1:2002",
         "http://localhost:2003",
         "http://127.0.0.1:9090",
+        "http://127.0.0.1:9093",
         "http://localhost:3000/d/ese-server",
         "GRAFANA_ADMIN_PASSWORD in docker/.env",
         "http://192.168.1.23:2003/events",
@@ -168,6 +169,10 @@ def test_status_report_reads_haproxy_prometheus_and_stats(topo):
             return HAPROXY_CSV
         if url.endswith("/api/v1/targets"):
             return json.dumps(TARGETS)
+        if url.endswith("/api/v2/alerts"):
+            return "[]"
+        if "/api/v1/query?" in url:
+            return json.dumps({"status": "success", "data": {"result": []}})
         return json.dumps({"total": 42, "by_type": {"CLICK_STREAM_EVENT": 30}})
 
     containers = {"ese-backend": [ContainerInfo("elb", "ese-backend_elb_1", "running", "healthy")]}
@@ -178,6 +183,7 @@ def test_status_report_reads_haproxy_prometheus_and_stats(topo):
     assert "FRONTEND" not in text
     assert "ese ese-server2:2002: down (connection refused)" in text
     assert "42 (CLICK_STREAM_EVENT 30)" in text
+    assert "Alerts (http://127.0.0.1:9093/api/v2/alerts)\n  none firing" in text
     assert seen["http://127.0.0.1:2003/stats"] == {"Authorization": "Bearer tok"}
     assert "http://127.0.0.1:8100/stats;csv" in seen
 
@@ -187,7 +193,7 @@ def test_status_report_survives_unreachable_sources(topo):
         raise ConnectionRefusedError(111, "Connection refused")
 
     text = "\n".join(status.report(topo, {}, {}, get))
-    assert text.count("unreachable") == 3
+    assert text.count("unreachable") == 5  # HAProxy, targets, alerts, Redis memory, events
 
 
 def clock_pair():
