@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Build the ESE demo's images offline: no image registry needed (Linux, as root).
 
-Builds a Debian bookworm base (debootstrap + docker import), stand-ins for the Redis, HAProxy
-and Prometheus images from Debian's packages, a Python base carrying a wheelhouse, and the fake
-Grafana; then prints the `export ESE_..._IMAGE=...` lines that make the compose files and the
-service builds use them. Unchanged images are reused (each carries a digest of its inputs).
+Builds a Debian bookworm base (debootstrap + docker import), stand-ins for the Redis, HAProxy,
+Prometheus, Alertmanager and redis_exporter images from Debian's packages, a Python base
+carrying a wheelhouse, and the fake Grafana; then prints the `export ESE_..._IMAGE=...` lines
+that make the compose files and the service builds use them. Unchanged images are reused
+(each carries a digest of its inputs).
 
     python scripts/offline_images.py                    # build what is missing or stale
     python scripts/offline_images.py --smoke            # ... and run each image briefly
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             extras=tuple(e.strip() for e in args.extras.split(",") if e.strip()),
             mirrors=mirrors,
         )
-        images = with_parents(names)
+        # A smoke test may run another kit image beside its own (the exporter needs a Redis).
+        uses = [u for n in names for u in BY_NAME[n].smoke_uses] if args.smoke else []
+        images = with_parents([*names, *uses])
         result = build_all(images, opts)
         checks = smoke(names, opts.extras) if args.smoke else []
     except KitError as exc:

@@ -10,7 +10,8 @@ class KitImage:
     """One image of the kit.
 
     `parent` is the kit image it is built FROM; `env` is the topology.toml `[images.*].env`
-    variable that makes the compose files (or the service builds) use it.
+    variable that makes the compose files (or the service builds) use it; `smoke_uses` are kit
+    images its smoke test runs beside it.
     """
 
     name: str
@@ -18,6 +19,7 @@ class KitImage:
     env: str | None
     parent: str | None
     stands_in_for: str
+    smoke_uses: tuple[str, ...] = ()
 
 
 IMAGES: tuple[KitImage, ...] = (
@@ -32,6 +34,21 @@ IMAGES: tuple[KitImage, ...] = (
         "ESE_PROMETHEUS_IMAGE",
         "debian",
         "prom/prometheus",
+    ),
+    KitImage(
+        "alertmanager",
+        "ese-offline/alertmanager:0.25",
+        "ESE_ALERTMANAGER_IMAGE",
+        "debian",
+        "prom/alertmanager",
+    ),
+    KitImage(
+        "redis_exporter",
+        "ese-offline/redis-exporter:1.45",
+        "ESE_REDIS_EXPORTER_IMAGE",
+        "debian",
+        "oliver006/redis_exporter",
+        smoke_uses=("redis",),
     ),
     KitImage(
         "python",

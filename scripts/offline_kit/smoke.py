@@ -150,6 +150,75 @@ def grafana() -> Check:
     return Check("grafana", True, "fake Grafana /api/health ok; admin credentials from GF_* env")
 
 
+def alertmanager() -> Check:
+    tag = BY_NAME["alertmanager"].tag
+    details = []
+    repo_config = REPO_ROOT / "alertmanager"
+    if (repo_config / "alertmanager.yml").is_file():
+        out = _out("run", "--rm", "--entrypoint", "/bin/amtool", "-v",
+                   f"{repo_config}:/etc/alertmanager:ro", tag, "check-config",
+                   "/etc/alertmanager/alertmanager.yml")  # fmt: skip
+        if "SUCCESS" not in out:
+            return Check("alertmanager", False, f"amtool check-config: {out}")
+        details.append("amtool check-config alertmanager/alertmanager.yml ok")
+    # The compose file's arguments, config mount and data volume (the image's own config when
+    # the repository has none rendered).
+    mount = ["-v", f"{repo_config}:/etc/alertmanager:ro"] if details else []
+    run = [*mount, "-v", f"{_name('alertmanager')}:/alertmanager", tag,
+           "--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager",
+           "--web.listen-address=:9093", "--cluster.listen-address="]  # fmt: skip
+    url = "http://127.0.0.1:9093"
+    with _container("alertmanager", run) as name:
+        if not _until(name, ["wget", "-q", "--spider", f"{url}/-/healthy"]):
+            return Check("alertmanager", False, f"/-/healthy not ok; logs: {_logs(name)}")
+        # The API Prometheus posts to, and the one `invoke status` reads.
+        alert = '[{"labels": {"alertname": "SmokeTest", "shard": "smoke"}}]'
+        post = ["exec", name, "wget", "-q", "-O", "-", "--header",
+                "Content-Type: application/json", "--post-data", alert,
+                f"{url}/api/v2/alerts"]  # fmt: skip
+        if docker(*post, capture=True, check=False).returncode != 0:
+            return Check("alertmanager", False, "POST /api/v2/alerts refused")
+        listed = _out("exec", name, "wget", "-q", "-O", "-", f"{url}/api/v2/alerts")
+        if '"SmokeTest"' not in listed:
+            return Check("alertmanager", False, f"GET /api/v2/alerts: {listed[:300]}")
+        # Alertmanager writes its silences and notification log there as nobody.
+        write = "touch /alertmanager/.smoke && rm /alertmanager/.smoke"
+        if docker("exec", name, "sh", "-c", write, capture=True, check=False).returncode != 0:
+            owner = _out("exec", name, "stat", "-c", "%U", "/alertmanager")
+            return Check("alertmanager", False, f"/alertmanager not writable (owner {owner!r})")
+    detail = "/-/healthy ok; an alert posted and listed; /alertmanager writable as nobody"
+    return Check("alertmanager", True, "; ".join([*details, detail]))
+
+
+def redis_exporter() -> Check:
+    """The exporter beside the kit's Redis (sharing its network), as in the stack."""
+    tag, redis_tag = BY_NAME["redis_exporter"].tag, BY_NAME["redis"].tag
+    stream = "ese:events"  # the shards' stream (ese/render/redis_exporter.py)
+    redis_run = ["-e", "REDISCLI_AUTH=smoke", redis_tag, "redis-server", "--requirepass", "smoke"]
+    with _container("redis_exporter-redis", redis_run) as redis_name:
+        if not _until(redis_name, ["sh", "-c", "redis-cli ping | grep -q PONG"]):
+            return Check("redis_exporter", False, f"its Redis did not start: {_logs(redis_name)}")
+        docker("exec", redis_name, "redis-cli", "XADD", stream, "*", "e", "{}", capture=True)
+        run = ["--network", f"container:{redis_name}", "-e", "REDIS_ADDR=redis://127.0.0.1:6379",
+               "-e", "REDIS_PASSWORD=smoke", "-e", "REDIS_EXPORTER_WEB_LISTEN_ADDRESS=:9121",
+               "-e", f"REDIS_EXPORTER_CHECK_SINGLE_STREAMS={stream}", tag]  # fmt: skip
+        with _container("redis_exporter", run) as name:
+            if not _until(name, ["wget", "-q", "--spider", "http://127.0.0.1:9121/health"]):
+                return Check("redis_exporter", False, f"/health not ok; logs: {_logs(name)}")
+            text = _out("exec", name, "wget", "-q", "-O", "-", "http://127.0.0.1:9121/metrics")
+            wanted = ("redis_up 1", "redis_memory_max_bytes",
+                      f'redis_stream_length{{db="db0",stream="{stream}"}} 1')  # fmt: skip
+            missing = [w for w in wanted if w not in text]
+            if missing:
+                return Check("redis_exporter", False, f"/metrics lacks {missing}: {_logs(name)}")
+            uid = _out("exec", name, "id", "-u")
+            if uid != "59000":
+                return Check("redis_exporter", False, f"runs as uid {uid!r}, not 59000")
+    return Check(
+        "redis_exporter", True, "/health ok; redis_up 1 and the stream length with a password"
+    )
+
+
 def python(extras: Sequence[str]) -> Check:
     """`pip install .[extras]` of this repo inside the Python base, from the wheelhouse only."""
     tag = BY_NAME["python"].tag
@@ -178,6 +247,8 @@ def run(names: Sequence[str], extras: Sequence[str]) -> list[Check]:
         "redis": redis,
         "haproxy": haproxy,
         "prometheus": prometheus,
+        "alertmanager": alertmanager,
+        "redis_exporter": redis_exporter,
         "python": lambda: python(extras),
         "grafana": grafana,
     }

@@ -25,6 +25,8 @@ def test_every_override_is_a_topology_image_variable() -> None:
         "ESE_REDIS_IMAGE",
         "ESE_HAPROXY_IMAGE",
         "ESE_PROMETHEUS_IMAGE",
+        "ESE_ALERTMANAGER_IMAGE",
+        "ESE_REDIS_EXPORTER_IMAGE",
         "ESE_GRAFANA_IMAGE",
         "ESE_PYTHON_BASE_IMAGE",
     }
