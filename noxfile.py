@@ -81,7 +81,9 @@ def tests(session: nox.Session) -> None:
 
 
 # The infrastructure images the e2e run needs from a registry (or the offline kit's stand-ins).
-E2E_OFFICIAL_IMAGES = ("redis", "haproxy", "prometheus", "grafana", "python_base")
+E2E_OFFICIAL_IMAGES = (
+    "redis", "haproxy", "prometheus", "alertmanager", "redis_exporter", "grafana", "python_base",
+)  # fmt: skip
 OFFLINE_ENV = "artifacts/offline.env"
 
 

@@ -21,6 +21,7 @@ T = TypeVar("T")
 LB = "http://127.0.0.1:8100"
 ANALYTICS = "http://127.0.0.1:2003"
 PROMETHEUS = "http://127.0.0.1:9090"
+ALERTMANAGER = "http://127.0.0.1:9093"
 GRAFANA = "http://127.0.0.1:3000"
 CONSUMER = "http://127.0.0.1:8501"
 SHARDS = {"ese-server1": "http://127.0.0.1:2001", "ese-server2": "http://127.0.0.1:2002"}
@@ -149,3 +150,16 @@ def shard_503s() -> float:
         name = "ese_http_request_duration_seconds_count"
         total += metric_sum(body.decode(), name, status="503")
     return total
+
+
+def prometheus_alerts(name: str) -> list[dict[str, Any]]:
+    """Prometheus' pending and firing alerts named `name` (/api/v1/alerts)."""
+    alerts = get_json(f"{PROMETHEUS}/api/v1/alerts")["data"]["alerts"]
+    return [a for a in alerts if a["labels"].get("alertname") == name]
+
+
+def alertmanager_alerts(name: str | None = None) -> list[dict[str, Any]]:
+    """The alerts Alertmanager holds (resolved ones are gone), all or those named `name`."""
+    alerts = get_json(f"{ALERTMANAGER}/api/v2/alerts")
+    assert isinstance(alerts, list), alerts
+    return [a for a in alerts if name is None or a["labels"].get("alertname") == name]

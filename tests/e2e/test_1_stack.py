@@ -7,11 +7,12 @@ import functools
 import json
 
 from ese import secrets
+from ese.topology import load
 from tests.e2e import harness, outside
 from tests.e2e.conftest import FIRST_CLIENTS, FIRST_LIMIT
 
-# 3 shards, HAProxy's exporter, Prometheus itself (prometheus/prometheus.yml).
-PROM_TARGETS = 5
+# 3 shards, HAProxy's exporter, redis_exporter, Prometheus itself (prometheus/prometheus.yml).
+PROM_TARGETS = 6
 BACKEND_SERVICES = (
     "redis-server",
     "ese-server1",
@@ -20,7 +21,10 @@ BACKEND_SERVICES = (
     "elb",
     "prometheus-server",
     "grafana-server",
+    "redis-exporter",
+    "alertmanager",
 )
+ALERT_RULES = 7  # prometheus/rules/ese.rules.yml
 
 
 def _positive(expr: str) -> bool:
@@ -70,6 +74,26 @@ def test_prometheus_targets_up_and_request_counters_counted(first_run: harness.P
         "ese-server1",
         "ese-server2",
     }, per_shard
+
+
+def test_redis_is_bounded_and_alerting_is_wired(first_run: harness.Phase) -> None:
+    # The real Redis runs with topology.toml's maxmemory, seen through redis_exporter.
+    limit = load().redis.maxmemory_bytes
+    outside.wait_until(
+        lambda: outside.prom_scalar('redis_memory_max_bytes{job="redis"}') == limit,
+        30,
+        f"redis_memory_max_bytes == {limit}",
+    )
+    stream = 'redis_stream_length{job="redis",stream="ese:events"}'
+    outside.wait_until(lambda: outside.prom_scalar(stream) > 0, 30, f"{stream} > 0")
+    rules = outside.get_json(f"{outside.PROMETHEUS}/api/v1/rules?type=alert")["data"]["groups"]
+    assert sum(len(g["rules"]) for g in rules) == ALERT_RULES, rules
+    managers = outside.get_json(f"{outside.PROMETHEUS}/api/v1/alertmanagers")["data"]
+    assert [a["url"] for a in managers["activeAlertmanagers"]] == [
+        "http://alertmanager:9093/api/v2/alerts"
+    ], managers
+    # A healthy stack raises no alarm.
+    assert outside.alertmanager_alerts() == []
 
 
 def test_grafana_received_datasource_and_dashboard(stack: harness.Stack) -> None:
@@ -132,6 +156,9 @@ def test_invoke_status_reports_everything_healthy(
     ]
     targets = section("Prometheus targets")
     assert len(targets) == PROM_TARGETS and all(t.endswith(": up") for t in targets), targets
+    assert section("Alerts") == ["none firing"]
+    memory = section("Redis memory")
+    assert len(memory) == 1 and "MiB maxmemory" in memory[0], memory
     stored = section("Events stored")
     assert len(stored) == 1 and int(stored[0].split()[0]) >= FIRST_CLIENTS * FIRST_LIMIT, stored
     # The status line is the /stats total; make sure it is real JSON-backed data.

@@ -27,13 +27,28 @@ def _lb_state(name: str) -> str:
     return outside.haproxy_servers()[name]["status"]
 
 
+def _firing(alert: str, shard: str) -> list[dict[str, Any]]:
+    """Prometheus' firing `alert` alerts for `shard` (pending ones do not count)."""
+    return [
+        a
+        for a in outside.prometheus_alerts(alert)
+        if a["state"] == "firing" and a["labels"].get("shard") == shard
+    ]
+
+
+def _in_alertmanager(alert: str, shard: str) -> list[dict[str, Any]]:
+    return [a for a in outside.alertmanager_alerts(alert) if a["labels"].get("shard") == shard]
+
+
 def test_drill_kill_an_ingest_shard_while_clients_run(stack: harness.Stack) -> None:
     seen: list[str] = []
+    alert_seconds: dict[str, float] = {}
 
     def drill(watcher: containers.IpWatcher) -> None:
         _wait_clients_running(watcher)
         shard = containers.service_container(stack.cli, "ese-server1")
         shard.kill()  # SIGKILL: no graceful shutdown, in-flight requests are cut
+        killed = time.monotonic()
 
         def down() -> bool:
             seen.append(_lb_state("ese-server1"))
@@ -41,15 +56,50 @@ def test_drill_kill_an_ingest_shard_while_clients_run(stack: harness.Stack) -> N
 
         outside.wait_until(down, 45, "HAProxy shows ese-server1 DOWN", interval=0.25)
         assert watcher.running_now() > 0, "the clients finished before the shard was down"
+
+        # EseShardDown: `for: 30s` after the first failed scrape (1 s scrapes and evaluations).
+        fired = outside.wait_until(
+            lambda: _firing("EseShardDown", "ese-server1"), 90, "EseShardDown firing in Prometheus"
+        )
+        alert_seconds["firing in Prometheus"] = time.monotonic() - killed
+        assert fired[0]["labels"]["role"] == "ingest", fired
+        assert fired[0]["labels"]["severity"] == "critical", fired
+        assert "invoke logs -s ese-server1" in fired[0]["annotations"]["description"], fired
+        held = outside.wait_until(
+            lambda: _in_alertmanager("EseShardDown", "ese-server1"), 30, "it in Alertmanager"
+        )
+        alert_seconds["in Alertmanager"] = time.monotonic() - killed
+        assert held[0]["status"]["state"] == "active", held
+        # HAProxy's view of the same outage (Alertmanager holds it back: inhibited).
+        outside.wait_until(
+            lambda: _firing("EseLoadBalancerServerDown", "ese-server1"),
+            60,
+            "EseLoadBalancerServerDown firing in Prometheus",
+        )
+        seen.append(_lb_state("ese-server1"))
+
         shard.start()
+        started = time.monotonic()
         outside.wait_until(lambda: _lb_state("ese-server1") == "UP", 60, "ese-server1 UP again")
         outside.wait_until(lambda: containers.health(shard) == "healthy", 60, "shard healthy")
         seen.append(_lb_state("ese-server1"))
+        outside.wait_until(
+            lambda: not outside.prometheus_alerts("EseShardDown"), 60, "resolved in Prometheus"
+        )
+        outside.wait_until(
+            lambda: not _in_alertmanager("EseShardDown", "ese-server1"),
+            60,
+            "resolved in Alertmanager",
+        )
+        alert_seconds["resolved after the restart"] = time.monotonic() - started
 
     phase = harness.run_clients(
         stack, clients=CLIENTS, delay_ms=100, limit=KILL_LIMIT, during=drill
     )
     print(f"HAProxy states of ese-server1 during the drill: {seen}")
+    print(f"EseShardDown, seconds after the kill or restart: {alert_seconds}")
+    for what, seconds in alert_seconds.items():
+        harness.record(f"drill kill shard: EseShardDown {what}", seconds)
     harness.record("drill kill shard: client phase", phase.seconds)
     harness.check_phase(phase, CLIENTS, KILL_LIMIT)
     assert outside.haproxy_servers()["ese-server2"]["status"] == "UP"
