@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 
-from ese import secrets
+from ese.host import secrets
 from tests.e2e import harness, outside
 from tests.e2e.conftest import FIRST_CLIENTS, FIRST_LIMIT
 

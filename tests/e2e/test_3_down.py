@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ese.dockerenv import PROJECT_LABEL
+from ese.engine.sdk import PROJECT_LABEL
 from tests.e2e import containers, harness
 
 
