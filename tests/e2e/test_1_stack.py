@@ -1,5 +1,5 @@
 """The stack after `invoke backend --build`, `invoke frontend` and `invoke consumer`, seen from
-the outside (issue 6, assertions 1-6)."""
+the outside."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`invoke down --volumes` leaves nothing of either project behind (issue 6, drill 4)."""
+"""`invoke down --volumes` leaves nothing of either project behind."""
 
 from __future__ import annotations
 

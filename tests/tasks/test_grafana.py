@@ -183,7 +183,7 @@ def test_datasource_spec_accepts_provisioning_files_and_rejects_incomplete_ones(
         grafana_api.datasource_spec({"uid": "a", "name": "b", "type": "prometheus"})
 
 
-# -- review fixes ------------------------------------------------------------------------------
+# -- errors ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
