@@ -19,6 +19,7 @@ from ese.flows import frontend as frontend_flow
 from ese.flows import logs as logs_flow
 from ese.flows import provisioning, shared, teardown
 from ese.flows import status as status_flow
+from ese.flows import webclient as webclient_flow
 from ese.host import shells
 from ese.task_defaults import option
 from ese.validate import check_url
@@ -41,12 +42,23 @@ def render(c: Context) -> None:
         )
 
 
-@task(help={"build": "rebuild the ese-server image before starting", "images": IMAGES_HELP})
-def backend(c: Context, build: bool = False, images: str | None = None) -> None:
+AUTH_HELP = "--no-auth: shards take requests without tokens (for the original demo's clients)"
+
+
+@task(
+    help={
+        "build": "rebuild the ese-server image before starting",
+        "images": IMAGES_HELP,
+        "auth": AUTH_HELP,
+    }
+)
+def backend(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
     """Start the backend, wait until healthy, provision Grafana, print the endpoints."""
     with as_exit():
         backend_flow.backend(
             build=build, images_mode=option(c, images, "images"),
+            auth=auth and option(c, None, "auth"),
+            webclient_port=option(c, None, "webclient_port"),
             timeout=option(c, None, "health_timeout"),
             grafana_timeout=option(c, None, "grafana_timeout"),
             log_lines=option(c, None, "log_lines"),
@@ -108,12 +120,35 @@ def consumer(
         )  # fmt: skip
 
 
-@task(help={"build": "rebuild every image before starting", "images": IMAGES_HELP})
-def up(c: Context, build: bool = False, images: str | None = None) -> None:
+@task(help={"build": "rebuild every image before starting", "images": IMAGES_HELP,
+            "auth": AUTH_HELP})  # fmt: skip
+def up(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
     """Bring up everything: backend, frontend and consumer."""
-    backend(c, build=build, images=images)
+    backend(c, build=build, images=images, auth=auth)
     frontend(c, build=build, images=images)
     consumer(c, build=build, images=images)
+
+
+@task(
+    help={
+        "port": "host port of the page (default 3006, the original app's)",
+        "be-server": "where the browser posts (default: the load balancer, http://localhost:8100)",
+        "build": "rebuild the ese-client image first",
+        "images": IMAGES_HELP,
+    }
+)
+def webclient(
+    c: Context,
+    port: str | None = None,
+    be_server: str | None = None,
+    build: bool = False,
+    images: str | None = None,
+) -> None:
+    """Serve the click-through page that posts events from your browser."""
+    with as_exit():
+        url = check_url(be_server or shared.browser_be_server(shared.topology()), "--be-server")
+        webclient_flow.webclient(port=option(c, port, "webclient_port"), be_server=url,
+                                 build=build, images_mode=option(c, images, "images"))  # fmt: skip
 
 
 @task(help={"volumes": "also delete the Redis, Prometheus and Grafana data volumes"})
@@ -194,5 +229,7 @@ def doctor(c: Context, images: str | None = None) -> None:
         doctor_flow.verdict(checks)
 
 
-ns = Collection(render, backend, frontend, consumer, up, down, status, logs, grafana, env, doctor)
+ns = Collection(
+    render, backend, frontend, consumer, webclient, up, down, status, logs, grafana, env, doctor
+)
 ns.configure({"ese": task_defaults.defaults()})

@@ -44,6 +44,8 @@ SPECS: dict[str, Spec] = {
     "log_lines": Spec(int, "", 0),
     "log_tail": Spec(int, "--tail", 0),
     "images": Spec(str, "--images", choices=("auto", "official", "offline")),
+    "auth": Spec(bool, "--no-auth"),
+    "webclient_port": Spec(int, "--port", 1, 65535),
 }
 
 
@@ -61,6 +63,8 @@ def defaults() -> dict[str, str]:
         "log_lines": "40",  # log lines shown for a service that failed its health check
         "log_tail": "200",
         "images": "auto",  # auto | official | offline (see ese/engine/images.py)
+        "auth": "true",  # "false": the shards take requests without tokens (--no-auth)
+        "webclient_port": "3006",  # the original demo's standalone page
     }
     try:
         topo = load()
@@ -115,6 +119,14 @@ def option(c: Any, value: Any, key: str, kind: type | None = None) -> Any:
         if spec.choices and text not in spec.choices:
             raise EseError(f"{name} must be one of {', '.join(spec.choices)}, got {raw!r}", example)
         return text if spec.choices else ("" if raw is None else str(raw))
+    if kind is bool:
+        # A string default: Invoke would turn any non-empty INVOKE_ESE_AUTH into True.
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise EseError(f"{name} must be true or false, got {raw!r}", f"e.g. {ENV_PREFIX}AUTH=false")
     what = "a whole number" if kind is int else "a number of seconds"
     limits = _bounds(spec)
     wanted = f"{name} must be {what}{' ' + limits if limits else ''}, got {raw!r}"

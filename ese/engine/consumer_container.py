@@ -96,8 +96,10 @@ def run(
     bind: str,
     environment: Mapping[str, str],
     platform: str | None = None,
+    command: list[str] | None = None,
 ) -> Any:
-    """Replace any container called `name` and start the consumer, publishing its port."""
+    """Replace any container called `name` and start it (the consumer, or the click-through
+    page with `command`), publishing its port."""
     platform = platform or sys.platform
     remove(cli, name)
     kwargs: dict[str, Any] = {
@@ -108,6 +110,8 @@ def run(
         "labels": {LABEL: name},
         "restart_policy": {"Name": "unless-stopped"},
     }
+    if command:
+        kwargs["command"] = command
     if platform.startswith("linux"):
         # Docker Desktop defines host.docker.internal; a Linux engine needs the host gateway.
         kwargs["extra_hosts"] = {"host.docker.internal": "host-gateway"}

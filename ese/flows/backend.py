@@ -51,8 +51,14 @@ def backend(
     log_lines: int,
     images_mode: str = "auto",
     grafana_url_override: str = "",
+    auth: bool = True,
+    webclient_port: int = 3006,
 ) -> images.Plan:
-    """Bring up project ese-backend and provision Grafana; return the images it used."""
+    """Bring up project ese-backend and provision Grafana; return the images it used.
+
+    Without `auth` the shards take requests without tokens, as the original demo's clients
+    (which send none) need.
+    """
     topo = shared.topology()
     shared.render_if_stale(topo)
     values = shared.ensure_env()
@@ -62,8 +68,9 @@ def backend(
     check_ports(topo, running)
     plan = shared.image_plan(topo, images_mode, cli)
     build_server_image(topo, plan, cli, build)
+    env = {**plan.env(), **shard_env(topo, auth, webclient_port)}
     up = ["up", "-d", "--remove-orphans"]
-    shared.run_compose(project, BACKEND_COMPOSE, *up, env=plan.env())
+    shared.run_compose(project, BACKEND_COMPOSE, *up, env=env)
     wait_backend(topo, cli, plan, timeout, log_lines)
     provisioning.provision_grafana(
         topo,
@@ -74,8 +81,23 @@ def backend(
         container=provisioning.grafana_container(topo, cli),
     )
     print()
-    print(endpoints.table(endpoints.rows(topo, shared.lan_or_none())))
+    print(endpoints.table(endpoints.rows(topo, shared.lan_or_none(), auth=auth)))
+    if not auth:
+        print(f"\n{endpoints.AUTH_OFF}")
     return plan
+
+
+def shard_env(topo: Topology, auth: bool, webclient_port: int) -> dict[str, str]:
+    """What the shards get from the task: the page's origins, and no tokens when `auth` is off.
+
+    The variables given here win over docker/.env, so `--no-auth` needs no edit of the file
+    and a later run without it brings the tokens back.
+    """
+    hosts = ["localhost", "127.0.0.1", *filter(None, [shared.lan_or_none()])]
+    env = {"ESE_CORS_ORIGINS": ",".join(f"http://{h}:{webclient_port}" for h in hosts)}
+    if not auth:
+        env.update({secrets.INGEST_TOKEN: "", secrets.ANALYTICS_TOKEN: ""})
+    return env
 
 
 def wait_backend(

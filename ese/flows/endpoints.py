@@ -30,13 +30,26 @@ def analytics_url(topo: Topology, host: str) -> str:
 Row = tuple[str, str, str]
 
 
-def rows(topo: Topology, lan_ip: str | None, env_file: Path = ENV_FILE) -> list[Row]:
+AUTH_OFF = (
+    "!! AUTH OFF (--no-auth): ingest and analytics take requests WITHOUT a token. "
+    "Run `invoke backend` to turn tokens back on."
+)
+
+
+def rows(
+    topo: Topology, lan_ip: str | None, env_file: Path = ENV_FILE, auth: bool = True
+) -> list[Row]:
     """(what, URL, note) for every endpoint of the backend."""
     env = show_path(env_file)
     lb = topo.balancer
     lb_url = f"http://{local_host(lb.bind)}:{lb.port}"
     out = [
-        ("Load balancer", lb_url, "ingest: POST /event, POST /events (ese-client)"),
+        (
+            "Load balancer",
+            lb_url,
+            "ingest: POST /event, POST /events (ese-client)"
+            + ("" if auth else "; NO TOKEN (auth off)"),
+        ),
         ("HAProxy stats", lb_url + lb.stats_path, "per-server state and sessions"),
     ]
     for shard in topo.shards:
@@ -52,7 +65,7 @@ def rows(topo: Topology, lan_ip: str | None, env_file: Path = ENV_FILE) -> list[
         )
     )
     shard = topo.analytics_shard
-    token_note = f"token: ESE_ANALYTICS_TOKEN in {env}"
+    token_note = f"token: ESE_ANALYTICS_TOKEN in {env}" if auth else "NO TOKEN (auth off)"
     if shard.bind not in ANY:
         remote = ("(not on the LAN)", f"{shard.name} is bound to {shard.bind} in topology.toml")
     elif lan_ip is None:

@@ -74,6 +74,11 @@ def frontend_env(be_server: str, delay_ms: int, limit: int) -> dict[str, str]:
     }
 
 
+def browser_be_server(topo: Topology) -> str:
+    """The load balancer as a browser on this machine reaches it."""
+    return f"http://localhost:{topo.balancer.port}"
+
+
 def defaults_be_server(topo: Topology) -> str:
     return f"http://host.docker.internal:{topo.balancer.port}"
 

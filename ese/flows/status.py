@@ -13,6 +13,7 @@ from typing import Any
 from ese.engine import sdk
 from ese.engine.sdk import ContainerInfo
 from ese.flows import shared
+from ese.flows.endpoints import AUTH_OFF
 from ese.host import secrets
 from ese.topology import Topology
 
@@ -83,9 +84,10 @@ def report(
     containers: Mapping[str, list[ContainerInfo]],
     env: Mapping[str, str],
     get: Fetch = fetch,
+    auth: bool = True,
 ) -> list[str]:
     """Every status section as printable lines; an unreachable source is a line, not a crash."""
-    out: list[str] = []
+    out: list[str] = [] if auth else [AUTH_OFF, ""]
     for project, items in containers.items():
         out += [f"Containers ({project})", *container_lines(items)]
     lb = topo.balancer
@@ -108,7 +110,7 @@ def report(
     out += _section(f"Prometheus targets ({targets_url})", prom_lines)
     shard = topo.analytics_shard
     stats = local_url(shard.bind, shard.port, "/stats")
-    token = env.get("ESE_ANALYTICS_TOKEN", "")
+    token = env.get("ESE_ANALYTICS_TOKEN", "") if auth else ""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out += _section(f"Events stored ({stats})", lambda: [f"  {events_stored(get(stats, headers))}"])
     return out
@@ -125,9 +127,23 @@ def containers(topo: Topology, cli: Any) -> dict[str, list[ContainerInfo]]:
     return out
 
 
+def tokens_off(topo: Topology, cli: Any) -> bool:
+    """True when the running ingest shard has no token (the backend was started --no-auth)."""
+    for container in cli.containers.list(
+        filters={"label": f"{sdk.PROJECT_LABEL}={topo.backend_project}"}
+    ):
+        if (container.labels or {}).get(sdk.SERVICE_LABEL) != topo.shards[0].name:
+            continue
+        env = ((container.attrs or {}).get("Config") or {}).get("Env") or []
+        return f"{secrets.INGEST_TOKEN}=" in env or not any(
+            e.startswith(f"{secrets.INGEST_TOKEN}=") for e in env
+        )
+    return False
+
+
 def status_lines() -> list[str]:
     """`invoke status`: containers, HAProxy servers, Prometheus targets, events stored."""
     topo = shared.topology()
     cli = shared.docker()
     env = secrets.read() if secrets.ENV_FILE.exists() else {}
-    return report(topo, containers(topo, cli), env)
+    return report(topo, containers(topo, cli), env, auth=not tokens_off(topo, cli))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ese.engine import consumer_container
-from ese.flows import shared
+from ese.flows import shared, webclient
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
 
 
@@ -17,5 +17,6 @@ def down(*, volumes: bool) -> None:
     env = shared.frontend_env(shared.defaults_be_server(topo), clients.delay_ms, clients.limit)
     shared.run_compose(topo.frontend_project, FRONTEND_COMPOSE, *args, env=env)
     shared.run_compose(topo.backend_project, BACKEND_COMPOSE, *args)
-    if consumer_container.remove(cli, topo.consumer.name):
-        print(f"removed container {topo.consumer.name}")
+    for name in (topo.consumer.name, webclient.NAME):
+        if consumer_container.remove(cli, name):
+            print(f"removed container {name}")

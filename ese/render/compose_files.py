@@ -57,6 +57,8 @@ def _shard(topo: Topology, shard: Shard) -> dict[str, Any]:
         "ESE_INGEST_TOKEN": "${ESE_INGEST_TOKEN:-}",
         "ESE_ANALYTICS_TOKEN": "${ESE_ANALYTICS_TOKEN:-}",
     }
+    # Set by the tasks to the click-through page's origins (`invoke webclient`).
+    cors = {"ESE_CORS_ORIGINS": "${ESE_CORS_ORIGINS:-}"}
     # Only the first shard owns the build of the shared image: with a `build:` on every shard,
     # compose v2 with bake builds the same tag in parallel and the second export fails.
     owner = shard == topo.shards[0]
@@ -71,6 +73,7 @@ def _shard(topo: Topology, shard: Shard) -> dict[str, Any]:
             "ESE_MAX_BATCH": str(topo.server.max_batch),
             "ESE_MAX_BODY_BYTES": str(topo.server.max_body_bytes),
             **token_env,
+            **cors,
         },
         "ports": [f"{shard.bind}:{shard.port}:{shard.port}"],
         "depends_on": _healthy(redis.name),

@@ -64,6 +64,7 @@ class FakeContainer:
     host_ports: tuple[int, ...] = ()  # published host ports (HostConfig.PortBindings)
     restarts: int = 0  # RestartCount
     log_text: bytes = b""
+    env: list[str] = field(default_factory=list)  # Config.Env
     log_calls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -85,6 +86,7 @@ class FakeContainer:
             "State": state,
             "HostConfig": {"PortBindings": bindings},
             "RestartCount": self.restarts,
+            "Config": {"Env": self.env},
         }
 
     def remove(self, force: bool = False) -> None:

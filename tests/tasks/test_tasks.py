@@ -360,3 +360,72 @@ def test_docker_start_hint_per_os(platform, expected):
         sdk.client(refuse, platform)
     assert err.value.hint.startswith(expected)
     assert errors.docker_start_hint(platform).startswith(expected)
+
+
+def test_backend_no_auth_starts_the_shards_without_tokens_and_says_so(
+    wired, spawned: FakeSpawn, env_file, grafana, capsys
+):
+    secrets.ensure(env_file)
+    env_file.write_text(
+        env_file.read_text().replace(
+            f"GRAFANA_ADMIN_PASSWORD={secrets.read(env_file)['GRAFANA_ADMIN_PASSWORD']}",
+            "GRAFANA_ADMIN_PASSWORD=s3cret",
+        )
+    )
+    wired.containers.items = healthy_backend()
+    c = context()
+    c.config.ese["grafana_url"] = grafana.url
+    tasks.backend(c, auth=False)
+    up_env = spawned.calls[-1][1]
+    assert spawned.commands()[-1][-3:] == ["up", "-d", "--remove-orphans"]
+    # Given to compose, these win over docker/.env: the shards run without tokens.
+    assert up_env["ESE_INGEST_TOKEN"] == "" and up_env["ESE_ANALYTICS_TOKEN"] == ""
+    assert "http://localhost:3006" in up_env["ESE_CORS_ORIGINS"].split(",")
+    out = capsys.readouterr().out
+    assert "AUTH OFF" in out and "NO TOKEN (auth off)" in out
+    assert secrets.read(env_file)["ESE_INGEST_TOKEN"]  # the file keeps its tokens
+
+
+def test_backend_with_auth_keeps_the_tokens_of_the_env_file(wired, spawned: FakeSpawn, env_file):
+    wired.containers.items = healthy_backend()
+    c = context()
+    c.config.ese["grafana_timeout"] = "0"
+    with pytest.raises(Exit):  # no Grafana here; the compose call is what matters
+        tasks.backend(c)
+    up_env = next(env for argv, env in spawned.calls if "up" in argv)
+    assert "ESE_INGEST_TOKEN" not in up_env  # compose reads it from docker/.env
+    assert up_env["ESE_CORS_ORIGINS"].startswith("http://localhost:3006,http://127.0.0.1:3006")
+
+
+def test_auth_off_from_the_config_namespace(monkeypatch):
+    c = context()
+    c.config.ese["auth"] = "false"
+    assert task_defaults.option(c, None, "auth") is False
+    c.config.ese["auth"] = "maybe"
+    with pytest.raises(EseError, match=r"ese\.auth in invoke\.yaml must be true or false"):
+        task_defaults.option(c, None, "auth")
+
+
+def test_webclient_serves_the_page_from_the_client_image(wired, spawned: FakeSpawn, env_file):
+    tasks.webclient(context(), port="3007")
+    image, kwargs = wired.containers.runs[-1]
+    assert image == "ese-client:local"
+    assert kwargs["name"] == "ese-webclient"
+    assert kwargs["command"] == ["--web", "--port", "3007", "--host", "0.0.0.0"]
+    assert kwargs["ports"] == {"3007/tcp": ("0.0.0.0", 3007)}
+    assert kwargs["environment"]["REACT_APP_BE_SERVER"] == "http://localhost:8100"
+    assert kwargs["environment"]["ESE_INGEST_TOKEN"] == secrets.read(env_file)["ESE_INGEST_TOKEN"]
+    assert spawned.calls == []  # the image is there: nothing built
+
+
+def test_status_says_loudly_when_the_shards_run_without_tokens(topo):
+    from ese.flows import status
+
+    shard = FakeContainer("ese-backend-ese-server1-1", service="ese-server1")
+    shard.env = ["ESE_INGEST_TOKEN=", "ESE_ROLE=ingest"]
+    cli = FakeDocker([shard])
+    assert status.tokens_off(topo, cli) is True
+    shard.env = ["ESE_INGEST_TOKEN=abc"]
+    assert status.tokens_off(topo, cli) is False
+    lines = status.report(topo, {}, {}, get=lambda url, headers: "{}", auth=False)
+    assert lines[0].startswith("!! AUTH OFF")
