@@ -9,8 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ese.paths import REPO_ROOT
-from ese.render import alert_rules, alert_tests, alertmanager, compose, haproxy, prometheus
-from ese.render import grafana as grafana
+from ese.render import (
+    alert_rules,
+    alert_tests,
+    alertmanager,
+    compose_files,
+    grafana_json,
+    haproxy_cfg,
+    prometheus_yml,
+)
 from ese.render.common import HEADER_NOTE
 from ese.topology import Topology
 
@@ -20,15 +27,15 @@ __all__ = ["HEADER_NOTE", "render_all", "stale", "write"]
 def render_all(topo: Topology) -> dict[str, str]:
     """Every generated file, keyed by its path relative to the repository root."""
     return {
-        "docker/ese-server.compose.yml": compose.backend(topo),
-        "docker/ese-client.compose.yml": compose.frontend(topo),
-        "haproxy/haproxy.cfg": haproxy.config(topo),
-        "prometheus/prometheus.yml": prometheus.config(topo),
-        f"prometheus/{prometheus.RULES_FILE}": alert_rules.rules_file(topo),
+        "docker/ese-server.compose.yml": compose_files.backend(topo),
+        "docker/ese-client.compose.yml": compose_files.frontend(topo),
+        "haproxy/haproxy.cfg": haproxy_cfg.config(topo),
+        "prometheus/prometheus.yml": prometheus_yml.config(topo),
+        f"prometheus/{prometheus_yml.RULES_FILE}": alert_rules.rules_file(topo),
         f"prometheus/{alert_tests.TESTS_FILE}": alert_tests.tests_file(topo),
         "alertmanager/alertmanager.yml": alertmanager.config(topo),
-        "grafana/datasource.json": grafana.datasource(topo),
-        "grafana/dashboard.json": grafana.dashboard(topo),
+        "grafana/datasource.json": grafana_json.datasource(topo),
+        "grafana/dashboard.json": grafana_json.dashboard(topo),
     }
 
 

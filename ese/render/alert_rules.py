@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ese.render.common import HEADER_NOTE, dump_yaml
-from ese.render.haproxy import BACKEND
-from ese.render.prometheus import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
+from ese.render.haproxy_cfg import BACKEND
+from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
 from ese.topology import Topology
 
 # Thresholds of the issue "Alerts and bounded memory". Constants, not topology settings: the

@@ -17,8 +17,8 @@ from pathlib import PurePosixPath
 
 from ese.render.alert_rules import Rule, rules
 from ese.render.common import HEADER_NOTE, dump_yaml
-from ese.render.haproxy import BACKEND
-from ese.render.prometheus import HAPROXY_JOB, REDIS_JOB, RULES_FILE, SHARD_JOB
+from ese.render.haproxy_cfg import BACKEND
+from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, RULES_FILE, SHARD_JOB
 from ese.topology import Shard, Topology
 
 STEP = "15s"  # input sample interval and rule evaluation interval of the tests

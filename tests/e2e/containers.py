@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ese.dockerenv import PROJECT_LABEL, SERVICE_LABEL
+from ese.engine.sdk import PROJECT_LABEL, SERVICE_LABEL
 
 BACKEND = "ese-backend"
 FRONTEND = "ese-frontend"

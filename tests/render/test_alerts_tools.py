@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from ese import configcheck, metrics_catalog, render
+from ese import render
+from ese.checks import configs as configcheck
+from ese.checks import metrics_catalog
 from ese.topology import load
 from tests.render.test_alerts import _with_webhook
 from tests.render.test_render import three_ingest_shards

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ese.render import haproxy
+from ese.render import haproxy_cfg
 from ese.topology import load
 from tests.tooling import free_port, missing, need_binary
 
@@ -80,7 +80,7 @@ def balancer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balancer]:
     lb = dataclasses.replace(topo.balancer, port=free_port(), exporter_port=free_port())
     variant = dataclasses.replace(topo, shards=(*shards, *analytics), balancer=lb)
     tmp: Path = tmp_path_factory.mktemp("haproxy")
-    (tmp / "haproxy.cfg").write_text(haproxy.config(variant))
+    (tmp / "haproxy.cfg").write_text(haproxy_cfg.config(variant))
     (tmp / "hosts").write_text("127.0.0.1 localhost " + " ".join(s.name for s in shards) + "\n")
     script = f'mount --bind "{tmp}/hosts" /etc/hosts && exec "{binary}" -db -f "{tmp}/haproxy.cfg"'
     proc = subprocess.Popen(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ese import status, status_alerts
+from ese.flows import status, status_alerts
 from ese.topology import Topology
 
 ALERTS = [

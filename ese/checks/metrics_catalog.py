@@ -1,0 +1,190 @@
+"""The metric names the stack really exports, read from live processes.
+
+The dashboard check compares every query against these, so a renamed metric in the server or
+a different HAProxy version fails `nox -s configs` instead of leaving an empty panel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from ese.checks.promql import exposed_names
+from ese.render import haproxy_cfg
+from ese.render.redis_exporter import STREAM_KEY
+from ese.topology import Topology
+
+# Series Prometheus itself adds to every target, and those its alerting rules write.
+PROMETHEUS_BUILTINS = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+PROMETHEUS_RULE_SERIES = {"ALERTS", "ALERTS_FOR_STATE"}
+# redis_exporter's binary: Debian's package name, then upstream's.
+REDIS_EXPORTER_BINARIES = ("prometheus-redis-exporter", "redis_exporter")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _scrape(url: str, deadline: float) -> str:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return str(resp.read().decode("utf-8"))
+        except OSError as exc:
+            last = exc
+            time.sleep(0.2)
+    raise RuntimeError(f"no answer from {url}: {last}")
+
+
+@contextlib.contextmanager
+def _process(
+    cmd: list[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def ese_server_metrics(timeout: float = 30) -> set[str]:
+    """Names an ese-server exposes, from a real shard whose Redis is unreachable.
+
+    A shard must serve /metrics without Redis, so no Redis is needed here.
+    """
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SERVER_PORT": str(port),
+        "ESE_ROLE": "all",
+        "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+    }
+    with _process([sys.executable, "-m", "ese_server"], env) as proc:
+        try:
+            text = _scrape(f"http://127.0.0.1:{port}/metrics", time.monotonic() + timeout)
+        except RuntimeError:
+            exited = proc.poll() is not None and proc.stderr is not None
+            err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
+            raise RuntimeError(f"ese-server did not serve /metrics; {err}".strip()) from None
+    return exposed_names(text)
+
+
+def haproxy_metrics(
+    topo: Topology, haproxy_bin: str | None, image: str | None = None, timeout: float = 30
+) -> set[str]:
+    """Names HAProxy's built-in exporter exposes, from a real HAProxy on spare ports.
+
+    The local binary when there is one, else `image` run by Docker with the exporter published
+    on loopback.
+    """
+    lb = dataclasses.replace(topo.balancer, port=_free_port(), exporter_port=_free_port())
+    cfg = haproxy_cfg.config(dataclasses.replace(topo, balancer=lb))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "haproxy.cfg"
+        path.write_text(cfg, encoding="utf-8")
+        container = ""
+        if haproxy_bin:
+            cmd = [haproxy_bin, "-db", "-f", str(path)]
+        elif image:
+            # The official image runs HAProxy as an unprivileged user: let it read the config.
+            Path(tmp).chmod(0o755)
+            path.chmod(0o644)
+            port = lb.exporter_port
+            # Named, so the finally below can remove it: stopping the `docker run` client
+            # alone leaves the container running.
+            container = f"ese-metrics-check-{port}"
+            cmd = ["docker", "run", "--rm", "--name", container, "-p", f"127.0.0.1:{port}:{port}",
+                   "-v", f"{tmp}:/usr/local/etc/haproxy:ro", image,
+                   "haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]  # fmt: skip
+        else:
+            raise RuntimeError("neither a haproxy binary nor a haproxy image to read metrics from")
+        try:
+            with _process(cmd):
+                text = _scrape(
+                    f"http://127.0.0.1:{lb.exporter_port}/metrics", time.monotonic() + timeout
+                )
+        finally:
+            if container:
+                subprocess.run(
+                    ["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False
+                )
+    return exposed_names(text)
+
+
+def _resp(*args: str) -> bytes:
+    """One Redis command in RESP, the protocol redis-cli speaks."""
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        raw = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(parts)
+
+
+def _redis_call(port: int, deadline: float, *commands: tuple[str, ...]) -> None:
+    """Send commands to a local Redis once it accepts connections; fail on an error reply."""
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                for command in commands:
+                    sock.sendall(_resp(*command))
+                    reply = sock.recv(4096)
+                    if reply.startswith(b"-"):
+                        raise RuntimeError(f"redis {command[0]}: {reply.decode().strip()}")
+                return
+        except OSError as exc:
+            last = exc
+            time.sleep(0.1)
+    raise RuntimeError(f"redis-server on port {port} did not answer: {last}")
+
+
+def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 30) -> set[str]:
+    """Names redis_exporter exposes, from the real exporter watching a real redis-server.
+
+    Redis runs as in the stack (password, maxmemory) with the shards' stream key present, so
+    the stream metrics (REDIS_EXPORTER_CHECK_SINGLE_STREAMS) are in the answer too.
+    """
+    redis_port, exporter_port, password = _free_port(), _free_port(), "configcheck"
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_cmd = [redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1",
+                     "--requirepass", password, "--maxmemory", "64mb",
+                     "--maxmemory-policy", "noeviction", "--save", "", "--appendonly", "no",
+                     "--dir", tmp]  # fmt: skip
+        env = {
+            **os.environ,
+            "REDIS_ADDR": f"redis://127.0.0.1:{redis_port}",
+            "REDIS_PASSWORD": password,
+            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{exporter_port}",
+            "REDIS_EXPORTER_CHECK_SINGLE_STREAMS": STREAM_KEY,
+        }
+        with _process(redis_cmd):
+            _redis_call(redis_port, deadline, ("AUTH", password),
+                        ("XADD", STREAM_KEY, "*", "e", "{}"))  # fmt: skip
+            with _process([exporter_bin], env) as proc:
+                try:
+                    text = _scrape(f"http://127.0.0.1:{exporter_port}/metrics", deadline)
+                except RuntimeError:
+                    exited = proc.poll() is not None and proc.stderr is not None
+                    err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
+                    raise RuntimeError(f"redis_exporter did not serve /metrics; {err}") from None
+    if "redis_up 1" not in text:
+        raise RuntimeError("redis_exporter could not reach the redis-server it was given")
+    return exposed_names(text)
