@@ -110,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         print("offline_images: interrupted", file=sys.stderr)
         return 130
 
-    print("\nimage                          built   seconds")
+    width = max(len(image.tag) for image in images)
+    print(f"\n{'image':<{width}} built   seconds")
     for image in images:
         state = "built" if result.built[image.name] else "cached"
-        print(f"{image.tag:<30} {state:<7} {result.seconds[image.name]:7.1f}")
+        print(f"{image.tag:<{width}} {state:<7} {result.seconds[image.name]:7.1f}")
     print(f"total {time.monotonic() - start:.1f} s")
     for check in checks:
         print(f"smoke {'ok    ' if check.ok else 'FAILED'} {check.image}: {check.detail}")

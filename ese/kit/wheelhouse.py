@@ -33,8 +33,8 @@ try:
     from packaging.markers import Marker
     from packaging.requirements import Requirement
 except ModuleNotFoundError:  # pip always vendors it
-    from pip._vendor.packaging.markers import Marker  # type: ignore[assignment]
-    from pip._vendor.packaging.requirements import Requirement  # type: ignore[assignment]
+    from pip._vendor.packaging.markers import Marker  # type: ignore[assignment,no-redef,unused-ignore]
+    from pip._vendor.packaging.requirements import Requirement  # type: ignore[assignment,no-redef,unused-ignore]
 
 STAMP = "kit-requirements.json"
 REQUIREMENTS = "requirements.txt"
