@@ -149,6 +149,7 @@ OPTIONS: tuple[Option, ...] = (
         ("--redis-password",),
         verbatim,
         "Redis password, if not in REDIS_URL",
+        secret_file=True,
     ),
     Option(
         "retention_seconds",
@@ -163,6 +164,7 @@ OPTIONS: tuple[Option, ...] = (
         ("--ingest-token",),
         verbatim,
         "Bearer token required by /event(s) POST",
+        secret_file=True,
     ),
     Option(
         "analytics_token",
@@ -170,6 +172,7 @@ OPTIONS: tuple[Option, ...] = (
         ("--analytics-token",),
         verbatim,
         "Bearer token required by GET /events, /stats",
+        secret_file=True,
     ),
     Option(
         "max_batch",

@@ -3,7 +3,8 @@
 Each service lists its settings as `Option`s (field, environment variable, flags, converter,
 help); its `Settings` dataclass holds the defaults. `resolve()` reads them with one set of
 rules: a flag wins over its environment variable, which wins over the default; a blank value
-counts as unset. A converter turns the text into a value or
+counts as unset; an option marked `secret_file` may instead name a file in `<VAR>_FILE` (the
+Docker-secrets convention of the official images). A converter turns the text into a value or
 raises `ConfigError` with a one-line message naming where the value came from (the flag or the
 variable the user actually set), so every service reports bad settings the same way.
 
@@ -41,6 +42,8 @@ class Option:
     flags: tuple[str, ...]
     convert: Convert
     help: str
+    # Also accept `<env>_FILE`: the path of a file holding the value (e.g. a Docker secret).
+    secret_file: bool = False
 
 
 def text(raw: str, source: str) -> str:
@@ -68,14 +71,62 @@ def build_parser(
     for option in options:
         if not option.flags:
             continue
+        where = f"{option.env} or {option.env}_FILE" if option.secret_file else option.env
         parser.add_argument(
             *option.flags,
             dest=option.field,
             default=None,
             metavar=option.env,
-            help=f"{option.help} [env {option.env}]",
+            help=f"{option.help} [env {where}]",
         )
     return parser
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The content of the file `path` named by `variable`, less one trailing newline.
+
+    Like the official images: the newline that editors and `echo` add is not part of the
+    secret; anything else is. An unreadable or empty file is a ConfigError.
+    """
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            content = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"{variable}={path!r} cannot be read ({reason}); "
+            "point it at a readable UTF-8 file that holds the value"
+        ) from None
+    if content.endswith("\r\n"):
+        content = content[:-2]
+    elif content.endswith("\n"):
+        content = content[:-1]
+    if not content.strip():
+        # An empty token would silently mean "no token": refuse rather than open the door.
+        raise ConfigError(
+            f"{variable}={path!r} names an empty file; write the value into it, or unset {variable}"
+        )
+    return content
+
+
+def _raw(
+    option: Option, environ: Mapping[str, str], flag_value: str | None
+) -> tuple[str, str] | None:
+    """(text, source) of one option from its flag, variable or secret file; None when unset."""
+    if flag_value is not None and flag_value.strip():
+        return flag_value, option.flags[0]
+    direct = environ.get(option.env, "")
+    if option.secret_file:
+        variable = f"{option.env}_FILE"
+        path = environ.get(variable, "").strip()
+        if path:
+            if direct.strip():
+                raise ConfigError(
+                    f"both {option.env} and {variable} are set; set only one of them "
+                    f"({variable} names a file holding the value, e.g. a Docker secret)"
+                )
+            return read_secret_file(variable, path), variable
+    return (direct, option.env) if direct.strip() else None
 
 
 def resolve(
@@ -92,14 +143,10 @@ def resolve(
     errors: list[ConfigError] = []
     for option in options:
         flag_value = getattr(args, option.field, None) if args is not None else None
-        if flag_value is not None and flag_value.strip():
-            raw, source = flag_value, option.flags[0]
-        elif environ.get(option.env, "").strip():
-            raw, source = environ[option.env], option.env
-        else:
-            continue
         try:
-            values[option.field] = option.convert(raw, source)
+            given = _raw(option, environ, flag_value)
+            if given is not None:
+                values[option.field] = option.convert(*given)
         except ConfigError as exc:
             errors.append(exc)
     return values, errors
