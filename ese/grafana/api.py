@@ -9,18 +9,16 @@ the version of a datasource or dashboard on every save, even an identical one).
 
 from __future__ import annotations
 
-import base64
 import copy
-import http.client
 import json
 import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
+
+import requests
 
 from ese.errors import EseError
 
@@ -30,6 +28,11 @@ DATASOURCE_FIELDS = ("uid", "name", "type", "access", "url", "isDefault", "basic
 # Dashboard fields Grafana sets itself on save.
 _VOLATILE = ("id", "version")
 _VAR = re.compile(r"\$\{.+?\}")
+# Connecting to a local Grafana is quick, or it is not up; an answer may take longer (a first
+# start migrating its database, a large dashboard save).
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+_LOGS = "`invoke logs -s grafana-server`"
 
 
 class GrafanaError(EseError):
@@ -53,67 +56,93 @@ class Response:
 
 
 class GrafanaClient:
-    """A minimal Grafana HTTP API client (stdlib only) using basic auth."""
+    """A minimal Grafana HTTP API client: one `requests.Session` with basic auth.
+
+    Every call has explicit (connect, read) timeouts and never follows a redirect (Grafana's API
+    answers JSON in place; a redirect is a login page or another server).
+    """
 
     def __init__(
-        self, url: str, user: str, password: str, timeout: float = 10.0, container: str = ""
+        self,
+        url: str,
+        user: str,
+        password: str,
+        timeout: float = READ_TIMEOUT,
+        container: str = "",
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self.url = url.rstrip("/")
         self.user = user
-        self.timeout = timeout
+        self.timeouts = (min(connect_timeout, timeout), timeout)
         self.container = container or "<grafana container>"
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        self._auth = f"Basic {token}"
+        self.session = requests.Session()
+        self.session.auth = (user, password)
+        self.session.headers["Accept"] = "application/json"
 
     def request(
-        self, method: str, path: str, body: Any = None, step: str = "", auth: bool = True
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        step: str = "",
+        auth: bool = True,
+        params: Mapping[str, str] | None = None,
     ) -> Response:
         """One API call; HTTP errors come back as a Response, every other failure raises a
-        GrafanaError naming the step: refused or reset connections (OSError), something that
-        is not HTTP on that port (http.client.HTTPException, e.g. BadStatusLine) and a URL that
-        urllib cannot use (ValueError, e.g. `http://[::1`)."""
-        data = None if body is None else json.dumps(body).encode("utf-8")
+        one-line GrafanaError naming the step: no connection, no answer in time, something that
+        is not HTTP on that port (BadStatusLine), a URL requests cannot use, and an answer that
+        is not JSON (another web server, a proxy's error page)."""
+        step = step or f"{method} {path}"
         try:
-            req = urllib.request.Request(self.url + path, data=data, method=method)
-            if auth:
-                req.add_header("Authorization", self._auth)
-            req.add_header("Accept", "application/json")
-            if data is not None:
-                req.add_header("Content-Type", "application/json")
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
-        except (http.client.HTTPException, ValueError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            resp = self.session.request(
+                method,
+                self.url + path,
+                json=body,
+                params=params,
+                # The session's basic auth, or none: an explicit no-op also keeps ~/.netrc out.
+                auth=None if auth else _no_auth,
+                timeout=self.timeouts,
+                allow_redirects=False,
+            )
+        except (requests.RequestException, ValueError) as exc:
             raise GrafanaError(
-                f"Grafana unreachable at {self.url} during {step or method + ' ' + path}: {reason}",
-                "check `invoke status` and `invoke logs -s grafana-server`",
+                f"Grafana unreachable at {self.url} during {step}: {self._reason(exc)}",
+                f"check `invoke status` and {_LOGS}",
             ) from None
+        status, raw = resp.status_code, resp.content
         try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = raw.decode("utf-8", "replace")
-            if 200 <= status < 300:  # some other web server on that port
-                raise GrafanaError(
-                    f"{self.url} answered {step or path} with HTTP {status} but not JSON: "
-                    f"{parsed[:80]!r}",
-                    "is that Grafana? check --url / INVOKE_ESE_GRAFANA_URL",
-                ) from None
+            parsed = json.loads(raw) if raw.strip() else None
+        except ValueError:  # some other web server on that port, or a proxy's error page
+            hint = "is that Grafana? check --url / INVOKE_ESE_GRAFANA_URL"
+            raise GrafanaError(
+                f"{self.url} answered {step} with HTTP {status} but not JSON: {_snippet(raw)}",
+                hint + (f" and {_LOGS}" if status >= 500 else ""),
+            ) from None
         if status == 401:
             raise GrafanaError(
-                f"Grafana rejected user {self.user!r} (401) during {step or path}",
+                f"Grafana rejected user {self.user!r} (401) during {step}",
                 reset_hint(self.container),
             )
         return Response(status, parsed)
 
+    def _reason(self, exc: BaseException) -> str:
+        """The root cause of a requests failure, in a few words."""
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"no connection within {self.timeouts[0]:g}s"
+        if isinstance(exc, requests.Timeout):
+            return f"no answer within {self.timeouts[1]:g}s"
+        root = _root_cause(exc)
+        if isinstance(root, OSError) and root.errno is not None:
+            return _one_line(str(root))  # e.g. [Errno 111] Connection refused
+        return _one_line(f"{type(root).__name__}: {root}")
+
     def fail(self, step: str, resp: Response) -> GrafanaError:
+        """The one-line error for an unexpected answer to `step`."""
         message = resp.body.get("message") if isinstance(resp.body, dict) else resp.body
-        return GrafanaError(
-            f"Grafana {step} failed: HTTP {resp.status} {message}",
-            "check the datasource/dashboard JSON under grafana/ and "
-            "`invoke logs -s grafana-server`",
-        )
+        what = f"Grafana {step} failed: HTTP {resp.status} {_one_line(str(message))[:200]}"
+        if resp.status >= 500:
+            return GrafanaError(what, f"Grafana itself failed; see {_LOGS}")
+        return GrafanaError(what, f"check the datasource/dashboard JSON under grafana/ and {_LOGS}")
 
     def wait_healthy(
         self,
@@ -192,8 +221,8 @@ class GrafanaClient:
         folder; a save with overwrite takes the same-titled one over. So a dashboard without a
         uid is looked up here, and compared with what is stored, instead of re-imported.
         """
-        query = urllib.parse.urlencode({"query": title, "type": "dash-db"})
-        resp = self.request("GET", f"/api/search?{query}", step="dashboard search")
+        params = {"query": title, "type": "dash-db"}
+        resp = self.request("GET", "/api/search", step="dashboard search", params=params)
         if resp.status != 200 or not isinstance(resp.body, list):
             raise self.fail("dashboard search", resp)
         for hit in resp.body:
@@ -260,7 +289,34 @@ def slug(title: str) -> str:
 
 
 def _q(value: str) -> str:
-    return urllib.parse.quote(str(value), safe="")
+    """One path segment (a datasource name may hold spaces or slashes)."""
+    return quote(str(value), safe="")
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """Follow urllib3's `reason`, wrapped exceptions in args, then __cause__/__context__."""
+    seen = {id(exc)}
+    while True:
+        reason = getattr(exc, "reason", None)
+        inner = reason if isinstance(reason, BaseException) else None
+        inner = inner or next((a for a in exc.args if isinstance(a, BaseException)), None)
+        inner = inner or exc.__cause__ or exc.__context__
+        if inner is None or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _snippet(raw: bytes) -> str:
+    return repr(_one_line(raw[:80].decode("utf-8", "replace")))
 
 
 def _strip(dashboard: Mapping[str, Any]) -> dict[str, Any]:

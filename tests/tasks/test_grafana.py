@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import html
+import http.server
 import json
-import urllib.error
-import urllib.request
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import quote_plus, urlsplit
 
 import pytest
+import requests
 
 from ese.grafana import api as grafana_api
 from ese.grafana.api import GrafanaClient, GrafanaError, provision
@@ -35,6 +40,7 @@ EXPORTED = {
     "title": "ESE Server (original)",
     "panels": [PANEL],
 }
+NO_UID = {"title": "Hand made", "panels": [PANEL | {"datasource": "ese-prometheus"}]}
 
 
 def client(server: FakeGrafanaServer, password: str = "s3cret") -> GrafanaClient:
@@ -42,16 +48,23 @@ def client(server: FakeGrafanaServer, password: str = "s3cret") -> GrafanaClient
 
 
 def call(server: FakeGrafanaServer, method: str, path: str, body=None, auth=True):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(server.url + path, method=method, data=data)
-    req.add_header("Content-Type", "application/json")
-    if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(b"admin:s3cret").decode())
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    """One raw API call to the fake, as another Grafana user (or a person) would make it."""
+    resp = requests.request(
+        method, server.url + path, json=body, auth=("admin", "s3cret") if auth else None,
+        timeout=5,
+    )  # fmt: skip
+    return resp.status_code, resp.json()
+
+
+def wire(gc: GrafanaClient) -> list[requests.PreparedRequest]:
+    """Every request the client puts on the wire, in order (a response hook records it)."""
+    log: list[requests.PreparedRequest] = []
+    gc.session.hooks["response"].append(lambda resp, **_: log.append(resp.request))
+    return log
+
+
+def posted(request: requests.PreparedRequest) -> dict:
+    return json.loads(request.body or b"null")
 
 
 def test_first_run_creates_and_second_run_changes_nothing(grafana):
@@ -217,9 +230,6 @@ def test_grafana_task_rejects_a_bad_url_at_once(url, expected, monkeypatch):
 
 
 def test_request_errors_are_one_line_naming_the_step():
-    import socket
-    import threading
-
     # A TCP server that answers with something that is not HTTP (e.g. a Redis port).
     with socket.socket() as srv:
         srv.bind(("127.0.0.1", 0))
@@ -239,36 +249,98 @@ def test_request_errors_are_one_line_naming_the_step():
         thread.join(timeout=5)
     assert "during datasource lookup" in str(err.value)
     assert "BadStatusLine" in str(err.value)
-    with pytest.raises(GrafanaError, match="during health check"):
+    assert "\n" not in str(err.value) and "\r" not in str(err.value)
+    with pytest.raises(GrafanaError, match="during health check") as err:
         GrafanaClient("http://[::1", "a", "b").request("GET", "/api/health", step="health check")
+    assert "\n" not in str(err.value)
+    gc = GrafanaClient(f"http://127.0.0.1:{free_port()}", "admin", "x", timeout=5)
+    with pytest.raises(GrafanaError) as err:
+        gc.ensure_datasource(DATASOURCE)
+    assert "Grafana unreachable" in str(err.value) and "during datasource lookup" in str(err.value)
+    assert "Connection refused" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_a_non_json_answer_is_not_taken_for_grafana():
-    import http.server
-    import threading
+@contextlib.contextmanager
+def answering(status: int, body: bytes, content_type: str = "text/html") -> Iterator[str]:
+    """A web server that answers every request with one fixed response; yields its URL."""
 
-    class Html(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "13")
+    class Fixed(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(b"<html></html>")
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = _answer
 
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Html)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = http.server.HTTPServer(("127.0.0.1", 0), Fixed)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
-        gc = GrafanaClient(f"http://127.0.0.1:{server.server_port}", "admin", "x", timeout=5)
-        with pytest.raises(GrafanaError, match=r"but not JSON.*is that Grafana"):
-            gc.ensure_datasource(DATASOURCE)
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
 
 
-NO_UID = {"title": "Hand made", "panels": [PANEL | {"datasource": "ese-prometheus"}]}
+def test_a_non_json_answer_is_not_taken_for_grafana():
+    with answering(200, b"<html></html>") as url:
+        gc = GrafanaClient(url, "admin", "x", timeout=5)
+        with pytest.raises(GrafanaError, match=r"but not JSON.*is that Grafana"):
+            gc.ensure_datasource(DATASOURCE)
+
+
+def test_a_proxy_error_page_is_one_line_naming_the_step():
+    page = b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body>\n</html>\n"
+    with answering(502, page) as url, pytest.raises(GrafanaError) as err:
+        GrafanaClient(url, "admin", "x", timeout=5).ensure_datasource(DATASOURCE)
+    text = str(err.value)
+    assert "answered datasource lookup with HTTP 502 but not JSON" in text
+    assert "502 Bad Gateway" in text and "invoke logs -s grafana-server" in text
+    assert "\n" not in text
+
+
+def test_a_grafana_500_is_one_line_naming_the_step_and_pointing_at_the_logs():
+    body = json.dumps({"message": "Failed to query\ndatasource", "traceID": ""}).encode()
+    with answering(500, body, "application/json") as url, pytest.raises(GrafanaError) as err:
+        GrafanaClient(url, "admin", "x", timeout=5).ensure_datasource(DATASOURCE)
+    text = str(err.value)
+    assert text.startswith("Grafana datasource lookup failed: HTTP 500 Failed to query datasource")
+    assert "Grafana itself failed; see `invoke logs -s grafana-server`" in text
+    assert "\n" not in text
+
+
+def test_a_grafana_that_never_answers_fails_at_the_read_timeout():
+    with socket.socket() as silent:  # accepts (the kernel does) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        gc = GrafanaClient(f"http://127.0.0.1:{silent.getsockname()[1]}", "admin", "x", 0.3)
+        start = time.monotonic()
+        with pytest.raises(GrafanaError) as err:
+            gc.ensure_datasource(DATASOURCE)
+    assert time.monotonic() - start < 3
+    assert "during datasource lookup: no answer within 0.3s" in str(err.value)
+
+
+def test_every_call_has_connect_and_read_timeouts(grafana, monkeypatch):
+    seen: list[tuple[str, str, object]] = []
+    real = requests.Session.request
+
+    def record(self, method, url, *args, **kwargs):
+        seen.append((method, urlsplit(url).path, kwargs.get("timeout")))
+        return real(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", record)
+    gc = GrafanaClient(grafana.url, "admin", "s3cret", timeout=7, connect_timeout=2)
+    provision(gc, DATASOURCE, DASHBOARD, timeout=5)
+    provision(gc, {**DATASOURCE, "url": "http://p:9091"}, NO_UID, timeout=5)
+    paths = {path for _, path, _ in seen}
+    assert {"/api/health", "/api/datasources", "/api/search", "/api/dashboards/db"} <= paths
+    assert {timeout for _, _, timeout in seen} == {(2, 7)}
 
 
 def test_a_dashboard_without_uid_is_found_by_title_and_not_duplicated(grafana):
@@ -297,19 +369,12 @@ def test_an_exported_dashboard_without_uid_is_imported_once(grafana):
 def test_a_changed_exported_dashboard_is_imported_again_with_overwrite(grafana):
     gc = client(grafana)
     assert gc.ensure_dashboard(EXPORTED, DATASOURCE["uid"]) == "created"
-    sent: list[dict] = []
-    real = gc.request
-
-    def spy(method, path, body=None, step="", auth=True):
-        if method == "POST":
-            sent.append({"path": path, **(body or {})})
-        return real(method, path, body, step, auth)
-
-    gc.request = spy  # type: ignore[method-assign]
+    log = wire(gc)
     changed = {**EXPORTED, "refresh": "5s"}
     assert gc.ensure_dashboard(changed, DATASOURCE["uid"]) == "updated"
-    assert [s["path"] for s in sent] == ["/api/dashboards/import"]
-    assert sent[0]["overwrite"] is True
+    sent = [r for r in log if r.method == "POST"]
+    assert [urlsplit(r.url).path for r in sent] == ["/api/dashboards/import"]
+    assert posted(sent[0])["overwrite"] is True
     stored = grafana.state.snapshot()["dashboards"]["ese-original"]["dashboard"]
     assert (stored["version"], stored["refresh"]) == (2, "5s")
     assert gc.ensure_dashboard(changed, DATASOURCE["uid"]) == "unchanged"
@@ -381,16 +446,13 @@ def test_fake_refuses_to_start_without_a_password(monkeypatch, capsys):
 
 def test_the_fake_shows_a_page_with_each_panels_query_linked_to_prometheus(grafana):
     """Opened in a browser, the offline stand-in answers HTML, not a JSON 401."""
-    import json
-    import urllib.request
-
     client = GrafanaClient(grafana.url, "admin", "s3cret")
     dashboard = json.loads((REPO_ROOT / "grafana/dashboard.json").read_text())
     datasource = json.loads((REPO_ROOT / "grafana/datasource.json").read_text())
     provision(client, grafana_api.datasource_spec(datasource), dashboard, timeout=10)
-    with urllib.request.urlopen(grafana.url + "/", timeout=5) as resp:
-        assert resp.headers["Content-Type"].startswith("text/html")
-        page = resp.read().decode()
+    resp = requests.get(grafana.url + "/", timeout=5)
+    assert resp.headers["Content-Type"].startswith("text/html")
+    page = resp.text
     assert "offline stand-in for Grafana's HTTP API" in page
     assert "ese-prometheus" in page and dashboard["title"] in page
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if "expr" in t]
@@ -398,8 +460,6 @@ def test_the_fake_shows_a_page_with_each_panels_query_linked_to_prometheus(grafa
     for panel in dashboard["panels"]:
         if panel.get("targets"):
             assert html.escape(panel["title"]) in page
-    from urllib.parse import quote_plus
-
     for expr in exprs:
         assert "http://localhost:9090/graph?g0.expr=" + html.escape(quote_plus(expr)) in page
     # The API stays as strict as before.
