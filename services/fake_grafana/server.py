@@ -1,6 +1,7 @@
 """A fake Grafana HTTP API (stdlib only) for tests and as the end-to-end stand-in image.
 
-It implements exactly the endpoints `ese.grafana.api` uses and answers them as Grafana 11 does:
+It implements exactly the endpoints the provisioning client (ese/grafana/api.py) uses and answers
+them as Grafana 11 does:
 basic auth (401 without or with wrong credentials), 404 for an unknown datasource or dashboard
 uid, 409 when a created datasource's name or uid is taken, 400 for a dashboard without a title,
 412 when saving over an existing dashboard without `overwrite`, and a version that goes up on
@@ -12,6 +13,11 @@ reads GF_SECURITY_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD, GF_SERVER_HTTP_PORT an
 GF_SERVER_HTTP_ADDR. A password is required (no admin/admin). `GET /api/search` finds
 dashboards by title; a save over a same-titled dashboard in its folder takes it over (with
 `overwrite`) as Grafana does.
+
+Stdlib only, and nothing from the client: it is the offline kit's Grafana image (run from a copy
+of this package, nothing installed), and a fake that shared the client's helpers would agree with
+the client by construction. So the slug and the import's template evaluation are written here
+after Grafana's own (pkg/infra/slugify, dashboardimport's DashTemplateEvaluator).
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ import json
 import os
 import re
 import threading
+import unicodedata
+import uuid
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ese.grafana.api import resolve_inputs, slug
 from fake_grafana import page
 
 VERSION = "11.1.4-fake"
@@ -63,6 +70,41 @@ class State:
 
 def _new_uid(n: int) -> str:
     return f"fake{n:08d}"
+
+
+# Grafana's slugify for dashboard URLs (pkg/infra/slugify, the form that hex-encodes): kept as
+# is: a-z, 0-9, '-' and '_'; dropped: these marks; spelt out: the entries below; an accented
+# Latin letter loses its accent; any other character becomes the hex of its UTF-8 bytes
+# (Grafana transliterates Cyrillic and Hebrew, this does not). Nothing matches on a slug: Grafana
+# finds a dashboard by uid or exact title; the slug only shapes URLs.
+_SLUG_KEEP = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+_SLUG_DROP = frozenset(",\"'\n\r\0?.()")
+_SLUG_SPELL = {
+    " ": "-", "&": "and", "@": "at", "©": "c", "®": "r", "™": "tm", "ß": "ss", "æ": "ae",
+    "œ": "oe", "ø": "o", "ü": "ue", "đ": "d", "ħ": "h", "ı": "i", "ĳ": "ij", "ĸ": "k", "ł": "l",
+    "ŀ": "l", "ŉ": "n", "ŋ": "n", "ŧ": "t", "þ": "p", "ſ": "z", "ƒ": "f", "ə": "e", "ǽ": "ae",
+    "ǿ": "o",
+}  # fmt: skip
+
+
+def slug(title: str) -> str:
+    """Grafana's dashboard slug; an empty or over-long one (> 50) is a UUID of the title."""
+    out = []
+    for ch in title.strip().lower():
+        if ch in _SLUG_SPELL:
+            out.append(_SLUG_SPELL[ch])
+        elif ch in _SLUG_KEEP:
+            out.append(ch)
+        elif ch in _SLUG_DROP:
+            continue
+        else:
+            base, *marks = unicodedata.normalize("NFD", ch)
+            accented = base in _SLUG_KEEP and marks and all(map(unicodedata.combining, marks))
+            out.append(base if accented else ch.encode("utf-8").hex())
+    result = "".join(out)
+    if not result or len(result) > 50:
+        return str(uuid.uuid5(uuid.NAMESPACE_OID, title))
+    return result
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -435,7 +477,7 @@ class FakeGrafanaServer(ThreadingHTTPServer):
             self._thread.join(timeout=5)
 
 
-__all__ = ["FakeGrafanaServer", "resolve_inputs"]
+__all__ = ["FakeGrafanaServer", "slug"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

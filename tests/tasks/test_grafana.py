@@ -6,10 +6,12 @@ import contextlib
 import html
 import http.server
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote_plus, urlsplit
 
 import pytest
@@ -465,3 +467,54 @@ def test_the_fake_shows_a_page_with_each_panels_query_linked_to_prometheus(grafa
     # The API stays as strict as before.
     status, _ = call(grafana, "GET", "/api/datasources/uid/ese-prometheus", auth=False)
     assert status == 401
+
+
+# -- the fake stands alone ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [  # Grafana's own cases (pkg/infra/slugify tests)
+        ("Hello, playground", "hello-playground"),
+        ("Hello, %playground", "hello-25playground"),
+        ("😢 -", "f09f98a2--"),
+        ("?,a . \n ", "a-"),
+        ("", "0a68eb57-c88a-5f34-9e9d-27f85e68af4f"),  # empty: a UUID of the title
+        ("方向盤後面 hi this is a test خلف المقو", "3cbb528a-0ebf-54ad-bed2-2a188cd1824e"),
+        ("Cộng hòa xã hội chủ nghĩa Việt Nam", "cong-hoa-xa-hoi-chu-nghia-viet-nam"),
+        ("ESE Server", "ese-server"),
+    ],
+)
+def test_fake_slugs_titles_as_grafana_does(title, expected):
+    from fake_grafana.server import slug
+
+    assert slug(title) == expected
+
+
+def test_fake_runs_from_a_copy_of_its_package_with_the_stdlib_only(tmp_path):
+    """What the offline image does: `python -m fake_grafana` from a copied package dir, no
+    site-packages (-S), so importing the client, `ese` or `requests` would fail at once."""
+    import shutil
+    import subprocess
+    import sys
+
+    import fake_grafana
+    from tests.tooling import stop_process
+
+    package = Path(fake_grafana.__file__).parent
+    shutil.copytree(package, tmp_path / "fake_grafana", ignore=shutil.ignore_patterns("__py*"))
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "GF_SECURITY_ADMIN_PASSWORD": "pw"}
+    proc = subprocess.Popen(
+        [sys.executable, "-S", "-m", "fake_grafana", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        gc = GrafanaClient(f"http://127.0.0.1:{port}", "admin", "pw", timeout=5)
+        report = provision(gc, DATASOURCE, DASHBOARD, timeout=15)
+        assert (report.datasource, report.dashboard) == ("created", "created")
+        assert requests.get(gc.url + "/", timeout=5).text.count("/graph?g0.expr=") >= 1
+    finally:
+        stop_process(proc)
+    output = proc.stdout.read() if proc.stdout else ""
+    assert "Traceback" not in output, output
