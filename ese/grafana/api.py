@@ -4,7 +4,9 @@ Steps: wait for `GET /api/health`; create or update the Prometheus datasource by
 create or update the dashboard (`POST /api/dashboards/db` with overwrite, or
 `POST /api/dashboards/import` for a dashboard exported with `__inputs`). Every write is skipped
 when Grafana already holds the desired content, so a second run changes nothing (Grafana bumps
-the version of a datasource or dashboard on every save, even an identical one).
+the version of a datasource or dashboard on every save, even an identical one). What Grafana
+holds is predicted as Grafana makes it: an import drops `__inputs`, `__elements` and
+`__requires`; a dashboard without a uid is the General-folder one with the exact same title.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ DATASOURCE_FIELDS = ("uid", "name", "type", "access", "url", "isDefault", "basic
 # Dashboard fields Grafana sets itself on save.
 _VOLATILE = ("id", "version")
 _VAR = re.compile(r"\$\{.+?\}")
+# Top-level keys of an exported dashboard that Grafana's import drops before saving.
+_EXPORT_ONLY = ("__elements", "__inputs", "__requires")
+# Grafana's uid rule (util.ValidateUID): 1 to 40 letters, digits, '-' and '_'.
+_UID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 # Connecting to a local Grafana is quick, or it is not up; an answer may take longer (a first
 # start migrating its database, a large dashboard save).
 CONNECT_TIMEOUT = 5.0
@@ -176,7 +182,7 @@ class GrafanaClient:
 
     def ensure_datasource(self, desired: Mapping[str, Any]) -> str:
         """Create or update the datasource by its fixed uid; return what was done."""
-        uid, name = desired["uid"], desired["name"]
+        uid, name = check_uid("datasource", desired.get("uid")), desired["name"]
         want = {k: desired[k] for k in DATASOURCE_FIELDS if k in desired}
         got = self.request("GET", f"/api/datasources/uid/{_q(uid)}", step="datasource lookup")
         if got.status == 200:
@@ -195,31 +201,50 @@ class GrafanaClient:
         )
         if by_name.status != 200:
             raise self.fail("datasource lookup by name", by_name)
-        return self._update_datasource(by_name.body["uid"], by_name.body, want)
+        return self._update_datasource(str(by_name.body.get("uid", "")), by_name.body, want)
 
     def _update_datasource(self, uid: str, current: Mapping[str, Any], want: dict[str, Any]) -> str:
-        if all(current.get(k) == v for k, v in want.items()):
+        """PUT what we want over what we read, with the version we read.
+
+        Grafana locks optimistically: a PUT with a version older than the stored one is a 409
+        (someone saved in between). Then the datasource is read again, once, and compared anew.
+        """
+        path = f"/api/datasources/uid/{_q(uid)}"
+        resp = self._put_datasource(path, current, want)
+        if resp is not None and resp.status == 409:
+            again = self.request("GET", path, step="datasource lookup")
+            if again.status != 200 or not isinstance(again.body, dict):
+                raise self.fail("datasource lookup", again)
+            resp = self._put_datasource(path, again.body, want)
+        if resp is None:
             return "unchanged"
+        if resp.status != 200:
+            raise self.fail("datasource update", resp)
+        return "updated"
+
+    def _put_datasource(
+        self, path: str, current: Mapping[str, Any], want: dict[str, Any]
+    ) -> Response | None:
+        """The PUT's answer, or None when Grafana already holds what we want."""
+        if all(current.get(k) == v for k, v in want.items()):
+            return None
         if current.get("readOnly"):
             raise GrafanaError(
                 f"Grafana datasource {current.get('name')!r} is read-only (file-provisioned)",
                 "remove it from Grafana's provisioning directory, then run `invoke grafana`",
             )
-        body = {**{k: v for k, v in current.items() if k != "version"}, **want}
-        path = f"/api/datasources/uid/{_q(uid)}"
-        resp = self.request("PUT", path, body, step="datasource update")
-        if resp.status != 200:
-            raise self.fail("datasource update", resp)
-        return "updated"
+        # `current` carries the version we read: the PUT conflicts if someone saved since.
+        return self.request("PUT", path, {**current, **want}, step="datasource update")
 
     # -- dashboard --------------------------------------------------------------------------
 
     def find_dashboard_uid(self, title: str) -> str:
-        """The uid of the General-folder dashboard Grafana would match by title, or "".
+        """The uid of the General-folder dashboard with exactly this title, or "".
 
-        Grafana matches a saved dashboard by uid and then by title (its slug) within the
-        folder; a save with overwrite takes the same-titled one over. So a dashboard without a
-        uid is looked up here, and compared with what is stored, instead of re-imported.
+        Grafana matches a saved dashboard by uid and then by its exact title within the folder
+        (not by slug: "ESE Server" and "ese-server" are two dashboards); a save with overwrite
+        takes the same-titled one over. So a dashboard without a uid is looked up here, and
+        compared with what is stored, instead of re-imported. Search matches substrings.
         """
         params = {"query": title, "type": "dash-db"}
         resp = self.request("GET", "/api/search", step="dashboard search", params=params)
@@ -228,7 +253,7 @@ class GrafanaClient:
         for hit in resp.body:
             if not isinstance(hit, dict) or hit.get("type", "dash-db") != "dash-db":
                 continue
-            if not hit.get("folderUid") and slug(str(hit.get("title", ""))) == slug(title):
+            if not hit.get("folderUid") and hit.get("title") == title:
                 return str(hit.get("uid") or "")
         return ""
 
@@ -248,7 +273,7 @@ class GrafanaClient:
         title = str(resolved.get("title") or "").strip()
         if not title:
             raise GrafanaError("dashboard has no title", 'add a "title" to the dashboard JSON')
-        uid = str(resolved.get("uid") or "")
+        uid = check_uid("dashboard", resolved["uid"]) if resolved.get("uid") else ""
         current = self._stored_dashboard(uid) if uid else None
         if current is None:
             # No uid, or none stored under it: a same-titled dashboard in the folder is the one
@@ -283,9 +308,15 @@ class GrafanaClient:
         return action
 
 
-def slug(title: str) -> str:
-    """Grafana's dashboard slug (ASCII titles): lower case, runs of other characters -> '-'."""
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+def check_uid(kind: str, uid: Any) -> str:
+    """The uid, if Grafana would take it; else a one-line GrafanaError before any call."""
+    if isinstance(uid, str) and _UID.fullmatch(uid):
+        return uid
+    raise GrafanaError(
+        f"the {kind} uid {uid!r} is not a Grafana uid (1 to 40 letters, digits, '-' or '_')",
+        f"fix [grafana] {kind}_uid in topology.toml and run `invoke render`, "
+        'or the dashboard file\'s "uid"',
+    )
 
 
 def _q(value: str) -> str:
@@ -342,7 +373,8 @@ def import_inputs(dashboard: Mapping[str, Any], datasource_uid: str) -> list[dic
 
 
 def resolve_inputs(dashboard: Mapping[str, Any], datasource_uid: str) -> dict[str, Any]:
-    """What Grafana stores for an import: `${NAME}` replaced, `__inputs` dropped (at any depth)."""
+    """What Grafana stores for an import: `${NAME}` replaced, `__inputs` dropped at any depth,
+    `__elements` and `__requires` at the top (dashboardimport's evaluator, then its save)."""
     values = {f"${{{i['name']}}}": i["value"] for i in import_inputs(dashboard, datasource_uid)}
 
     def walk(node: Any) -> Any:
@@ -354,7 +386,10 @@ def resolve_inputs(dashboard: Mapping[str, Any], datasource_uid: str) -> dict[st
             return {k: walk(v) for k, v in node.items() if k != "__inputs"}
         return node
 
-    return walk(copy.deepcopy(dict(dashboard)))
+    resolved: dict[str, Any] = walk(copy.deepcopy(dict(dashboard)))
+    for key in _EXPORT_ONLY:
+        resolved.pop(key, None)
+    return resolved
 
 
 @dataclass

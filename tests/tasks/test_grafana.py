@@ -127,7 +127,7 @@ def test_wrong_password_401_explains_the_first_start_password_and_the_reset(graf
     assert "keeps the admin password from its first start" in text
     assert "grafana cli admin reset-admin-password" in text
     assert "invoke down --volumes" in text
-    assert grafana.state.snapshot()["writes"] == 0
+    assert grafana.state.snapshot()["writes"] == []
 
 
 def test_unreachable_grafana_names_the_step_and_stops_at_the_deadline():
@@ -383,45 +383,39 @@ def test_a_changed_exported_dashboard_is_imported_again_with_overwrite(grafana):
 
 
 def test_fake_overwrite_with_the_same_title_takes_over_the_existing_dashboard(grafana):
-    # Grafana's getExistingDashboardByTitleAndFolder: same title (slug) in the same folder.
-    status, first = call(
-        grafana,
-        "POST",
-        "/api/dashboards/db",
-        {"dashboard": {"uid": "first", "title": "Ops"}, "overwrite": False},
-    )
+    # Grafana's getExistingDashboardByTitleAndFolder: the exact title in the same folder.
+    def save(dashboard: dict, **extra) -> tuple[int, dict]:
+        return call(grafana, "POST", "/api/dashboards/db", {"dashboard": dashboard, **extra})
+
+    status, first = save({"uid": "first", "title": "Ops"}, overwrite=False)
     assert status == 200
-    status, body = call(
-        grafana,
-        "POST",
-        "/api/dashboards/db",
-        {"dashboard": {"uid": "second", "title": "ops"}, "overwrite": False},
-    )
+    status, body = save({"uid": "second", "title": "Ops"}, overwrite=False)
     assert (status, body["status"]) == (412, "name-exists")
-    status, body = call(
-        grafana,
-        "POST",
-        "/api/dashboards/db",
-        {"dashboard": {"title": "Ops", "panels": []}, "overwrite": True},
-    )
+    status, body = save({"title": "Ops", "panels": []}, overwrite=True)
     assert status == 200
     assert (body["id"], body["uid"], body["version"]) == (first["id"], "first", 2)
-    status, body = call(
-        grafana,
-        "POST",
-        "/api/dashboards/db",
-        {"dashboard": {"uid": "other", "title": "OPS"}, "overwrite": True},
-    )
+    status, body = save({"uid": "other", "title": "Ops"}, overwrite=True)
     assert (status, body["uid"], body["version"]) == (200, "first", 3)
     assert list(grafana.state.snapshot()["dashboards"]) == ["first"]
     # Another folder is another place: no conflict there.
-    status, body = call(
-        grafana,
-        "POST",
-        "/api/dashboards/db",
-        {"dashboard": {"title": "Ops"}, "folderUid": "f1", "overwrite": False},
-    )
+    status, body = save({"title": "Ops"}, folderUid="f1", overwrite=False)
     assert status == 200 and body["uid"] != "first"  # fmt: skip
+
+
+def test_fake_matches_titles_exactly_not_by_slug(grafana):
+    """ "Ops", "ops", "OPS" and "o-p-s"... are different titles to Grafana (`title=?`)."""
+
+    def save(dashboard: dict, **extra) -> tuple[int, dict]:
+        return call(grafana, "POST", "/api/dashboards/db", {"dashboard": dashboard, **extra})
+
+    assert save({"uid": "first", "title": "ESE Server"}, overwrite=False)[0] == 200
+    for uid, title in [("second", "ese server"), ("third", "ese-server"), ("fourth", "ESE SERVER")]:
+        status, body = save({"uid": uid, "title": title}, overwrite=False)
+        assert (status, body["uid"], body["version"]) == (200, uid, 1)
+        assert body["slug"] == "ese-server"  # one slug, four dashboards
+    status, body = save({"title": "ese server", "panels": []}, overwrite=True)
+    assert (status, body["uid"], body["version"]) == (200, "second", 2)
+    assert sorted(grafana.state.snapshot()["dashboards"]) == ["first", "fourth", "second", "third"]
 
 
 def test_fake_search_finds_dashboards_by_title(grafana):
@@ -518,3 +512,177 @@ def test_fake_runs_from_a_copy_of_its_package_with_the_stdlib_only(tmp_path):
         stop_process(proc)
     output = proc.stdout.read() if proc.stdout else ""
     assert "Traceback" not in output, output
+
+
+# -- fidelity: what Grafana stores, matches and refuses ----------------------------------------
+
+LIBRARY_PANEL = {"uid": "lib1", "name": "pings", "kind": 1, "model": {"type": "timeseries"}}
+FULL_EXPORT = {  # as Grafana 11's "Export for sharing externally" writes it
+    **EXPORTED,
+    "__elements": {},
+    "__requires": [
+        {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "11.1.4"},
+        {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+    ],
+}
+
+
+def test_an_exported_dashboard_is_provisioned_once_and_a_second_run_writes_nothing(grafana):
+    first = provision(client(grafana), DATASOURCE, FULL_EXPORT, timeout=5)
+    assert (first.datasource, first.dashboard) == ("created", "created")
+    after_first = grafana.state.snapshot()
+    assert after_first["writes"] == ["POST /api/datasources", "POST /api/dashboards/import"]
+    stored = after_first["dashboards"]["ese-original"]["dashboard"]
+    assert not {"__inputs", "__elements", "__requires"} & set(stored)
+    second = provision(client(grafana), DATASOURCE, FULL_EXPORT, timeout=5)
+    assert (second.datasource, second.dashboard) == ("unchanged", "unchanged")
+    assert grafana.state.snapshot() == after_first  # no write, same versions
+
+
+def test_fake_import_drops_export_keys_at_the_top_and_inputs_everywhere(grafana):
+    nested = {**PANEL, "__inputs": [DS_INPUT], "__requires": ["kept: only the top is cleaned"]}
+    dashboard = {**FULL_EXPORT, "__elements": {"lib1": LIBRARY_PANEL}, "panels": [nested]}
+    inputs = [{"name": "DS_PROMETHEUS", "type": "datasource", "value": "ds1"}]
+    body = {"dashboard": dashboard, "overwrite": True, "inputs": inputs}
+    assert call(grafana, "POST", "/api/dashboards/import", body)[0] == 200
+    stored = grafana.state.snapshot()["dashboards"]["ese-original"]["dashboard"]
+    assert not {"__inputs", "__elements", "__requires"} & set(stored)
+    assert "__inputs" not in stored["panels"][0]
+    assert stored["panels"][0]["__requires"] == ["kept: only the top is cleaned"]
+    assert stored["panels"][0]["datasource"] == "ds1"
+
+
+def test_resolve_inputs_predicts_what_the_import_stores():
+    resolved = grafana_api.resolve_inputs({**FULL_EXPORT, "__elements": {"x": {}}}, "ds1")
+    assert not {"__inputs", "__elements", "__requires"} & set(resolved)
+    assert resolved["panels"][0]["targets"][0]["datasource"] == {"uid": "ds1"}
+
+
+def test_dashboards_whose_titles_share_a_slug_are_two_dashboards(grafana):
+    gc = client(grafana)
+    boards = [
+        {"title": title, "refresh": refresh, "panels": []}
+        for title, refresh in [("ESE Server", "5s"), ("ese server", "10s"), ("ese-server", "1m")]
+    ]
+    assert [gc.ensure_dashboard(b, "ds") for b in boards] == ["created"] * 3
+    after = grafana.state.snapshot()
+    stored = {
+        e["dashboard"]["title"]: e["dashboard"]["refresh"] for e in after["dashboards"].values()
+    }
+    assert stored == {"ESE Server": "5s", "ese server": "10s", "ese-server": "1m"}
+    assert [gc.ensure_dashboard(b, "ds") for b in boards] == ["unchanged"] * 3
+    assert grafana.state.snapshot() == after
+    retitled = {**boards[1], "refresh": "30s"}
+    assert gc.ensure_dashboard(retitled, "ds") == "updated"
+    stored = {e["dashboard"]["title"]: e["dashboard"]["refresh"]
+              for e in grafana.state.snapshot()["dashboards"].values()}  # fmt: skip
+    assert stored == {"ESE Server": "5s", "ese server": "30s", "ese-server": "1m"}
+
+
+DS_PATH = f"/api/datasources/uid/{DATASOURCE['uid']}"
+
+
+def test_fake_datasource_versions_lock_as_grafana_does(grafana):
+    """Grafana stores the sent version + 1 and refuses only an older one; none: no check."""
+    ds = {"uid": "p1", "name": "P", "type": "prometheus", "url": "http://p", "access": "proxy"}
+    assert call(grafana, "POST", "/api/datasources", ds)[1]["datasource"]["version"] == 1
+
+    def put(**extra) -> tuple[int, dict]:
+        return call(grafana, "PUT", "/api/datasources/uid/p1", {**ds, **extra})
+
+    assert put(version=1)[1]["datasource"]["version"] == 2
+    status, body = put(version=1)  # older than the stored 2
+    assert (status, body["message"]) == (
+        409,
+        "Datasource has already been updated by someone else. Please reload and try again",
+    )
+    assert put(version=2)[1]["datasource"]["version"] == 3  # the same: taken
+    assert put(version=7)[1]["datasource"]["version"] == 8  # newer: taken
+    assert put()[1]["datasource"]["version"] == 1  # none: no check, 0 + 1
+    assert grafana.state.snapshot()["datasources"]["p1"]["version"] == 1
+
+
+def someone_else_saves_the_datasource(grafana, gc: GrafanaClient, times: int) -> list:
+    """After each of the client's first `times` datasource reads, another user saves it."""
+    log = wire(gc)
+
+    def hook(resp: requests.Response, **_) -> None:
+        is_read = resp.request.method == "GET" and urlsplit(resp.request.url).path == DS_PATH
+        if is_read and resp.status_code == 200 and sum(r.method == "GET" for r in log) <= times:
+            current = call(grafana, "GET", DS_PATH)[1]
+            status, _ = call(grafana, "PUT", DS_PATH, {**current, "jsonData": {"by": "other"}})
+            assert status == 200
+
+    gc.session.hooks["response"].append(hook)
+    return log
+
+
+def test_a_datasource_saved_meanwhile_is_read_again_once_and_updated(grafana):
+    gc = client(grafana)
+    gc.ensure_datasource(DATASOURCE)
+    log = someone_else_saves_the_datasource(grafana, gc, times=1)
+    moved = {**DATASOURCE, "url": "http://prometheus-server:9091"}
+    assert gc.ensure_datasource(moved) == "updated"
+    calls = [(r.method, urlsplit(r.url).path) for r in log]
+    assert calls == [("GET", DS_PATH), ("PUT", DS_PATH), ("GET", DS_PATH), ("PUT", DS_PATH)]
+    puts = [posted(r) for r in log if r.method == "PUT"]
+    assert [p["version"] for p in puts] == [1, 2]  # the version read, each time
+    stored = grafana.state.snapshot()["datasources"][DATASOURCE["uid"]]
+    assert (stored["url"], stored["jsonData"], stored["version"]) == (
+        moved["url"],
+        DATASOURCE["jsonData"],
+        3,
+    )
+
+
+def test_a_datasource_that_keeps_changing_fails_after_one_retry(grafana):
+    gc = client(grafana)
+    gc.ensure_datasource(DATASOURCE)
+    log = someone_else_saves_the_datasource(grafana, gc, times=2)
+    with pytest.raises(GrafanaError) as err:
+        gc.ensure_datasource({**DATASOURCE, "url": "http://prometheus-server:9091"})
+    assert [r.method for r in log] == ["GET", "PUT", "GET", "PUT"]
+    text = str(err.value)
+    assert text.startswith("Grafana datasource update failed: HTTP 409 Datasource has already")
+    assert "\n" not in text
+
+
+BAD_UIDS = ["ese prometheus", "ese/server", "é", "x" * 41]
+
+
+@pytest.mark.parametrize("uid", BAD_UIDS)
+def test_fake_refuses_uids_grafana_refuses(grafana, uid):
+    ds = {"name": "P", "type": "prometheus", "url": "http://p", "access": "proxy"}
+    status, body = call(grafana, "POST", "/api/datasources", {**ds, "uid": uid})
+    assert (status, body["message"]) == (400, "Invalid datasource UID.")
+    assert call(grafana, "POST", "/api/datasources", {**ds, "uid": "ok_uid-1"})[0] == 200
+    status, body = call(grafana, "PUT", "/api/datasources/uid/ok_uid-1", {**ds, "uid": uid})
+    assert (status, body["message"]) == (400, "Invalid datasource UID.")
+    reason = (
+        "uid too long, max 40 characters" if uid == "x" * 41 else "uid contains illegal characters"
+    )
+    dash = {"dashboard": {"uid": uid, "title": "T"}, "overwrite": True}
+    assert call(grafana, "POST", "/api/dashboards/db", dash) == (400, {"message": reason})
+    imported = {**dash, "inputs": []}
+    assert call(grafana, "POST", "/api/dashboards/import", imported) == (400, {"message": reason})
+    longest = {**dash, "dashboard": {"uid": "x" * 40, "title": "T"}}
+    assert call(grafana, "POST", "/api/dashboards/db", longest)[0] == 200
+    assert grafana.state.snapshot()["writes"] == [
+        "POST /api/datasources",
+        "POST /api/dashboards/db",
+    ]
+
+
+@pytest.mark.parametrize("uid", [*BAD_UIDS, "", None])
+def test_the_client_refuses_a_bad_uid_before_any_call(grafana, uid):
+    gc = client(grafana)
+    log = wire(gc)
+    with pytest.raises(GrafanaError, match="is not a Grafana uid") as err:
+        gc.ensure_datasource({**DATASOURCE, "uid": uid})
+    assert "datasource_uid in topology.toml" in str(err.value) and "\n" not in str(err.value)
+    if uid:  # a dashboard without a uid is fine: Grafana gives it one
+        with pytest.raises(GrafanaError, match=r"dashboard uid .* is not a Grafana uid"):
+            gc.ensure_dashboard({**DASHBOARD, "uid": uid}, DATASOURCE["uid"])
+        with pytest.raises(GrafanaError, match=r"dashboard uid .* is not a Grafana uid"):
+            gc.ensure_dashboard({**EXPORTED, "uid": uid}, DATASOURCE["uid"])
+    assert log == []  # not one request
