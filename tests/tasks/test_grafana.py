@@ -686,3 +686,46 @@ def test_the_client_refuses_a_bad_uid_before_any_call(grafana, uid):
         with pytest.raises(GrafanaError, match=r"dashboard uid .* is not a Grafana uid"):
             gc.ensure_dashboard({**EXPORTED, "uid": uid}, DATASOURCE["uid"])
     assert log == []  # not one request
+
+
+def test_the_offline_image_is_built_from_the_fake_package_alone(tmp_path, monkeypatch):
+    """Context and cache key: the package's sources only, so an unrelated change (or a
+    bytecode cache) does not rebuild the image, and nothing is pip-installed."""
+    import shutil
+
+    import fake_grafana
+    from ese.kit import IMAGES_DIR, build
+    from ese.kit.catalog import BY_NAME
+
+    package = tmp_path / "fake_grafana"
+    shutil.copytree(
+        Path(fake_grafana.__file__).parent, package, ignore=shutil.ignore_patterns("__py*")
+    )
+    monkeypatch.setattr(build, "FAKE_GRAFANA", package)
+    monkeypatch.setattr(build, "_parent_id", lambda image: "sha256:python-base")
+    monkeypatch.setattr(build, "image_key", lambda tag: None)  # never up to date
+    monkeypatch.setattr(build, "echo", lambda message: None)
+    builds: list[tuple[str, set[str]]] = []
+
+    def fake_build(tag, dockerfile, context, key, args, no_cache=False):
+        files = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
+        builds.append((key, files))
+        assert Path(dockerfile) == IMAGES_DIR / "grafana-fake" / "Dockerfile"
+        return "sha256:new"
+
+    monkeypatch.setattr(build, "build", fake_build)
+
+    def key_and_files() -> tuple[str, set[str]]:
+        assert build._grafana_image(BY_NAME["grafana"], build.Options()) is True
+        return builds[-1]
+
+    key, files = key_and_files()
+    assert files == {f"fake_grafana/{p.name}" for p in package.glob("*.py")}
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "server.cpython-311.pyc").write_bytes(b"\0cache")
+    (tmp_path / "elsewhere.py").write_text("# an unrelated change\n")
+    assert key_and_files() == (key, files)
+    (package / "server.py").write_text((package / "server.py").read_text() + "\n# changed\n")
+    assert key_and_files()[0] != key
+    dockerfile = (IMAGES_DIR / "grafana-fake" / "Dockerfile").read_text()
+    assert "pip install" not in dockerfile and "COPY fake_grafana " in dockerfile
