@@ -127,7 +127,22 @@ def test_wrong_password_401_explains_the_first_start_password_and_the_reset(graf
     assert "keeps the admin password from its first start" in text
     assert "grafana cli admin reset-admin-password" in text
     assert "invoke down --volumes" in text
+    assert "\n" not in text
     assert grafana.state.snapshot()["writes"] == []
+    named = GrafanaClient(grafana.url, "admin", "nope", timeout=5, container="ese-backend-g-1")
+    with pytest.raises(GrafanaError, match="during datasource lookup") as err:
+        provision(named, DATASOURCE, DASHBOARD, timeout=5)
+    assert "`docker exec ese-backend-g-1 grafana cli admin reset-admin-password" in str(err.value)
+
+
+def test_health_is_asked_without_credentials_and_the_api_with_basic_auth(grafana):
+    gc = client(grafana)
+    log = wire(gc)
+    provision(gc, DATASOURCE, DASHBOARD, timeout=5)
+    health, *api = log
+    assert urlsplit(health.url).path == "/api/health"
+    assert "Authorization" not in health.headers
+    assert api and all(r.headers["Authorization"].startswith("Basic ") for r in api)
 
 
 def test_unreachable_grafana_names_the_step_and_stops_at_the_deadline():
