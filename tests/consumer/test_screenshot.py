@@ -98,6 +98,10 @@ def test_dashboard_screenshot_and_live_refresh(
 ) -> None:
     server_url, page_url = consumer
     page = new_page(chromium, SIZE)
+    # A chart whose spec Vega cannot draw leaves an empty frame and logs an error, nothing else.
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
     try:
         page.goto(page_url)
         ready, probe = wait_for(page, PROBE, _ready, timeout=60)
@@ -120,6 +124,7 @@ def test_dashboard_screenshot_and_live_refresh(
             page, PROBE, lambda v: _ready(v) and v["metrics"]["Total events"] == total, timeout=30
         )
         assert refreshed, probe
+        assert errors == []
     finally:
         page.context.close()
 
