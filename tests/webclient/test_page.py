@@ -16,6 +16,7 @@ from PIL import Image, ImageStat
 from playwright.sync_api import Route
 
 from tests.browsers import capture
+from tests.conftest import RedisServer
 from tests.tooling import free_port
 from tests.webclient.conftest import (
     ARTIFACTS,
@@ -354,3 +355,25 @@ def test_screenshots_desktop_and_phone(
         spread = ImageStat.Stat(image.convert("L")).stddev[0]
     assert spread > 10, f"{name} screenshot looks blank"
     assert opened.errors == []
+
+
+def test_a_redis_outage_is_shown_and_the_retry_lands_once_it_is_back(
+    page_stack: StartStack, open_page: OpenPageFn, redis_server: RedisServer
+) -> None:
+    stack = page_stack()
+    opened = open_page(stack)
+    redis_server.stop()
+    try:
+        opened.page.get_by_test_id("order-created").click()
+        deadline = time.monotonic() + 3
+        while "503" not in opened.last_error() and time.monotonic() < deadline:
+            opened.page.wait_for_timeout(50)
+        error = opened.last_error()
+        assert "503: the ingest side is unavailable" in error
+        assert "retrying" in error
+    finally:
+        redis_server.start()
+    opened.wait_counts(timeout=10, sent=1, acknowledged=1, failed=0)
+    assert len(opened.posted) >= 2
+    assert len({p.body["id"] for p in opened.posted}) == 1
+    assert len(wait_stored(stack, 1)) == 1

@@ -108,7 +108,7 @@
       case 429:
         return `429: too many requests${said}`;
       case 503:
-        return `503: the server cannot store events right now${said}`;
+        return `503: the ingest side is unavailable — is an ingest shard up, and its Redis?${said}`;
       default:
         return status >= 500 ? `${status}: server error${said}` : `${status}: rejected${said}`;
     }
