@@ -9,16 +9,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 from ese.checks.promql import exposed_names
+from ese.host.ports import free_port
+from ese.host.processes import TimedOut, wait_until
 from ese.render import haproxy_cfg
 from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Topology
@@ -30,22 +30,15 @@ PROMETHEUS_RULE_SERIES = {"ALERTS", "ALERTS_FOR_STATE"}
 REDIS_EXPORTER_BINARIES = ("prometheus-redis-exporter", "redis_exporter")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _scrape(url: str, timeout: float) -> str:
+    def answer() -> str:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return str(resp.read().decode("utf-8"))
 
-
-def _scrape(url: str, deadline: float) -> str:
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return str(resp.read().decode("utf-8"))
-        except OSError as exc:
-            last = exc
-            time.sleep(0.2)
-    raise RuntimeError(f"no answer from {url}: {last}")
+    try:
+        return wait_until(answer, timeout, f"an answer from {url}", 0.2, retry=OSError)
+    except TimedOut as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -69,16 +62,16 @@ def ese_server_metrics(timeout: float = 30) -> set[str]:
 
     A shard must serve /metrics without Redis, so no Redis is needed here.
     """
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SERVER_PORT": str(port),
         "ESE_ROLE": "all",
-        "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
     with _process([sys.executable, "-m", "ese_server"], env) as proc:
         try:
-            text = _scrape(f"http://127.0.0.1:{port}/metrics", time.monotonic() + timeout)
+            text = _scrape(f"http://127.0.0.1:{port}/metrics", timeout)
         except RuntimeError:
             exited = proc.poll() is not None and proc.stderr is not None
             err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
@@ -94,7 +87,7 @@ def haproxy_metrics(
     The local binary when there is one, else `image` run by Docker with the exporter published
     on loopback.
     """
-    lb = dataclasses.replace(topo.balancer, port=_free_port(), exporter_port=_free_port())
+    lb = dataclasses.replace(topo.balancer, port=free_port(), exporter_port=free_port())
     cfg = haproxy_cfg.config(dataclasses.replace(topo, balancer=lb))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "haproxy.cfg"
@@ -117,9 +110,7 @@ def haproxy_metrics(
             raise RuntimeError("neither a haproxy binary nor a haproxy image to read metrics from")
         try:
             with _process(cmd):
-                text = _scrape(
-                    f"http://127.0.0.1:{lb.exporter_port}/metrics", time.monotonic() + timeout
-                )
+                text = _scrape(f"http://127.0.0.1:{lb.exporter_port}/metrics", timeout)
         finally:
             if container:
                 subprocess.run(

@@ -44,11 +44,12 @@ def wait_until(
     interval: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    retry: type[BaseException] | tuple[type[BaseException], ...] = Exception,
 ) -> T:
     """Call `probe` until it returns something truthy, and return that; TimedOut at the deadline.
 
-    An exception from the probe counts as "not yet" (a server still starting refuses
-    connections), and the last one is what TimedOut reports.
+    An exception of a `retry` type from the probe counts as "not yet" (a server still starting
+    refuses connections), and the last one is what TimedOut reports; any other propagates.
     """
     deadline = clock() + timeout
     last: Any = None
@@ -58,7 +59,7 @@ def wait_until(
             if value:
                 return value
             last = value
-        except Exception as exc:  # the probe's own failure means "not yet"
+        except retry as exc:  # the probe's own failure means "not yet"
             last = exc
         if clock() >= deadline:
             raise TimedOut(what, timeout, last)

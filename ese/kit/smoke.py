@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ese.host.processes import TimedOut, wait_until
 from ese.kit import REPO_ROOT, SMOKE_DIR, KitError
 from ese.kit.catalog import BY_NAME
 from ese.kit.dockercli import docker, echo
@@ -49,15 +50,17 @@ def _container(image: str, run_args: Sequence[str]) -> Iterator[str]:
 
 def _until(name: str, probe: Sequence[str]) -> bool:
     """Run `probe` in the container until it succeeds, at most WAIT_SECONDS."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
+
+    def outcome() -> str:
         if docker("exec", name, *probe, capture=True, check=False).returncode == 0:
-            return True
+            return "ok"
         state = docker("inspect", "-f", "{{.State.Running}}", name, capture=True, check=False)
-        if state.stdout.strip() != "true":
-            return False
-        time.sleep(0.5)
-    return False
+        return "" if state.stdout.strip() == "true" else "stopped"
+
+    try:
+        return wait_until(outcome, WAIT_SECONDS, f"{name} answers") == "ok"
+    except TimedOut:
+        return False
 
 
 def _logs(name: str) -> str:

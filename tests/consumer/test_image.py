@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from ese.engine import images
+from ese.host.processes import wait_until
 from ese.topology import load
 from tests.tooling import free_port, missing, need_binary
 
@@ -70,14 +70,14 @@ def test_image_builds_runs_as_non_root_and_is_healthy(docker_client: Any) -> Non
             environment={"ESE_CONSUMER_PORT": "8600"},
             ports={"8600/tcp": ("127.0.0.1", port)},
         )
-        status = "starting"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+
+        def verdict() -> str:
             container.reload()
             status = container.attrs["State"].get("Health", {}).get("Status", "none")
-            if status in ("healthy", "unhealthy") or container.status == "exited":
-                break
-            time.sleep(1)
+            done = status in ("healthy", "unhealthy") or container.status == "exited"
+            return status if done else ""
+
+        status = wait_until(verdict, 90, "a health verdict", 1)
         assert status == "healthy", container.logs(tail=30).decode(errors="replace")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
             assert r.status == 200
