@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -128,22 +129,22 @@ def _resp(*args: str) -> bytes:
     return b"".join(parts)
 
 
-def _redis_call(port: int, deadline: float, *commands: tuple[str, ...]) -> None:
+def _redis_call(port: int, timeout: float, *commands: tuple[str, ...]) -> None:
     """Send commands to a local Redis once it accepts connections; fail on an error reply."""
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                for command in commands:
-                    sock.sendall(_resp(*command))
-                    reply = sock.recv(4096)
-                    if reply.startswith(b"-"):
-                        raise RuntimeError(f"redis {command[0]}: {reply.decode().strip()}")
-                return
-        except OSError as exc:
-            last = exc
-            time.sleep(0.1)
-    raise RuntimeError(f"redis-server on port {port} did not answer: {last}")
+
+    def send() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            for command in commands:
+                sock.sendall(_resp(*command))
+                reply = sock.recv(4096)
+                if reply.startswith(b"-"):
+                    raise RuntimeError(f"redis {command[0]}: {reply.decode().strip()}")
+        return True
+
+    try:
+        wait_until(send, timeout, f"redis-server on port {port}", 0.1, retry=OSError)
+    except TimedOut as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 30) -> set[str]:
@@ -152,8 +153,7 @@ def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 3
     Redis runs as in the stack (password, maxmemory) with the shards' stream key present, so
     the stream metrics (REDIS_EXPORTER_CHECK_SINGLE_STREAMS) are in the answer too.
     """
-    redis_port, exporter_port, password = _free_port(), _free_port(), "configcheck"
-    deadline = time.monotonic() + timeout
+    redis_port, exporter_port, password = free_port(), free_port(), "configcheck"
     with tempfile.TemporaryDirectory() as tmp:
         redis_cmd = [redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1",
                      "--requirepass", password, "--maxmemory", "64mb",
@@ -167,11 +167,11 @@ def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 3
             "REDIS_EXPORTER_CHECK_SINGLE_STREAMS": STREAM_KEY,
         }
         with _process(redis_cmd):
-            _redis_call(redis_port, deadline, ("AUTH", password),
+            _redis_call(redis_port, timeout, ("AUTH", password),
                         ("XADD", STREAM_KEY, "*", "e", "{}"))  # fmt: skip
             with _process([exporter_bin], env) as proc:
                 try:
-                    text = _scrape(f"http://127.0.0.1:{exporter_port}/metrics", deadline)
+                    text = _scrape(f"http://127.0.0.1:{exporter_port}/metrics", timeout)
                 except RuntimeError:
                     exited = proc.poll() is not None and proc.stderr is not None
                     err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
