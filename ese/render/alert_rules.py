@@ -96,6 +96,19 @@ def rules(topo: Topology) -> list[Rule]:
             "`invoke render` and `invoke backend`.",
         ),
         Rule(
+            "EseStoreFull",
+            # Every refused write is an event not stored: no `for`, fire at the first one.
+            f'sum by (shard, role) (rate(ese_store_full_total{{job="{SHARD_JOB}"}}[{WINDOW}])) > 0',
+            "0s",
+            "critical",
+            f"Redis is full: {SHARD} refuses writes",
+            f"Redis reached its maxmemory ({topo.redis.maxmemory}) and {SHARD} ({ROLE}) "
+            "answers writes with 503 and Retry-After; memory comes back only as events leave "
+            f"the retention window. {status} for memory against the limit and "
+            f"`invoke logs -s {redis}`; raise [redis] maxmemory or lower [server] "
+            "retention_seconds in topology.toml, then `invoke render` and `invoke backend`.",
+        ),
+        Rule(
             "EseLoadBalancerServerDown",
             # One series per server and state; `UP` == 0 covers DOWN (failed health checks)
             # and MAINT (the name stopped resolving: the container is gone), and its labels

@@ -133,6 +133,20 @@ def scenarios(topo: Topology) -> list[Scenario]:
         ),
     ]
 
+    refused = _sel("ese_store_full_total", **_shard_labels(first))
+    out += [
+        Scenario(
+            f"EseStoreFull: {first.name} refuses writes from 60 s to 90 s",
+            ((refused, "0x3 5 10 15 15x5"),),
+            (
+                Check("45s", "EseStoreFull"),
+                # The first refusal is in the 60 s sample: firing at once, no `for`.
+                Check("60s", "EseStoreFull", (Fired({"shard": first.name, "role": first.role}),)),
+                Check("165s", "EseStoreFull"),  # none refused for over a minute
+            ),
+        ),
+    ]
+
     server = {**lb, "server": first.name}
     lb_series = [
         (_sel("haproxy_server_status", **server, state="UP"), "1 1 0 0 0 0 0 1 1"),

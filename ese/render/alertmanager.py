@@ -30,7 +30,8 @@ def config(topo: Topology) -> str:
             "group_interval": "1m",
             "repeat_interval": "4h",
         },
-        # A shard that is down also fails HAProxy's checks and takes errors; say it once.
+        # A shard that is down also fails HAProxy's checks and takes errors, and one without
+        # Redis or with a full Redis answers 503s: say each once.
         "inhibit_rules": [
             {
                 "source_matchers": ['alertname="EseShardDown"'],
@@ -38,7 +39,7 @@ def config(topo: Topology) -> str:
                 "equal": ["shard"],
             },
             {
-                "source_matchers": ['alertname="EseRedisDown"'],
+                "source_matchers": ['alertname=~"EseRedisDown|EseStoreFull"'],
                 "target_matchers": ['alertname="EseErrorRateHigh"'],
                 "equal": ["shard"],
             },

@@ -24,7 +24,7 @@ BACKEND_SERVICES = (
     "redis-exporter",
     "alertmanager",
 )
-ALERT_RULES = 7  # prometheus/rules/ese.rules.yml
+ALERT_RULES = 8  # prometheus/rules/ese.rules.yml
 
 
 def _positive(expr: str) -> bool:

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+from ese.topology import load
 from tests.e2e import containers, harness, outside
 
 CLIENTS = 4
@@ -263,3 +264,44 @@ def test_drill_bad_requests_through_the_lb_get_4xx(stack: harness.Stack) -> None
     }
     for c in containers.project_containers(stack.cli, containers.BACKEND):
         assert containers.health(c) == "healthy", c.name
+
+
+def _redis_cli(container: Any, *args: str) -> str:
+    """redis-cli inside the Redis container (REDISCLI_AUTH there holds the password)."""
+    code, out = container.exec_run(["redis-cli", *args])
+    text = out.decode(errors="replace").strip()
+    assert code == 0 and not text.startswith("ERR"), f"redis-cli {args}: {code} {text}"
+    return text
+
+
+def test_drill_a_full_store_refuses_writes_and_fires_ese_store_full(stack: harness.Stack) -> None:
+    redis = containers.service_container(stack.cli, "redis-server")
+    limit = str(load().redis.maxmemory_bytes)
+    assert _redis_cli(redis, "CONFIG", "GET", "maxmemory").split() == ["maxmemory", limit]
+    headers = {"Content-Type": "application/json", **outside.bearer(stack.ingest_token)}
+
+    def post() -> int:
+        event = dict(EVENT, id=f"e2e-full-{uuid.uuid4().hex[:8]}")
+        return outside.request("POST", f"{outside.LB}/event", json.dumps(event).encode(), headers)[
+            0
+        ]
+
+    # A limit below what Redis already uses: the next write is refused (noeviction).
+    _redis_cli(redis, "CONFIG", "SET", "maxmemory", "1mb")
+    try:
+        status = post()
+        assert status == 503, f"a write to a full Redis got {status}"
+        fired = outside.wait_until(
+            lambda: [
+                a for a in outside.prometheus_alerts("EseStoreFull") if a["state"] == "firing"
+            ],
+            30,
+            "EseStoreFull firing in Prometheus",
+        )
+        assert fired[0]["labels"]["role"] == "ingest", fired
+        outside.wait_until(
+            lambda: outside.alertmanager_alerts("EseStoreFull"), 30, "EseStoreFull in Alertmanager"
+        )
+    finally:
+        _redis_cli(redis, "CONFIG", "SET", "maxmemory", limit)
+    outside.wait_until(lambda: post() == 201, 30, "writes stored again once Redis has room")

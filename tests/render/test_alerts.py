@@ -22,11 +22,13 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-# The issue "Alerts and bounded memory": every alert it asks for, with its severity.
+# The issue "Alerts and bounded memory": every alert it asks for, with its severity, plus
+# EseStoreFull on the shards' count of writes Redis refused for maxmemory; in the rules' order.
 ISSUE_ALERTS = {
     "EseShardDown": "critical",
     "EseRedisDown": "critical",
     "EseStoreNearlyFull": "warning",
+    "EseStoreFull": "critical",
     "EseLoadBalancerServerDown": "warning",
     "EseErrorRateHigh": "warning",
     "EseLatencyHigh": "warning",
@@ -36,6 +38,7 @@ FOR = {
     "EseShardDown": "30s",
     "EseRedisDown": "30s",
     "EseStoreNearlyFull": "1m",
+    "EseStoreFull": "0s",
     "EseLoadBalancerServerDown": "30s",
     "EseErrorRateHigh": "2m",
     "EseLatencyHigh": "5m",
