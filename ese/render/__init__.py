@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ese.paths import REPO_ROOT
-from ese.render import compose, haproxy, prometheus
+from ese.render import compose, haproxy, prometheus, swarm_haproxy, swarm_prometheus, swarm_stack
 from ese.render import grafana as grafana
 from ese.render.common import HEADER_NOTE
 from ese.topology import Topology
@@ -26,6 +26,9 @@ def render_all(topo: Topology) -> dict[str, str]:
         "prometheus/prometheus.yml": prometheus.config(topo),
         "grafana/datasource.json": grafana.datasource(topo),
         "grafana/dashboard.json": grafana.dashboard(topo),
+        swarm_stack.STACK_FILE: swarm_stack.stack(topo),
+        swarm_stack.HAPROXY_FILE: swarm_haproxy.config(topo),
+        swarm_stack.PROMETHEUS_FILE: swarm_prometheus.config(topo),
     }
 
 
