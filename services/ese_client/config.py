@@ -1,7 +1,9 @@
 """Settings of ese-client: environment variables and the same-named command-line flags.
 
-A flag wins over its environment variable, which wins over the default. Invalid values raise
-`ConfigError` with a one-line message and a hint, which the CLI prints before exiting with 2.
+The `OPTIONS` table is read by the shared `ese_settings` helper, like the server's and the
+consumer's settings: a flag wins over its environment variable, which wins over the default.
+Invalid values raise `ConfigError` with a one-line message and a hint, which the CLI prints
+before exiting with 2.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ese_settings import ConfigError, Convert, Option, load, text
+from ese_settings import build_parser as settings_parser
+
+__all__ = ["ConfigError", "Settings", "build_parser", "load_settings"]
+
 DEFAULT_SERVER = "http://localhost:8100"
-
-
-class ConfigError(ValueError):
-    """A setting has an invalid value; the message is one line and names the setting."""
 
 
 @dataclass(frozen=True)
@@ -44,188 +47,153 @@ class Settings:
         return self.server.rstrip("/")
 
 
-@dataclass(frozen=True)
-class _Option:
-    """One setting: its field, environment variable, flag(s), parser and hint."""
+def _number(kind: type[int] | type[float], minimum: float | None, hint: str) -> Convert:
+    """A converter to int or float, finite and at least `minimum`."""
 
-    field: str
-    env: str
-    flags: tuple[str, ...]
-    kind: str  # "int", "float" or "str": how the raw text is converted
-    minimum: float | None
-    hint: str
+    def convert(raw: str, source: str) -> int | float:
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise ConfigError(f"{source} must be {what}, got {raw!r}; hint: {hint}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{source} must be a finite number, got {raw!r}; hint: {hint}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{source} must be at least {minimum:g}, got {raw!r}; hint: {hint}")
+        return value
 
-
-_OPTIONS: tuple[_Option, ...] = (
-    _Option(
-        "server",
-        "REACT_APP_BE_SERVER",
-        ("--server", "--be-server", "--react-app-be-server"),
-        "str",
-        None,
-        "use the ingest endpoint, e.g. http://localhost:8100",
-    ),
-    _Option(
-        "delay_ms",
-        "ESE_EVENT_DELAY_MS",
-        ("--event-delay-ms", "--delay-ms"),
-        "int",
-        0,
-        "milliseconds between ticks; 0 turns the simulator into a load generator",
-    ),
-    _Option(
-        "limit",
-        "ESE_EVENT_LIMIT",
-        ("--event-limit", "--limit"),
-        "int",
-        0,
-        "total number of events to create, e.g. 50000",
-    ),
-    _Option(
-        "batch_size",
-        "ESE_BATCH_SIZE",
-        ("--batch-size",),
-        "int",
-        1,
-        "click events per POST /events request, e.g. 5",
-    ),
-    _Option(
-        "concurrency",
-        "ESE_CONCURRENCY",
-        ("--concurrency",),
-        "int",
-        1,
-        "number of simulated clients in this process, e.g. 1 or 8",
-    ),
-    _Option(
-        "token",
-        "ESE_INGEST_TOKEN",
-        ("--ingest-token", "--token"),
-        "str",
-        None,
-        "the ingest shards' bearer token; leave unset when they need none",
-    ),
-    _Option(
-        "order_step_ms",
-        "ESE_ORDER_STEP_MS",
-        ("--order-step-ms",),
-        "int",
-        0,
-        "milliseconds between the states of one order, 200 in the original",
-    ),
-    _Option(
-        "retry_seconds",
-        "ESE_RETRY_SECONDS",
-        ("--retry-seconds",),
-        "float",
-        0,
-        "how long one request is retried before its events are given up on",
-    ),
-    _Option(
-        "stop_grace_seconds",
-        "ESE_STOP_GRACE_SECONDS",
-        ("--stop-grace-seconds",),
-        "float",
-        0,
-        "after SIGINT/SIGTERM, seconds left to flush and retry before giving up, e.g. 5",
-    ),
-    _Option(
-        "max_attempts",
-        "ESE_RETRY_ATTEMPTS",
-        ("--max-attempts",),
-        "int",
-        1,
-        "attempts per request, the first one included",
-    ),
-    _Option(
-        "timeout_seconds",
-        "ESE_REQUEST_TIMEOUT_SECONDS",
-        ("--timeout-seconds",),
-        "float",
-        0.001,
-        "timeout of one HTTP request in seconds",
-    ),
-    _Option(
-        "seed", "ESE_SEED", ("--seed",), "int", None, "an integer seed makes the simulation repeat"
-    ),
-)
+    return convert
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse that reports errors as one line (exit 2) instead of usage + message."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise ConfigError(f"{message}; hint: run `ese-client --help` for the options")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser; every option defaults to None so the environment can fill in."""
-    parser = _OneLineParser(
-        prog="ese-client",
-        description="Simulate ese clients: order life cycles and click-stream bursts.",
-    )
-    for option in _OPTIONS:
-        parser.add_argument(
-            *option.flags,
-            dest=option.field,
-            default=None,
-            metavar=option.env,
-            help=f"{option.hint} (env {option.env})",
-        )
-    return parser
-
-
-def _convert(option: _Option, raw: str, source: str) -> object:
-    """Turn the raw text of one setting into its value, or raise ConfigError."""
-    text = raw.strip()
-    if option.kind == "str":
-        return text
-    try:
-        value: float = int(text) if option.kind == "int" else float(text)
-    except ValueError:
-        kind = "an integer" if option.kind == "int" else "a number"
-        raise ConfigError(f"{source} must be {kind}, got {raw!r}; hint: {option.hint}") from None
-    if not math.isfinite(value):
-        raise ConfigError(f"{source} must be a finite number, got {raw!r}; hint: {option.hint}")
-    if option.minimum is not None and value < option.minimum:
-        raise ConfigError(
-            f"{source} must be at least {option.minimum:g}, got {raw!r}; hint: {option.hint}"
-        )
-    return value
-
-
-def _check_server(url: str, source: str) -> str:
+def _server_url(raw: str, source: str) -> str:
     """Accept only an absolute http(s) URL with a host, so a typo fails before any request."""
+    url = raw.strip()
     hint = "hint: set it like http://localhost:8100 (scheme and host, no query)"
     try:
         parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a non-numeric or out-of-range port
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric or out-of-range port
     except ValueError:
         raise ConfigError(f"{source} is not a valid URL: {url!r}; {hint}") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(f"{source} must be an http(s) URL with a host, got {url!r}; {hint}")
     if parts.query or parts.fragment:
         raise ConfigError(f"{source} must not carry a query or fragment, got {url!r}; {hint}")
-    del port
     return url
+
+
+def _numeric(
+    field: str,
+    env: str,
+    flags: tuple[str, ...],
+    kind: type[int] | type[float],
+    minimum: float | None,
+    hint: str,
+) -> Option:
+    """A numeric option whose hint is both its help and the tail of its error messages."""
+    return Option(field, env, flags, _number(kind, minimum, hint), hint)
+
+
+# Flags win over the environment; blank values count as unset (the Settings default applies).
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "server",
+        "REACT_APP_BE_SERVER",
+        ("--server", "--be-server", "--react-app-be-server"),
+        _server_url,
+        "use the ingest endpoint, e.g. http://localhost:8100",
+    ),
+    _numeric(
+        "delay_ms",
+        "ESE_EVENT_DELAY_MS",
+        ("--event-delay-ms", "--delay-ms"),
+        int,
+        0,
+        "milliseconds between ticks; 0 turns the simulator into a load generator",
+    ),
+    _numeric(
+        "limit",
+        "ESE_EVENT_LIMIT",
+        ("--event-limit", "--limit"),
+        int,
+        0,
+        "total number of events to create, e.g. 50000",
+    ),
+    _numeric(
+        "batch_size",
+        "ESE_BATCH_SIZE",
+        ("--batch-size",),
+        int,
+        1,
+        "click events per POST /events request, e.g. 5",
+    ),
+    _numeric(
+        "concurrency",
+        "ESE_CONCURRENCY",
+        ("--concurrency",),
+        int,
+        1,
+        "number of simulated clients in this process, e.g. 1 or 8",
+    ),
+    Option(
+        "token",
+        "ESE_INGEST_TOKEN",
+        ("--ingest-token", "--token"),
+        text,
+        "the ingest shards' bearer token; leave unset when they need none",
+    ),
+    _numeric(
+        "order_step_ms",
+        "ESE_ORDER_STEP_MS",
+        ("--order-step-ms",),
+        int,
+        0,
+        "milliseconds between the states of one order, 200 in the original",
+    ),
+    _numeric(
+        "retry_seconds",
+        "ESE_RETRY_SECONDS",
+        ("--retry-seconds",),
+        float,
+        0,
+        "how long one request is retried before its events are given up on",
+    ),
+    _numeric(
+        "stop_grace_seconds",
+        "ESE_STOP_GRACE_SECONDS",
+        ("--stop-grace-seconds",),
+        float,
+        0,
+        "after SIGINT/SIGTERM, seconds left to flush and retry before giving up, e.g. 5",
+    ),
+    _numeric(
+        "max_attempts",
+        "ESE_RETRY_ATTEMPTS",
+        ("--max-attempts",),
+        int,
+        1,
+        "attempts per request, the first one included",
+    ),
+    _numeric(
+        "timeout_seconds",
+        "ESE_REQUEST_TIMEOUT_SECONDS",
+        ("--timeout-seconds",),
+        float,
+        0.001,
+        "timeout of one HTTP request in seconds",
+    ),
+    _numeric(
+        "seed", "ESE_SEED", ("--seed",), int, None, "an integer seed makes the simulation repeat"
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser; every option defaults to None so the environment can fill in."""
+    return settings_parser(
+        "ese-client", "Simulate ese clients: order life cycles and click-stream bursts.", OPTIONS
+    )
 
 
 def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settings:
     """Settings from flags (first), then the environment, then the defaults."""
-    args = build_parser().parse_args(list(argv) if argv is not None else [])
-    values: dict[str, object] = {}
-    for option in _OPTIONS:
-        flag_value = getattr(args, option.field)
-        if flag_value is not None:
-            raw, source = str(flag_value), option.flags[0]
-        elif env.get(option.env, "").strip():
-            raw, source = env[option.env], option.env
-        else:
-            continue
-        values[option.field] = _convert(option, raw, source)
-        if option.field == "server":
-            values["server"] = _check_server(str(values["server"]), source)
-    token = values.get("token")
-    if token == "":
-        values["token"] = None
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**load(OPTIONS, env, build_parser(), argv))

@@ -1,23 +1,26 @@
 """Shard configuration: environment variables, overridable by command-line flags.
 
 Every setting has a DESIGN-fixed environment name (SERVER_PORT, ESE_ROLE, REDIS_URL, ...) and a
-flag with the same meaning. Invalid values raise `ConfigError`, which `__main__` turns into a
-one-line message with a hint and exit code 2.
+flag with the same meaning, listed in the `OPTIONS` table (read by the shared `ese_settings`
+helper, like the client's and the consumer's settings). Invalid values raise `ConfigError`,
+which `__main__` turns into a one-line message with a hint and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
+from ese_settings import ConfigError, Convert, Option, load, text, verbatim
+from ese_settings import build_parser as settings_parser
+
+__all__ = ["ROLES", "ConfigError", "Settings", "build_parser", "load_settings"]
+
 ROLES = ("ingest", "analytics", "all")
-
-
-class ConfigError(ValueError):
-    """A setting is invalid; the message names it and says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -67,43 +70,149 @@ def with_password(parts: SplitResult, password: str) -> str:
     return f"{parts.username or ''}:{password}@{host}"
 
 
-# (flag, env var, help). Flags win over the environment.
-_OPTIONS: tuple[tuple[str, str, str], ...] = (
-    ("--port", "SERVER_PORT", "TCP port to listen on (default 2001)"),
-    ("--host", "ESE_HOST", "address to bind (default 0.0.0.0)"),
-    ("--role", "ESE_ROLE", "ingest, analytics or all (default all)"),
-    ("--redis-url", "REDIS_URL", "redis://[:password@]host:port/db"),
-    ("--redis-password", "REDIS_PASSWORD", "Redis password, if not in REDIS_URL"),
-    ("--retention-seconds", "ESE_RETENTION_SECONDS", "events kept in the stream (default 300)"),
-    ("--ingest-token", "ESE_INGEST_TOKEN", "Bearer token required by /event(s) POST"),
-    ("--analytics-token", "ESE_ANALYTICS_TOKEN", "Bearer token required by GET /events, /stats"),
-    ("--max-batch", "ESE_MAX_BATCH", "most events per POST /events (default 1000)"),
-    ("--max-body-bytes", "ESE_MAX_BODY_BYTES", "largest request body (default 1048576)"),
-    ("--cors-origins", "ESE_CORS_ORIGINS", "comma-separated allowed origins, or *"),
-    ("--log-level", "ESE_LOG_LEVEL", "uvicorn log level (default warning)"),
+def _integer(minimum: int, maximum: int, hint: str) -> Convert:
+    def convert(raw: str, source: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{source}={raw!r} is not an integer; {hint}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{source}={value} is out of range {minimum}..{maximum}; {hint}")
+        return value
+
+    return convert
+
+
+def _role(raw: str, source: str) -> str:
+    role = raw.strip().lower()
+    if role not in ROLES:
+        raise ConfigError(f"{source}={role!r} is not a role; use one of {', '.join(ROLES)}")
+    return role
+
+
+def _redis_url(raw: str, source: str) -> str:
+    url = raw.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or (
+        parts.scheme != "unix" and not parts.hostname
+    ):
+        raise ConfigError(
+            f"{source}={url!r} is not a Redis URL; use e.g. redis://:password@redis-server:6379/0"
+        )
+    try:
+        parts.port  # noqa: B018 - property raises on a bad port
+    except ValueError:
+        raise ConfigError(f"{source}={url!r} has an invalid port; use e.g. :6379") from None
+    return url
+
+
+def _origins(raw: str, source: str) -> tuple[str, ...]:
+    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{source} entry {origin!r} is not an origin; "
+                "use e.g. http://localhost:8501 (comma-separated) or *"
+            )
+    return origins
+
+
+def _log_level(raw: str, source: str) -> str:
+    level = raw.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(
+            f"{source}={level!r} is not a level; use critical, error, warning, info or debug"
+        )
+    return level
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+_POSITIVE = "use a positive whole number"
+
+# Flags win over the environment; blank values count as unset (the Settings default applies).
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "port",
+        "SERVER_PORT",
+        ("--port",),
+        _integer(1, 65535, "use a free TCP port, e.g. 2001"),
+        "TCP port to listen on (default 2001)",
+    ),
+    Option("host", "ESE_HOST", ("--host",), text, "address to bind (default 0.0.0.0)"),
+    Option("role", "ESE_ROLE", ("--role",), _role, "ingest, analytics or all (default all)"),
+    Option(
+        "redis_url", "REDIS_URL", ("--redis-url",), _redis_url, "redis://[:password@]host:port/db"
+    ),
+    Option(
+        "redis_password",
+        "REDIS_PASSWORD",
+        ("--redis-password",),
+        verbatim,
+        "Redis password, if not in REDIS_URL",
+        secret_file=True,
+    ),
+    Option(
+        "retention_seconds",
+        "ESE_RETENTION_SECONDS",
+        ("--retention-seconds",),
+        _integer(1, 10 * 365 * 86400, _POSITIVE),
+        "events kept in the stream (default 300)",
+    ),
+    Option(
+        "ingest_token",
+        "ESE_INGEST_TOKEN",
+        ("--ingest-token",),
+        verbatim,
+        "Bearer token required by /event(s) POST",
+        secret_file=True,
+    ),
+    Option(
+        "analytics_token",
+        "ESE_ANALYTICS_TOKEN",
+        ("--analytics-token",),
+        verbatim,
+        "Bearer token required by GET /events, /stats",
+        secret_file=True,
+    ),
+    Option(
+        "max_batch",
+        "ESE_MAX_BATCH",
+        ("--max-batch",),
+        _integer(1, 100_000, _POSITIVE),
+        "most events per POST /events (default 1000)",
+    ),
+    Option(
+        "max_body_bytes",
+        "ESE_MAX_BODY_BYTES",
+        ("--max-body-bytes",),
+        _integer(256, 256 * 1024 * 1024, _POSITIVE),
+        "largest request body (default 1048576)",
+    ),
+    Option(
+        "cors_origins",
+        "ESE_CORS_ORIGINS",
+        ("--cors-origins",),
+        _origins,
+        "comma-separated allowed origins, or *",
+    ),
+    Option(
+        "log_level",
+        "ESE_LOG_LEVEL",
+        ("--log-level",),
+        _log_level,
+        "uvicorn log level (default warning)",
+    ),
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser; every flag defaults to its environment variable."""
-    parser = argparse.ArgumentParser(
-        prog="ese-server",
-        description="Run one ese-server shard (event API on a Redis Stream).",
+    return settings_parser(
+        "ese-server",
+        "Run one ese-server shard (event API on a Redis Stream).",
+        OPTIONS,
         epilog="Each flag can also be given through the environment variable in brackets.",
     )
-    for flag, env, text in _OPTIONS:
-        parser.add_argument(flag, default=None, help=f"{text} [{env}]")
-    return parser
-
-
-def _int(name: str, raw: str, minimum: int, maximum: int, hint: str) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer; {hint}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name}={value} is out of range {minimum}..{maximum}; {hint}")
-    return value
 
 
 def load_settings(
@@ -111,79 +220,12 @@ def load_settings(
 ) -> Settings:
     """Read settings from flags (first) and the environment; raise ConfigError when invalid."""
     env = os.environ if environ is None else environ
-    args = vars(build_parser().parse_args(argv))
-
-    def get(flag: str, var: str) -> str | None:
-        value = args[flag.lstrip("-").replace("-", "_")]
-        if value is None:
-            value = env.get(var)
-        if value is not None and value.strip() == "":
-            return None
-        return value
-
-    raw = {var: get(flag, var) for flag, var, _ in _OPTIONS}
-    defaults = Settings()
-    port = defaults.port
-    if raw["SERVER_PORT"] is not None:
-        port = _int("SERVER_PORT", raw["SERVER_PORT"], 1, 65535, "use a free TCP port, e.g. 2001")
-    role = (raw["ESE_ROLE"] or defaults.role).strip().lower()
-    if role not in ROLES:
-        raise ConfigError(f"ESE_ROLE={role!r} is not a role; use one of {', '.join(ROLES)}")
-    redis_url = (raw["REDIS_URL"] or defaults.redis_url).strip()
-    parts = urlsplit(redis_url)
-    if parts.scheme not in ("redis", "rediss", "unix") or (
-        parts.scheme != "unix" and not parts.hostname
-    ):
-        raise ConfigError(
-            f"REDIS_URL={redis_url!r} is not a Redis URL; "
-            "use e.g. redis://:password@redis-server:6379/0"
-        )
-    try:
-        parts.port  # noqa: B018 - property raises on a bad port
-    except ValueError:
-        raise ConfigError(f"REDIS_URL={redis_url!r} has an invalid port; use e.g. :6379") from None
-    password = raw["REDIS_PASSWORD"]
+    values = load(OPTIONS, env, build_parser(), sys.argv[1:] if argv is None else argv)
+    password = values.pop("redis_password", None)
+    url = values.get("redis_url", Settings.redis_url)
+    parts = urlsplit(url)
     if password and parts.password is None:
         # Put the password into the URL so one string configures the connection.
         netloc = with_password(parts, quote(password, safe=""))
-        redis_url = urlunsplit(parts._replace(netloc=netloc))
-    hint_pos = "use a positive whole number"
-    retention = defaults.retention_seconds
-    if raw["ESE_RETENTION_SECONDS"] is not None:
-        retention = _int(
-            "ESE_RETENTION_SECONDS", raw["ESE_RETENTION_SECONDS"], 1, 10 * 365 * 86400, hint_pos
-        )
-    max_batch = defaults.max_batch
-    if raw["ESE_MAX_BATCH"] is not None:
-        max_batch = _int("ESE_MAX_BATCH", raw["ESE_MAX_BATCH"], 1, 100_000, hint_pos)
-    max_body = defaults.max_body_bytes
-    if raw["ESE_MAX_BODY_BYTES"] is not None:
-        max_body = _int(
-            "ESE_MAX_BODY_BYTES", raw["ESE_MAX_BODY_BYTES"], 256, 256 * 1024 * 1024, hint_pos
-        )
-    origins = tuple(o.strip() for o in (raw["ESE_CORS_ORIGINS"] or "").split(",") if o.strip())
-    for origin in origins:
-        if origin != "*" and not origin.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"ESE_CORS_ORIGINS entry {origin!r} is not an origin; "
-                "use e.g. http://localhost:8501 (comma-separated) or *"
-            )
-    log_level = (raw["ESE_LOG_LEVEL"] or defaults.log_level).strip().lower()
-    if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
-        raise ConfigError(
-            f"ESE_LOG_LEVEL={log_level!r} is not a level; "
-            "use critical, error, warning, info or debug"
-        )
-    return Settings(
-        port=port,
-        host=(raw["ESE_HOST"] or defaults.host).strip(),
-        role=role,
-        redis_url=redis_url,
-        retention_seconds=retention,
-        ingest_token=raw["ESE_INGEST_TOKEN"],
-        analytics_token=raw["ESE_ANALYTICS_TOKEN"],
-        max_batch=max_batch,
-        max_body_bytes=max_body,
-        cors_origins=origins,
-        log_level=log_level,
-    )
+        values["redis_url"] = urlunsplit(parts._replace(netloc=netloc))
+    return Settings(**values)

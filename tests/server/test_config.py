@@ -131,3 +131,14 @@ def test_redis_password_joins_any_redis_url(url: str, expected: str, redacted: s
 def test_password_in_the_url_wins_over_redis_password() -> None:
     s = load_settings([], {"REDIS_URL": "redis://u:inurl@h:1/0", "REDIS_PASSWORD": "other"})
     assert s.redis_url == "redis://u:inurl@h:1/0"
+
+
+def test_a_bad_flag_is_named_as_typed_and_a_blank_flag_means_unset() -> None:
+    with pytest.raises(ConfigError, match=r"^--port='http' is not an integer"):
+        load_settings(["--port", "http"], {"SERVER_PORT": "2002"})
+    assert load_settings(["--port", " "], {"SERVER_PORT": "2002"}).port == 2002
+
+
+def test_an_unknown_flag_is_a_one_line_config_error() -> None:
+    with pytest.raises(ConfigError, match="unrecognized arguments: --nope"):
+        load_settings(["--nope"], {})
