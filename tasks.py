@@ -14,6 +14,8 @@ from ese import doctor as doctor_checks
 from ese import settings, shells, stack
 from ese.errors import as_exit
 from ese.settings import option
+from ese.swarm import flows as swarm_flows
+from ese.swarm.tasks import ns as swarm_ns
 
 
 def source(value: str | None, key: str) -> str:
@@ -109,7 +111,8 @@ def down(c: Context, volumes: bool = False) -> None:
 def status(c: Context) -> None:
     """Show containers and health, HAProxy servers, Prometheus targets and events stored."""
     with as_exit():
-        print("\n".join(stack.status_lines()))
+        # The Swarm stack when it is deployed (`invoke swarm.up`), else the compose projects.
+        print("\n".join(swarm_flows.status_lines() or stack.status_lines()))
 
 
 # SERVICE is a flag, not a positional argument: Invoke makes every positional argument
@@ -177,4 +180,5 @@ def doctor(c: Context) -> None:
 
 
 ns = Collection(render, backend, frontend, consumer, up, down, status, logs, grafana, env, doctor)
+ns.add_collection(swarm_ns)
 ns.configure({"ese": settings.defaults()})

@@ -104,8 +104,13 @@ def _secret_refs(*items: StackSecret) -> list[str]:
     return [s.key for s in items]
 
 
+# `invoke swarm.up` passes the running ingest replica count through it, so a redeploy keeps
+# what `invoke swarm.scale` set (Docker would reset it to the file's count).
+REPLICAS_VAR = "ESE_INGEST_REPLICAS"
+
+
 def _deploy(
-    replicas: int = 1,
+    replicas: int | str = 1,
     *,
     order: str = "stop-first",
     on_manager: bool = True,
@@ -194,7 +199,9 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
             "stop_grace_period": SHARD_STOP_GRACE,
             # start-first: a rolling update adds the new replica before the old one drains.
             # Replicas may run on any node (the only service that does).
-            "deploy": _deploy(sw.ingest_replicas, order="start-first", on_manager=False),
+            "deploy": _deploy(
+                f"${{{REPLICAS_VAR}:-{sw.ingest_replicas}}}", order="start-first", on_manager=False
+            ),
         },
     }
     for shard in topo.shards:

@@ -41,7 +41,7 @@ def test_ingest_is_one_replicated_service_with_the_topology_count(replicas: int)
     topo = topology(ingest_replicas=replicas)
     services = stack_doc(topo)["services"]
     ingest = services["ese-ingest"]
-    assert ingest["deploy"]["replicas"] == replicas
+    assert ingest["deploy"]["replicas"] == f"${{ESE_INGEST_REPLICAS:-{replicas}}}"
     assert ingest["deploy"]["update_config"]["order"] == "start-first"
     assert ingest["environment"]["ESE_ROLE"] == "ingest"
     # No per-shard ingest services: the compose shards ese-server1/2 become the replicas.
