@@ -82,13 +82,16 @@ def services(cli: Any, stack: str) -> list[ServiceState]:
         name = str(spec.get("Name", ""))
         desired = int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0))
         tasks = cli.api.tasks(filters={"service": name})
+        image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
+        # Only tasks of the current image count: right after a deploy that changed it, the old
+        # tasks still run and the update has not even started yet.
         running = sum(
             1
             for t in tasks
             if t.get("DesiredState") == "running"
             and (t.get("Status") or {}).get("State") == "running"
+            and ((t.get("Spec") or {}).get("ContainerSpec") or {}).get("Image", image) == image
         )
-        image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
         out.append(
             ServiceState(
                 name=name,

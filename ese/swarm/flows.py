@@ -21,6 +21,7 @@ STACK_FILE = REPO_ROOT / swarm_stack.STACK_FILE
 # Written when swarm.up initialised the swarm: `swarm.down --leave` leaves only that swarm.
 MARKER = DOCKER_DIR / ".swarm-created"
 SECRET_LABEL = "org.ese.secret"
+GWBRIDGE = "docker_gwbridge"
 
 Fetch = Callable[[str, Mapping[str, str]], str]
 
@@ -377,6 +378,9 @@ def down(c: Any, *, volumes: bool, leave: bool, timeout: float, cli: Any = None)
         if created_here(cli):
             docker(c, ["docker", "swarm", "leave", "--force"])
             MARKER.unlink(missing_ok=True)
+            # `swarm init` made this bridge for the published ports; leaving keeps it.
+            if cli.networks.list(names=[GWBRIDGE]):
+                docker(c, ["docker", "network", "rm", GWBRIDGE], check=False)
         else:
             print("not leaving the swarm: `invoke swarm.up` did not create it")
     print(f"stack {name} removed" + (" with its volumes" if volumes else ""))
