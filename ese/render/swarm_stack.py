@@ -116,7 +116,10 @@ def _deploy(
     on_manager: bool = True,
 ) -> dict[str, Any]:
     """Replicas, restart policy and update order (start-first needs an unpublished port)."""
-    deploy: dict[str, Any] = {"replicas": replicas}
+    # dnsrr: a service name resolves to its tasks' addresses, not to a virtual IP. The VIP
+    # is IPVS, like the routing mesh, and does not answer on every engine (not on the CI VM);
+    # every client here re-resolves on reconnect, and the ports are published in host mode.
+    deploy: dict[str, Any] = {"replicas": replicas, "endpoint_mode": "dnsrr"}
     if on_manager:
         deploy["placement"] = {"constraints": [MANAGER]}
     deploy["update_config"] = {

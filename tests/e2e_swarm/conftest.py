@@ -72,12 +72,13 @@ def docker_cli() -> Any:
 
 @pytest.fixture(scope="session")
 def swarm(request: pytest.FixtureRequest, docker_cli: Any) -> Iterator[harness.Stack]:
-    """`invoke swarm.up --replicas 2`: every replica running, Grafana provisioned."""
+    """`invoke swarm.up --build --replicas 2`: every replica running, Grafana provisioned."""
     if _in_swarm(docker_cli) and docker_cli.api.services():
         pytest.exit("this engine's swarm runs services already; the drill would disturb them", 1)
     st = harness.Stack(docker_cli)
     try:
-        harness.invoke("swarm.up", "--replicas", "2", timeout=900)
+        # --build: the engine is shared, and its ese-server:local may come from another checkout.
+        harness.invoke("swarm.up", "--build", "--replicas", "2", timeout=900)
         st.load_env()
         yield st
     finally:

@@ -61,6 +61,7 @@ def test_version_3_and_nothing_docker_stack_deploy_ignores_or_rejects() -> None:
         for key in ("build", "container_name", "restart", "depends_on", "extra_hosts", "links"):
             assert key not in svc, (name, key)
         assert svc["deploy"]["restart_policy"]["condition"] == "any", name
+        assert svc["deploy"]["endpoint_mode"] == "dnsrr", name
         assert svc["networks"] == ["backend"], name
         assert "healthcheck" in svc, name
     assert "host-gateway" not in text
