@@ -179,7 +179,9 @@ def e2e(session: nox.Session) -> None:
     ESE_E2E_IMAGES=offline|official). Refuses to touch existing ese-backend/ese-frontend
     containers or the ese-consumer container unless ESE_E2E_REPLACE=1; always ends with
     `invoke down --volumes`; on a failure every service's logs go to artifacts/e2e-logs/.
-    Extra arguments go to pytest, e.g. `nox -s e2e -- -x -k drill`.
+    Then the Docker Swarm drill (tests/e2e_swarm: scale and roll the ingest service under
+    load, ending with `invoke swarm.down --volumes --leave`; logs in artifacts/swarm-logs/).
+    Extra arguments go to the compose e2e pytest, e.g. `nox -s e2e -- -x -k drill`.
     """
     if not _docker_reachable():
         message = "Docker engine not reachable (start dockerd or Docker Desktop)"
@@ -200,8 +202,13 @@ def e2e(session: nox.Session) -> None:
     for key, value in sorted(env.items()):
         session.log(f"{key}={value}")
     # The single-image tests first (quick, and they tell an image problem from a stack one).
-    session.run("pytest", "-m", "docker", "tests", "--ignore=tests/e2e", "-q", env=env)
+    session.run("pytest", "-m", "docker", "tests", "--ignore=tests/e2e",
+                "--ignore=tests/e2e_swarm", "-q", env=env)  # fmt: skip
     session.run("pytest", "tests/e2e", *(session.posargs or ["-v", "--durations=15"]), env=env)
+    # The Swarm drill publishes the same ports (8100, 2003, 3000): only after the compose
+    # stack is gone. Same images (the overrides above; it rebuilds ese-server from the cache).
+    session.run("invoke", "down", "--volumes", env=env)
+    session.run("pytest", "tests/e2e_swarm", "-v", "--durations=5", env=env)
 
 
 @nox.session(default=False)
