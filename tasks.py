@@ -1,6 +1,6 @@
 """Invoke tasks for the ESE demo. Thin on purpose: the logic lives in `ese/` (tested there).
 
-Defaults live in the `ese` config namespace (see ese/settings.py); override them in
+Defaults live in the `ese` config namespace (see ese/task_defaults.py); override them in
 invoke.yaml or with INVOKE_ESE_<NAME> environment variables, e.g. INVOKE_ESE_CLIENTS=8.
 """
 
@@ -10,35 +10,58 @@ from pathlib import Path
 
 from invoke import Collection, Context, task
 
-from ese import doctor as doctor_checks
-from ese import settings, shells, stack
+from ese import task_defaults
 from ese.errors import as_exit
-from ese.settings import option
+from ese.flows import backend as backend_flow
+from ese.flows import consumer as consumer_flow
+from ese.flows import doctor as doctor_flow
+from ese.flows import frontend as frontend_flow
+from ese.flows import logs as logs_flow
+from ese.flows import provisioning, shared, teardown
+from ese.flows import status as status_flow
+from ese.flows import webclient as webclient_flow
+from ese.host import shells
 from ese.swarm import flows as swarm_flows
 from ese.swarm.tasks import ns as swarm_ns
+from ese.task_defaults import option
+from ese.validate import check_url
+
+IMAGES_HELP = "auto (default): official images, else local stand-ins; official; offline"
 
 
 def source(value: str | None, key: str) -> str:
     """How the user set `key` (flag or env var), for error messages."""
-    return settings.source(key, value is not None)
+    return task_defaults.source(key, value is not None)
 
 
 @task
 def render(c: Context) -> None:
     """Regenerate compose, HAProxy, Prometheus and Grafana files from topology.toml."""
     with as_exit():
-        changed = stack.render_if_stale(stack.topology())
+        changed = shared.render_if_stale(shared.topology())
         print(
             "generated files are up to date" if not changed else f"{len(changed)} file(s) written"
         )
 
 
-@task(help={"build": "rebuild the ese-server images before starting"})
-def backend(c: Context, build: bool = False) -> None:
+AUTH_HELP = "--no-auth: shards take requests without tokens (for the original demo's clients)"
+
+
+@task(
+    help={
+        "build": "rebuild the ese-server image before starting",
+        "images": IMAGES_HELP,
+        "auth": AUTH_HELP,
+    }
+)
+def backend(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
     """Start the backend, wait until healthy, provision Grafana, print the endpoints."""
     with as_exit():
-        stack.backend(
-            c, build=build, timeout=option(c, None, "health_timeout"),
+        backend_flow.backend(
+            build=build, images_mode=option(c, images, "images"),
+            auth=auth and option(c, None, "auth"),
+            webclient_port=option(c, None, "webclient_port"),
+            timeout=option(c, None, "health_timeout"),
             grafana_timeout=option(c, None, "grafana_timeout"),
             log_lines=option(c, None, "log_lines"),
             grafana_url_override=option(c, None, "grafana_url"),
@@ -52,6 +75,7 @@ def backend(c: Context, build: bool = False) -> None:
         "delay-ms": "milliseconds between simulation ticks (default 300)",
         "limit": "events each client sends before it stops (default 50000)",
         "build": "rebuild the ese-client image first",
+        "images": IMAGES_HELP,
     }
 )
 def frontend(
@@ -61,13 +85,15 @@ def frontend(
     delay_ms: str | None = None,
     limit: str | None = None,
     build: bool = False,
+    images: str | None = None,
 ) -> None:
     """Start N simulator containers (project ese-frontend) against the load balancer."""
     with as_exit():
-        stack.frontend(
-            c, clients=option(c, clients, "clients"), be_server=option(c, be_server, "be_server"),
+        frontend_flow.frontend(
+            clients=option(c, clients, "clients"), be_server=option(c, be_server, "be_server"),
             delay_ms=option(c, delay_ms, "delay_ms"), limit=option(c, limit, "limit"),
-            build=build, be_server_flag=source(be_server, "be_server"),
+            build=build, images_mode=option(c, images, "images"),
+            be_server_flag=source(be_server, "be_server"),
         )  # fmt: skip
 
 
@@ -77,6 +103,7 @@ def frontend(
         "server-url": "live-events URL to poll, used as given",
         "port": "host port of the dashboard (default 8501)",
         "build": "rebuild the ese-consumer image first",
+        "images": IMAGES_HELP,
     }
 )
 def consumer(
@@ -85,26 +112,52 @@ def consumer(
     server_url: str | None = None,
     port: str | None = None,
     build: bool = False,
+    images: str | None = None,
 ) -> None:
     """Run the ese-consumer Streamlit container and print its URLs."""
     with as_exit():
-        stack.consumer(remote=remote, server_url=server_url,
-                       port=option(c, port, "consumer_port"), build=build)  # fmt: skip
+        consumer_flow.consumer(
+            remote=remote, server_url=server_url, port=option(c, port, "consumer_port"),
+            build=build, images_mode=option(c, images, "images"),
+        )  # fmt: skip
 
 
-@task(help={"build": "rebuild every image before starting"})
-def up(c: Context, build: bool = False) -> None:
+@task(help={"build": "rebuild every image before starting", "images": IMAGES_HELP,
+            "auth": AUTH_HELP})  # fmt: skip
+def up(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
     """Bring up everything: backend, frontend and consumer."""
-    backend(c, build=build)
-    frontend(c, build=build)
-    consumer(c, build=build)
+    backend(c, build=build, images=images, auth=auth)
+    frontend(c, build=build, images=images)
+    consumer(c, build=build, images=images)
+
+
+@task(
+    help={
+        "port": "host port of the page (default 3006, the original app's)",
+        "be-server": "where the browser posts (default: the load balancer, http://localhost:8100)",
+        "build": "rebuild the ese-client image first",
+        "images": IMAGES_HELP,
+    }
+)
+def webclient(
+    c: Context,
+    port: str | None = None,
+    be_server: str | None = None,
+    build: bool = False,
+    images: str | None = None,
+) -> None:
+    """Serve the click-through page that posts events from your browser."""
+    with as_exit():
+        url = check_url(be_server or shared.browser_be_server(shared.topology()), "--be-server")
+        webclient_flow.webclient(port=option(c, port, "webclient_port"), be_server=url,
+                                 build=build, images_mode=option(c, images, "images"))  # fmt: skip
 
 
 @task(help={"volumes": "also delete the Redis, Prometheus and Grafana data volumes"})
 def down(c: Context, volumes: bool = False) -> None:
     """Remove both compose projects and the consumer container."""
     with as_exit():
-        stack.down(c, volumes=volumes)
+        teardown.down(volumes=volumes)
 
 
 @task
@@ -112,7 +165,7 @@ def status(c: Context) -> None:
     """Show containers and health, HAProxy servers, Prometheus targets and events stored."""
     with as_exit():
         # The Swarm stack when it is deployed (`invoke swarm.up`), else the compose projects.
-        print("\n".join(swarm_flows.status_lines() or stack.status_lines()))
+        print("\n".join(swarm_flows.status_lines() or status_flow.status_lines()))
 
 
 # SERVICE is a flag, not a positional argument: Invoke makes every positional argument
@@ -130,7 +183,7 @@ def logs(
 ) -> None:
     """Show the logs of the backend or of one service."""
     with as_exit():
-        stack.logs(c, service=service, follow=follow, tail=option(c, tail, "log_tail"))
+        logs_flow.logs(service=service, follow=follow, tail=option(c, tail, "log_tail"))
 
 
 @task(
@@ -150,7 +203,7 @@ def grafana(
 ) -> None:
     """Provision Grafana's datasource and dashboard again (idempotent)."""
     with as_exit():
-        stack.reprovision_grafana(
+        provisioning.reprovision_grafana(
             url=option(c, url, "grafana_url"), url_source=source(url, "grafana_url"),
             user=user, password=password, dashboard=Path(dashboard) if dashboard else None,
             timeout=option(c, None, "grafana_timeout"),
@@ -166,19 +219,21 @@ def grafana(
 def env(c: Context, shell: str | None = None, be_server: str | None = None) -> None:
     """Print the line that sets REACT_APP_BE_SERVER in your shell (for hand-run compose)."""
     with as_exit():
-        value = stack.check_url(option(c, be_server, "be_server"), source(be_server, "be_server"))
+        value = check_url(option(c, be_server, "be_server"), source(be_server, "be_server"))
         print(shells.set_line(shell or shells.detect(), value))
 
 
-@task
-def doctor(c: Context) -> None:
-    """Check Docker, compose, free ports, the LAN IP and free disk."""
+@task(help={"images": IMAGES_HELP})
+def doctor(c: Context, images: str | None = None) -> None:
+    """Check Docker, compose, the image registry, free ports, the LAN IP and free disk."""
     with as_exit():
-        checks = doctor_checks.run_checks(stack.topology())
+        checks = doctor_flow.run_checks(shared.topology(), images=option(c, images, "images"))
         print("\n".join(check.line() for check in checks))
-        doctor_checks.verdict(checks)
+        doctor_flow.verdict(checks)
 
 
-ns = Collection(render, backend, frontend, consumer, up, down, status, logs, grafana, env, doctor)
+ns = Collection(
+    render, backend, frontend, consumer, webclient, up, down, status, logs, grafana, env, doctor
+)
 ns.add_collection(swarm_ns)
-ns.configure({"ese": settings.defaults()})
+ns.configure({"ese": task_defaults.defaults()})

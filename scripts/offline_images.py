@@ -19,14 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from offline_kit import KitError
-from offline_kit.build import DEFAULT_EXTRAS, Options, build_all
-from offline_kit.catalog import BY_NAME, IMAGES, env_lines, env_overrides, with_parents
-from offline_kit.debian import Mirrors, host_mirrors
-from offline_kit.dockercli import image_id, require_engine
-from offline_kit.smoke import run as smoke
+from ese.kit import KitError
+from ese.kit.build import DEFAULT_EXTRAS, Options, build_all
+from ese.kit.catalog import BY_NAME, IMAGES, env_lines, env_overrides, with_parents
+from ese.kit.debian import Mirrors, host_mirrors
+from ese.kit.dockercli import image_id, require_engine
+from ese.kit.smoke import run as smoke
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -28,6 +27,7 @@ from typing import IO
 
 import pytest
 
+from ese.host.processes import TimedOut, wait_until
 from tests.tooling import free_port, need_binary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,14 +35,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def _wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Block until something accepts TCP connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited early with code {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+            raise EarlyExit(f"process exited early with code {proc.returncode}")
+        with socket.create_connection(("127.0.0.1", port), 0.2):
+            return True
+
+    try:
+        wait_until(listening, timeout, f"a listener on 127.0.0.1:{port}", 0.05, retry=OSError)
+    except TimedOut as exc:
+        raise TimeoutError(str(exc)) from None
+
+
+class EarlyExit(RuntimeError):
+    """The process a test waits for exited before it listened."""
 
 
 class RedisServer:

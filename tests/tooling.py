@@ -7,18 +7,14 @@ green by skipping.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-from typing import Any
 
 import pytest
 
+from ese.host.ports import free_port
+from ese.host.processes import in_ci, stop_process
 
-def in_ci() -> bool:
-    """True under CI (CI=true), where a missing tool must fail the run."""
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+__all__ = ["free_port", "in_ci", "missing", "need_binary", "stop_process"]
 
 
 def missing(what: str, hint: str) -> None:
@@ -36,22 +32,3 @@ def need_binary(name: str, hint: str | None = None) -> str:
         missing(name, hint or f"install it, e.g. apt-get install {name}")
     assert path is not None
     return path
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
-    """SIGTERM a child process, wait a bounded time, then kill it."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)

@@ -9,8 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ese.paths import REPO_ROOT
-from ese.render import compose, haproxy, prometheus, swarm_haproxy, swarm_prometheus, swarm_stack
-from ese.render import grafana as grafana
+from ese.render import (
+    compose_files,
+    grafana_json,
+    haproxy_cfg,
+    prometheus_yml,
+    swarm_haproxy,
+    swarm_prometheus,
+    swarm_stack,
+)
 from ese.render.common import HEADER_NOTE
 from ese.topology import Topology
 
@@ -20,12 +27,12 @@ __all__ = ["HEADER_NOTE", "render_all", "stale", "write"]
 def render_all(topo: Topology) -> dict[str, str]:
     """Every generated file, keyed by its path relative to the repository root."""
     return {
-        "docker/ese-server.compose.yml": compose.backend(topo),
-        "docker/ese-client.compose.yml": compose.frontend(topo),
-        "haproxy/haproxy.cfg": haproxy.config(topo),
-        "prometheus/prometheus.yml": prometheus.config(topo),
-        "grafana/datasource.json": grafana.datasource(topo),
-        "grafana/dashboard.json": grafana.dashboard(topo),
+        "docker/ese-server.compose.yml": compose_files.backend(topo),
+        "docker/ese-client.compose.yml": compose_files.frontend(topo),
+        "haproxy/haproxy.cfg": haproxy_cfg.config(topo),
+        "prometheus/prometheus.yml": prometheus_yml.config(topo),
+        "grafana/datasource.json": grafana_json.datasource(topo),
+        "grafana/dashboard.json": grafana_json.dashboard(topo),
         swarm_stack.STACK_FILE: swarm_stack.stack(topo),
         swarm_stack.HAPROXY_FILE: swarm_haproxy.config(topo),
         swarm_stack.PROMETHEUS_FILE: swarm_prometheus.config(topo),

@@ -7,7 +7,7 @@ per possible replica and Docker's DNS (`tasks.<ingest service>`) fills them at r
 from __future__ import annotations
 
 from ese.render.common import HEADER_NOTE
-from ese.render.haproxy import _ALLOWED, _FORBIDDEN, DOCKER_DNS
+from ese.render.haproxy_cfg import _ALLOWED, _FORBIDDEN, DOCKER_DNS
 from ese.topology import Topology
 
 # Re-resolve every second and drop a vanished replica one second later: a scaled-down task

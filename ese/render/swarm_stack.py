@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ese import secrets
+from ese.host import secrets
 from ese.render import swarm_haproxy, swarm_prometheus
 from ese.render.common import HEADER_NOTE, dump_yaml
-from ese.render.compose import _healthcheck, _http_probe, _wget_probe
+from ese.render.compose_files import _healthcheck, _http_probe, _wget_probe
 from ese.topology import Topology
 
 STACK_FILE = "docker/ese.stack.yml"

@@ -1,4 +1,4 @@
-"""`nox -s configs` checks of the Swarm files (registered in ese/configcheck.py's CHECKS)."""
+"""`nox -s configs` checks of the Swarm files (registered in ese/checks/configs.py's CHECKS)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ese.configcheck import Outcome, _missing
+from ese.checks.configs import Outcome, _missing
+from ese.checks.tools import Missing, run
+from ese.engine.sdk import docker_reachable, image_available
 from ese.render import swarm_stack
-from ese.tools import Missing, docker_reachable, image_available, run
 from ese.topology import Topology
 
 # docker-compose v1 validates the 3.x format but warns that Swarm-only keys are ignored.

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ese import status as status_report
 from ese.errors import EseError
+from ese.flows import status as status_report
 from ese.topology import Topology
 
 STACK_LABEL = "com.docker.stack.namespace"

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ese import dockerenv, endpoints, ports, secrets, stack
-from ese import status as status_report
-from ese.compose import join
+from ese.engine import commands
 from ese.errors import EseError
+from ese.flows import endpoints, provisioning, shared
+from ese.flows import status as status_report
+from ese.host import ports, secrets
 from ese.paths import DOCKER_DIR, REPO_ROOT
 from ese.render import swarm_stack
 from ese.swarm import engine, images
@@ -26,18 +26,13 @@ GWBRIDGE = "docker_gwbridge"
 Fetch = Callable[[str, Mapping[str, str]], str]
 
 
-def docker(
-    c: Any, argv: list[str], env: Mapping[str, str] | None = None, check: bool = True
-) -> bool:
-    """Print one docker command line, run it through Invoke; False (or EseError) on failure."""
-    line = join(argv)
-    print(f"> {line}", flush=True)
-    result = c.run(line, env=dict(env or {}), pty=False, warn=True)
-    ok = result is not None and not result.failed
-    if check and not ok:
-        code = "?" if result is None else result.exited
-        raise EseError(f"`{' '.join(argv[:3])}` failed (exit {code})", "see its output above")
-    return ok
+def docker(argv: list[str], env: Mapping[str, str] | None = None, check: bool = True) -> bool:
+    """Print one docker command, run it; False on failure (an EseError when `check`)."""
+    result = commands.run(argv, env=env, check=False)
+    if check and result.returncode != 0:
+        hint = "see its output above"
+        raise EseError(f"`{' '.join(argv[:3])}` failed (exit {result.returncode})", hint)
+    return result.returncode == 0
 
 
 def check_count(raw: Any, flag: str, topo: Topology) -> int:
@@ -67,7 +62,7 @@ def expected_services(topo: Topology) -> list[str]:
 # --- the swarm itself ------------------------------------------------------------------
 
 
-def ensure_swarm(c: Any, cli: Any, advertise: Callable[[], str | None] | None = None) -> bool:
+def ensure_swarm(cli: Any, advertise: Callable[[], str | None] | None = None) -> bool:
     """Make this engine a swarm manager; True when this call created the swarm."""
     node = engine.node_state(cli)
     if node.state == "active":
@@ -78,8 +73,8 @@ def ensure_swarm(c: Any, cli: Any, advertise: Callable[[], str | None] | None = 
     if node.state != "inactive":
         hint = "fix it (`docker info`, `docker swarm unlock`) or `docker swarm leave`"
         raise EseError(f"this engine's swarm state is {node.state!r}", hint)
-    address = (advertise or stack.lan_or_none)() or "127.0.0.1"
-    docker(c, ["docker", "swarm", "init", "--advertise-addr", address])
+    address = (advertise or shared.lan_or_none)() or "127.0.0.1"
+    docker(["docker", "swarm", "init", "--advertise-addr", address])
     MARKER.parent.mkdir(parents=True, exist_ok=True)
     MARKER.write_text(engine.node_state(cli).node_id + "\n", encoding="utf-8")
     print(f"initialised a single-node swarm advertised on {address} "
@@ -170,22 +165,22 @@ def deploy_env(
     }
 
 
-def show_failures(c: Any, topo: Topology, failing: list[str], log_lines: int) -> None:
+def show_failures(topo: Topology, failing: list[str], log_lines: int) -> None:
     """The failing services' tasks (with errors) and last log lines."""
     for short in failing[:3]:
         name = _service(topo, short)
-        docker(c, ["docker", "service", "ps", "--no-trunc", name], check=False)
-        docker(c, ["docker", "service", "logs", "--no-task-ids", "--tail", str(log_lines), name],
+        docker(["docker", "service", "ps", "--no-trunc", name], check=False)
+        docker(["docker", "service", "logs", "--no-task-ids", "--tail", str(log_lines), name],
                check=False)  # fmt: skip
 
 
-def wait_stack(c: Any, cli: Any, topo: Topology, timeout: float, log_lines: int) -> float:
+def wait_stack(cli: Any, topo: Topology, timeout: float, log_lines: int) -> float:
     try:
         return engine.wait_converged(
             lambda: engine.services(cli, topo.swarm.stack), expected_services(topo), timeout
         )
     except engine.NotConverged as exc:
-        show_failures(c, topo, exc.services, log_lines)
+        show_failures(topo, exc.services, log_lines)
         raise
 
 
@@ -206,9 +201,9 @@ def endpoint_rows(topo: Topology, lan_ip: str | None) -> list[endpoints.Row]:
 
 
 def up(
-    c: Any,
     *,
     build: bool,
+    images_mode: str,
     replicas: Any,
     registry: str,
     timeout: float,
@@ -216,25 +211,23 @@ def up(
     log_lines: int,
     grafana_url_override: str = "",
     cli: Any = None,
-    environ: Mapping[str, str] = os.environ,
 ) -> None:
     """Deploy (or update) the stack, wait until every replica runs, provision Grafana."""
-    topo = stack.topology()
+    topo = shared.topology()
     count = None if replicas is None else check_count(replicas, "--replicas", topo)
     if registry:
         images.check_registry(registry)
-    stack.render_if_stale(topo)
-    values = stack.ensure_env()
-    cli = cli or dockerenv.client()
+    shared.render_if_stale(topo)
+    values = shared.ensure_env()
+    cli = cli or shared.docker()
     active = engine.node_state(cli).state == "active"
     current = engine.ingest_replicas(cli, topo) if active else None
     if current is None:
         check_ports(topo)  # before anything changes: a busy port fails its task over and over
-    ensure_swarm(c, cli)
-    run = lambda argv: docker(c, argv, check=False)  # noqa: E731
-    refs = images.resolve(c, cli, topo, build=build, environ=environ, run=run)
+    ensure_swarm(cli)
+    refs = images.resolve(cli, topo, build=build, mode=images_mode)
     if registry:
-        refs = images.push(cli, refs, registry, run)
+        refs = images.push(cli, refs, registry, images.run_docker)
     names = ensure_secrets(cli, topo, values)
     count = count or current or topo.swarm.ingest_replicas
     if current is not None and replicas is None:
@@ -243,18 +236,18 @@ def up(
     # Without a registry the local images are the only copies: asking a registry for their
     # digest only warns. With one, the digest pins the same image on every node.
     argv += ["--resolve-image", "always" if registry else "never", topo.swarm.stack]
-    docker(c, argv, env=deploy_env(values, names, refs, count))
-    wait_stack(c, cli, topo, timeout, log_lines)
+    docker(argv, env=deploy_env(values, names, refs, count))
+    wait_stack(cli, topo, timeout, log_lines)
     prune_secrets(cli, topo, set(names.values()))
-    stack.provision_grafana(
+    provisioning.provision_grafana(
         topo,
-        stack.grafana_url(topo, grafana_url_override, "INVOKE_ESE_GRAFANA_URL"),
+        provisioning.grafana_url(topo, grafana_url_override, "INVOKE_ESE_GRAFANA_URL"),
         values[secrets.GRAFANA_USER],
         values[secrets.GRAFANA_PASSWORD],
         grafana_timeout,
     )
     print()
-    print(endpoints.table(endpoint_rows(topo, stack.lan_or_none())))
+    print(endpoints.table(endpoint_rows(topo, shared.lan_or_none())))
 
 
 # --- scale -----------------------------------------------------------------------------
@@ -276,7 +269,6 @@ def balanced(
 
 
 def scale(
-    c: Any,
     *,
     ingest: Any,
     timeout: float,
@@ -285,21 +277,21 @@ def scale(
     get: Fetch | None = None,
 ) -> dict[str, float]:
     """Scale the ingest service; wait until its replicas run, HAProxy and Prometheus see them."""
-    topo = stack.topology()
+    topo = shared.topology()
     if ingest is None:
         raise EseError("--ingest is required", "e.g. invoke swarm.scale --ingest 3")
     n = check_count(ingest, "--ingest", topo)
-    cli = cli or dockerenv.client()
+    cli = cli or shared.docker()
     if engine.ingest_replicas(cli, topo) is None:
         raise EseError(f"stack {topo.swarm.stack} is not deployed", "run `invoke swarm.up` first")
     service = _service(topo, topo.swarm.ingest_service)
     started = time.monotonic()
-    docker(c, ["docker", "service", "scale", "--detach", f"{service}={n}"])
+    docker(["docker", "service", "scale", "--detach", f"{service}={n}"])
     try:
         engine.wait_converged(lambda: engine.services(cli, topo.swarm.stack),
                               [topo.swarm.ingest_service], timeout)  # fmt: skip
     except engine.NotConverged as exc:
-        show_failures(c, topo, exc.services, log_lines)
+        show_failures(topo, exc.services, log_lines)
         raise
     lb, prom = balanced(cli, topo, n, get or status_report.fetch)
     engine.wait_until(lb, f"HAProxy routes to {n} replicas", timeout)
@@ -350,10 +342,10 @@ def wait_gone(
         sleep(1.0)
 
 
-def down(c: Any, *, volumes: bool, leave: bool, timeout: float, cli: Any = None) -> None:
+def down(*, volumes: bool, leave: bool, timeout: float, cli: Any = None) -> None:
     """Remove the stack (services, network, secrets, configs), its volumes, and the swarm."""
-    topo = stack.topology()
-    cli = cli or dockerenv.client()
+    topo = shared.topology()
+    cli = cli or shared.docker()
     name = topo.swarm.stack
     node = engine.node_state(cli)
     if node.state != "active":
@@ -362,7 +354,7 @@ def down(c: Any, *, volumes: bool, leave: bool, timeout: float, cli: Any = None)
         return
     label = {"label": f"{engine.STACK_LABEL}={name}"}
     if cli.api.services(filters=label) or cli.networks.list(filters=label):
-        docker(c, ["docker", "stack", "rm", name])
+        docker(["docker", "stack", "rm", name])
     wait_gone(cli, name, ("services", "networks"), timeout)
     for kind, items in (("secret", cli.secrets.list(filters=label)),
                         ("config", cli.configs.list(filters=label))):  # fmt: skip
@@ -376,11 +368,11 @@ def down(c: Any, *, volumes: bool, leave: bool, timeout: float, cli: Any = None)
             volume.remove()
     if leave:
         if created_here(cli):
-            docker(c, ["docker", "swarm", "leave", "--force"])
+            docker(["docker", "swarm", "leave", "--force"])
             MARKER.unlink(missing_ok=True)
             # `swarm init` made this bridge for the published ports; leaving keeps it.
             if cli.networks.list(names=[GWBRIDGE]):
-                docker(c, ["docker", "network", "rm", GWBRIDGE], check=False)
+                docker(["docker", "network", "rm", GWBRIDGE], check=False)
         else:
             print("not leaving the swarm: `invoke swarm.up` did not create it")
     print(f"stack {name} removed" + (" with its volumes" if volumes else ""))
@@ -391,8 +383,8 @@ def down(c: Any, *, volumes: bool, leave: bool, timeout: float, cli: Any = None)
 
 def status_lines(get: Fetch = status_report.fetch, cli: Any = None) -> list[str] | None:
     """`invoke status` for the Swarm stack; None when it is not deployed here."""
-    topo = stack.topology()
-    cli = cli or dockerenv.client()
+    topo = shared.topology()
+    cli = cli or shared.docker()
     if engine.node_state(cli).state != "active":
         return None
     found = engine.services(cli, topo.swarm.stack)

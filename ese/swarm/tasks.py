@@ -5,8 +5,10 @@ from __future__ import annotations
 from invoke import Collection, Context, task
 
 from ese.errors import as_exit
-from ese.settings import option
 from ese.swarm import flows
+from ese.task_defaults import option
+
+IMAGES_HELP = "auto (default): official images, else local stand-ins; official; offline"
 
 
 @task(
@@ -14,13 +16,21 @@ from ese.swarm import flows
         "build": "rebuild the ese-server image first (as `invoke backend --build`)",
         "replicas": "ingest replicas (default: the running count, else topology.toml)",
         "registry": "HOST:PORT of a registry every node reaches: push local images there",
+        "images": IMAGES_HELP,
     }
 )
-def up(c: Context, build: bool = False, replicas: str | None = None, registry: str = "") -> None:
+def up(
+    c: Context,
+    build: bool = False,
+    replicas: str | None = None,
+    registry: str = "",
+    images: str | None = None,
+) -> None:
     """Deploy the stack on Docker Swarm (initialising one here if needed) and wait for it."""
     with as_exit():
         flows.up(
-            c, build=build, replicas=replicas, registry=registry,
+            build=build, images_mode=option(c, images, "images"), replicas=replicas,
+            registry=registry,
             timeout=option(c, None, "health_timeout"),
             grafana_timeout=option(c, None, "grafana_timeout"),
             log_lines=option(c, None, "log_lines"),
@@ -32,7 +42,7 @@ def up(c: Context, build: bool = False, replicas: str | None = None, registry: s
 def scale(c: Context, ingest: str | None = None) -> None:
     """Scale the ingest service; wait until HAProxy and Prometheus see every replica."""
     with as_exit():
-        flows.scale(c, ingest=ingest, timeout=option(c, None, "health_timeout"),
+        flows.scale(ingest=ingest, timeout=option(c, None, "health_timeout"),
                     log_lines=option(c, None, "log_lines"))  # fmt: skip
 
 
@@ -45,7 +55,7 @@ def scale(c: Context, ingest: str | None = None) -> None:
 def down(c: Context, volumes: bool = False, leave: bool = False) -> None:
     """Remove the stack with its secrets and configs; optionally volumes and the swarm."""
     with as_exit():
-        flows.down(c, volumes=volumes, leave=leave, timeout=option(c, None, "health_timeout"))
+        flows.down(volumes=volumes, leave=leave, timeout=option(c, None, "health_timeout"))
 
 
 ns = Collection("swarm", up, scale, down)

@@ -24,7 +24,7 @@ from ese_server.config import Settings
 from ese_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ese_server.metrics import Metrics
 from ese_server.openapi import openapi_document
-from ese_server.redis_client import RedisError, RedisNotSent
+from ese_server.redis_client import RedisError, RedisNotSent, RedisOutOfMemory
 from ese_server.store import (
     LEGACY_READ_CAP,
     AppendResult,
@@ -47,6 +47,13 @@ MAX_LIMIT = 10_000
 LIMIT_RE = re.compile(r"[0-9]{1,9}")
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 REDIS_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+STORE_FULL_MESSAGE = (
+    "event store full: Redis reached its maxmemory limit, so nothing was stored; events "
+    "leaving the retention window (ESE_RETENTION_SECONDS) free memory: retry later "
+    "(or give Redis more maxmemory, or a shorter retention)"
+)
+# WHY seconds and not 1: memory comes back only as events age out of the window.
+STORE_FULL_RETRY_AFTER = b"5"
 
 # path -> {method: (handler name, role or None for every role, legacy counter or None)}
 ROUTES: dict[str, dict[str, tuple[str, str | None, str | None]]] = {
@@ -124,6 +131,9 @@ class App:
         self.metrics = metrics or Metrics()
         self.store: Store | None = None
         self.redis_up = False
+        # True from a write refused for maxmemory until a write succeeds: the monitor trims
+        # the stream meanwhile, because the refused appends cannot.
+        self.store_full = False
         self._monitor: asyncio.Task[None] | None = None
         self._window_reads = asyncio.Semaphore(1)
         self._openapi = orjson.dumps(openapi_document(settings))
@@ -157,6 +167,8 @@ class App:
             try:
                 length = await asyncio.wait_for(self.store.stream_length(), 2)
                 self.metrics.stream_length.set(length)
+                if self.store_full:
+                    await self._trim()
                 if not self.redis_up:
                     log.warning("redis is reachable at %s", self.settings.redacted_redis_url())
                 self._set_redis(True)
@@ -168,6 +180,30 @@ class App:
                     self.metrics.redis_errors.inc()
                 self._set_redis(False)
             await asyncio.sleep(1.0 if self.redis_up else 0.5)
+
+    async def _trim(self) -> None:
+        """Trim the stream by retention while appends are refused for maxmemory."""
+        assert self.store is not None
+        try:
+            dropped = await asyncio.wait_for(self.store.trim(), 2)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the next round tries again; Redis health is XLEN's call
+            log.warning("trimming the full store failed: %s", exc)
+            return
+        if dropped:
+            log.warning("store full: trimmed %d events older than the retention window", dropped)
+
+    def _store_is_full(self) -> HTTPError:
+        """The 503 for a write Redis refused for maxmemory: Redis is up, the store is full."""
+        self.metrics.store_full.inc()
+        if not self.store_full:
+            log.warning("redis refuses writes: maxmemory reached (the event store is full)")
+        self.store_full = True
+        self._set_redis(True)
+        return HTTPError(
+            503, STORE_FULL_MESSAGE, None, headers=[(b"retry-after", STORE_FULL_RETRY_AFTER)]
+        )
 
     def _set_redis(self, up: bool) -> None:
         self.redis_up = up
@@ -396,10 +432,13 @@ class App:
         assert self.store is not None
         try:
             result = await self.store.append(events, lambda late: self._count(events, late))
+        except RedisOutOfMemory as exc:
+            raise self._store_is_full() from exc
         except REDIS_FAILURES as exc:
             raise self._redis_failed(exc, writes=True) from exc
         if not self.redis_up:
             self._set_redis(True)
+        self.store_full = False
         self._count(events, result)
         return [with_server_ts(ev.payload, sid) for ev, sid in zip(events, result.ids, strict=True)]
 

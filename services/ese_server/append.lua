@@ -1,3 +1,4 @@
+#!lua
 -- Append a validated batch of events to the stream, atomically (one script = one step).
 --
 -- KEYS: 1 stream, 2 stats hash (total/open/completed), 3 by-type hash, 4 by-subtype hash,
@@ -11,6 +12,13 @@
 --
 -- WHY one script: the duplicate check, the append, the trim and the /stats counters must
 -- change together or not at all, and one round trip per batch is what makes batches fast.
+--
+-- WHY the `#!lua` line (a script with flags, none set): Redis then refuses the whole call with
+-- an OOM error before it runs when used memory is over `maxmemory` (policy noeviction), so a
+-- full store stores nothing of a batch. Without it Redis checks only the script's first write,
+-- and a first write that frees memory (HDEL of a stale order) lets every XADD after it through,
+-- past maxmemory. A call that starts under the limit runs to the end, even if the batch crosses
+-- the limit midway: a script is never stopped halfway.
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local minid = tostring(now_ms - tonumber(ARGV[1]))

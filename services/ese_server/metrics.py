@@ -45,6 +45,10 @@ class Metrics:
             "ese_requests_rejected", "Requests refused with a 4xx, by reason.", ("reason",)
         )
         self.redis_errors = Counter("ese_redis_errors", "Failed Redis calls.")
+        self.store_full = Counter(
+            "ese_store_full",
+            "Writes refused because Redis reached maxmemory (the store is full, not down).",
+        )
         self.redis_up = Gauge("ese_redis_up", "1 when the last Redis call succeeded, else 0.")
         self.stream_length = Gauge("ese_stream_length", "Entries in the event stream.")
         self._duration_children: dict[tuple[str, str, int], object] = {}

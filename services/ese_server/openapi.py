@@ -244,7 +244,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "503": _error(
             "Redis unavailable. The message says whether nothing was stored (Redis could "
             "not be reached) or the outcome is unknown (Redis did not answer in time; the "
-            "events may have been stored: retry with the same ids, which are stored once)."
+            "events may have been stored: retry with the same ids, which are stored once). "
+            "On writes also 'event store full': Redis reached its maxmemory, nothing was "
+            "stored, and a retry succeeds once older events leave the retention window."
         ),
     }
     ingest_errors = {

@@ -53,6 +53,15 @@ class RedisReplyError(RedisError):
     """Redis answered with an error reply."""
 
 
+class RedisOutOfMemory(RedisReplyError):
+    """Redis refused a write because it reached `maxmemory` (policy noeviction): nothing ran."""
+
+
+def _reply_error(reply: hiredis.ReplyError) -> RedisReplyError:
+    text = str(reply)
+    return RedisOutOfMemory(text) if text.startswith("OOM ") else RedisReplyError(text)
+
+
 class _Pending:
     __slots__ = ("future", "late", "sent_at")
 
@@ -262,18 +271,8 @@ class RedisClient:
         (future,) = await self._send(hiredis.pack_command(args), 1, late)
         reply = await future
         if isinstance(reply, hiredis.ReplyError):
-            raise RedisReplyError(str(reply))
+            raise _reply_error(reply)
         return reply
-
-    async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Run several commands in one write; raise on the first error reply."""
-        packed = b"".join(hiredis.pack_command(c) for c in commands)
-        futures = await self._send(packed, len(commands))
-        replies = [await f for f in futures]
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise RedisReplyError(str(reply))
-        return replies
 
     async def close(self) -> None:
         """Close the connection and stop the watchdog."""

@@ -98,8 +98,10 @@ class Store:
         self.k_orders = f"{prefix}:orders"
         self.k_orders_seen = f"{prefix}:orders:seen"
         self.k_clients_seen = f"{prefix}:stats:client:seen"
-        source = (Path(__file__).parent / "append.lua").read_text("utf-8")
-        self._append = Script(self.redis, source)
+        here = Path(__file__).parent
+        self._append = Script(self.redis, (here / "append.lua").read_text("utf-8"))
+        self._trim = Script(self.redis, (here / "trim.lua").read_text("utf-8"))
+        self._stats = Script(self.redis, (here / "stats.lua").read_text("utf-8"))
         self._keys = [
             self.k_stream,
             self.k_stats,
@@ -139,6 +141,11 @@ class Store:
         on_late = None if late is None else (lambda reply: late(_result(reply)))
         return _result(await self._append(self._keys, args, on_late))
 
+    async def trim(self) -> int:
+        """Drop events older than the retention window, even when Redis is over maxmemory;
+        returns how many were dropped."""
+        return int(await self._trim([self.k_stream], [self.retention_ms]))
+
     def _window_start_ms(self) -> int:
         return int(time.time() * 1000) - self.retention_ms
 
@@ -174,19 +181,9 @@ class Store:
         return int(await self.redis.execute("XLEN", self.k_stream))
 
     async def stats(self, retention_seconds: int) -> dict[str, Any]:
-        """The /stats document, read in one MULTI/EXEC (a consistent snapshot)."""
-        replies = await self.redis.pipeline(
-            [
-                ("MULTI",),
-                ("HGETALL", self.k_stats),
-                ("HGETALL", self.k_type),
-                ("HGETALL", self.k_sub),
-                ("HGETALL", self.k_client),
-                ("XLEN", self.k_stream),
-                ("EXEC",),
-            ]
-        )
-        base, by_type, by_sub, clients, length = replies[-1]
+        """The /stats document, read in one script call (a consistent snapshot)."""
+        keys = [self.k_stats, self.k_type, self.k_sub, self.k_client, self.k_stream]
+        base, by_type, by_sub, clients, length = await self._stats(keys, [])
         types = dict.fromkeys((*EVENT_TYPES, "other"), 0)
         types.update(_ints(by_type))
         subtypes = dict.fromkeys((*CLICK_SUBTYPES, *ORDER_STATES), 0)

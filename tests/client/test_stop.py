@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.client.conftest import finish, start_client
-from tests.tooling import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -19,28 +18,41 @@ DOCKER_STOP_GRACE = 10.0
 
 
 @pytest.fixture
-def hanging_url() -> Iterator[str]:
-    """A port that accepts connections (the kernel's backlog) but never answers a request."""
+def hanging_listener() -> Iterator[socket.socket]:
+    """A port that accepts connections but never answers a request."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield sock
+
+
+def first_connection(listener: socket.socket, timeout: float = 60) -> socket.socket:
+    """Wait until the client connects: it is running and sending, however slow its start.
+
+    A fixed sleep was not enough on a loaded machine: the signal arrived while the client was
+    still importing, before its handlers were installed.
+    """
+    listener.settimeout(timeout)
+    conn, _ = listener.accept()
+    return conn
 
 
 @pytest.mark.parametrize("server", ["refused", "hanging"])
-def test_sigterm_with_the_server_unreachable_ends_in_time_with_the_summary(
-    server: str, request: pytest.FixtureRequest
-) -> None:
-    if server == "refused":
-        url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    else:
-        url = request.getfixturevalue("hanging_url")
+def test_sigterm_with_the_server_unreachable_ends_in_time_with_the_summary(server: str) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     # Retries would go on for a minute; a request to the hanging server waits 10 s.
     proc = start_client(
         url, "--event-limit", "5000", "--event-delay-ms", "20", "--retry-seconds", "60",
         "--max-attempts", "1000", "--timeout-seconds", "10",
     )  # fmt: skip
-    time.sleep(2.0)  # retries (or a hanging request) under way
+    conn = first_connection(listener)
+    if server == "refused":
+        conn.close()
+        listener.close()  # from now on nothing listens there: connections are refused
+    time.sleep(1.0)  # retries (or a hanging request) under way
     assert proc.poll() is None
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -54,14 +66,17 @@ def test_sigterm_with_the_server_unreachable_ends_in_time_with_the_summary(
     assert run.count("events_acknowledged") == 0
     assert run.count("events_failed") == run.count("events_created") > 0
     assert "Traceback" not in run.stderr
+    listener.close()
 
 
-def test_a_short_grace_is_configurable() -> None:
+def test_a_short_grace_is_configurable(hanging_listener: socket.socket) -> None:
+    url = f"http://127.0.0.1:{hanging_listener.getsockname()[1]}"
     proc = start_client(
-        f"http://127.0.0.1:{free_port()}", "--event-limit", "5000", "--retry-seconds", "60",
+        url, "--event-limit", "5000", "--retry-seconds", "60",
         "--max-attempts", "1000", ESE_STOP_GRACE_SECONDS="0.5",
     )  # fmt: skip
-    time.sleep(1.5)
+    first_connection(hanging_listener)
+    time.sleep(0.5)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     run = finish(proc, timeout=60)

@@ -1,16 +1,14 @@
 """The ese-consumer image: builds from the repo root, runs as non-root, turns healthy.
 
-The base image is `ESE_PYTHON_BASE_IMAGE` (the offline kit's Python image with a wheelhouse) or
-the Dockerfile's default; without Docker, or without the base image locally, the test is skipped
-(a failure under CI=true).
+The base image is the one a run would use (ese.engine.images: an ESE_PYTHON_BASE_IMAGE override,
+the official image, or the offline kit's Python image with a wheelhouse); without Docker the
+test is skipped (a failure under CI=true).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import os
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -19,12 +17,14 @@ from typing import Any
 
 import pytest
 
+from ese.engine import images
+from ese.host.processes import wait_until
+from ese.topology import load
 from tests.tooling import free_port, missing, need_binary
 
 pytestmark = pytest.mark.docker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BASE = "python:3.11-slim-bookworm"
 
 
 def _docker() -> Any:
@@ -49,11 +49,8 @@ def docker_client() -> Iterator[Any]:
 
 def test_image_builds_runs_as_non_root_and_is_healthy(docker_client: Any) -> None:
     docker = _docker()
-    base = os.environ.get("ESE_PYTHON_BASE_IMAGE", "").strip() or DEFAULT_BASE
-    try:
-        docker_client.images.get(base)
-    except docker.errors.ImageNotFound:
-        missing(f"base image {base}", "build the offline kit or set ESE_PYTHON_BASE_IMAGE")
+    # The base a run would use: an override, the official image, or the kit's stand-in.
+    base = images.plan(load(), "auto", docker_client, only=("python_base",)).ref("python_base")
     tag = f"ese-consumer-test:{uuid.uuid4().hex[:10]}"
     container = None
     try:
@@ -73,14 +70,14 @@ def test_image_builds_runs_as_non_root_and_is_healthy(docker_client: Any) -> Non
             environment={"ESE_CONSUMER_PORT": "8600"},
             ports={"8600/tcp": ("127.0.0.1", port)},
         )
-        status = "starting"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+
+        def verdict() -> str:
             container.reload()
             status = container.attrs["State"].get("Health", {}).get("Status", "none")
-            if status in ("healthy", "unhealthy") or container.status == "exited":
-                break
-            time.sleep(1)
+            done = status in ("healthy", "unhealthy") or container.status == "exited"
+            return status if done else ""
+
+        status = wait_until(verdict, 90, "a health verdict", 1)
         assert status == "healthy", container.logs(tail=30).decode(errors="replace")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
             assert r.status == 200

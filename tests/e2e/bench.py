@@ -17,7 +17,7 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from ese import dockerenv
+from ese.engine import sdk
 from tests.e2e import containers, harness
 
 
@@ -33,7 +33,7 @@ def backend(runs: int) -> None:
 
 
 def throughput(runs: int, clients: int, limit: int) -> None:
-    cli = dockerenv.client()
+    cli = sdk.client()
     rates = []
     for n in range(1, runs + 1):
         since = datetime.now(timezone.utc).replace(microsecond=0)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ese.dockerenv import PROJECT_LABEL, SERVICE_LABEL
+from ese.engine.sdk import PROJECT_LABEL, SERVICE_LABEL
+from ese.host import processes
 
 BACKEND = "ese-backend"
 FRONTEND = "ese-frontend"
@@ -118,15 +118,16 @@ class ClientRun:
 
 def wait_exited(cli: Any, project: str, timeout: float) -> list[Any]:
     """Wait until no container of the project runs; fail with their states at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def all_exited() -> list[Any]:
         found = project_containers(cli, project)
         running = [c.name for c in found if c.status in ("running", "restarting", "created")]
-        if found and not running:
-            return found
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{project}: still running after {timeout:.0f}s: {running}")
-        time.sleep(0.5)
+        return found if found and not running else []
+
+    try:
+        return processes.wait_until(all_exited, timeout, f"{project}: every container exited")
+    except processes.TimedOut as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def client_runs(containers: list[Any], ips: dict[str, str], since: datetime) -> list[ClientRun]:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ese import secrets
+from ese.host import secrets
 from tests.e2e import containers, outside
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,12 +9,13 @@ import base64
 import csv
 import io
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+
+from ese.host import processes
 
 T = TypeVar("T")
 
@@ -64,20 +65,11 @@ def basic(user: str, password: str) -> dict[str, str]:
 def wait_until(
     probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5
 ) -> T:
-    """Poll `probe` until it returns a truthy value; fail naming `what` and the last problem."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            value = probe()
-            if value:
-                return value
-            last = value
-        except (OSError, ValueError, KeyError, AssertionError) as exc:
-            last = exc
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not reached after {timeout:.0f}s (last: {last!r})")
-        time.sleep(interval)
+    """Poll `probe` until it returns a truthy value; fail the test naming `what`."""
+    try:
+        return processes.wait_until(probe, timeout, what, interval)
+    except processes.TimedOut as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def read_stream(token: str, since: str = "0") -> tuple[list[dict[str, Any]], str]:

@@ -1,12 +1,12 @@
 """The stack after `invoke backend --build`, `invoke frontend` and `invoke consumer`, seen from
-the outside (issue 6, assertions 1-6)."""
+the outside."""
 
 from __future__ import annotations
 
 import functools
 import json
 
-from ese import secrets
+from ese.host import secrets
 from tests.e2e import harness, outside
 from tests.e2e.conftest import FIRST_CLIENTS, FIRST_LIMIT
 

@@ -1,4 +1,4 @@
-"""Failure drills on the running stack (issue 6, drills 1-3): a shard killed, Redis restarted
+"""Failure drills on the running stack: a shard killed, Redis restarted
 under load, bad requests through the load balancer."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""`invoke down --volumes` leaves nothing of either project behind (issue 6, drill 4)."""
+"""`invoke down --volumes` leaves nothing of either project behind."""
 
 from __future__ import annotations
 
-from ese.dockerenv import PROJECT_LABEL
+from ese.engine.sdk import PROJECT_LABEL
 from tests.e2e import containers, harness
 
 

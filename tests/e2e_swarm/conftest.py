@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ese import dockerenv
+from ese.engine import sdk
 from ese.errors import EseError
 from tests.e2e import harness
 from tests.tooling import missing
@@ -65,7 +65,7 @@ def dump_logs() -> list[str]:
 @pytest.fixture(scope="session")
 def docker_cli() -> Any:
     try:
-        return dockerenv.client()
+        return sdk.client()
     except EseError as exc:
         missing("Docker engine", str(exc))
 

@@ -6,10 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-from offline_kit import IMAGES_DIR, REPO_ROOT
-from offline_kit.catalog import IMAGES, env_lines, env_overrides, with_parents
-from offline_kit.debian import DEFAULT_MIRROR, host_mirrors, sources_list
-from offline_kit.dockercli import tree_digest
+from ese.kit import IMAGES_DIR, REPO_ROOT
+from ese.kit.catalog import IMAGES, env_lines, env_overrides, with_parents
+from ese.kit.debian import DEFAULT_MIRROR, host_mirrors, sources_list
+from ese.kit.dockercli import tree_digest
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -6,8 +6,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from offline_kit import KitError
-from offline_kit.wheelhouse import Target, missing, normalize, requirements
+
+from ese.kit import KitError
+from ese.kit.wheelhouse import Target, missing, normalize, requirements
 
 PYPROJECT = """
 [build-system]

@@ -12,14 +12,14 @@ import http.client
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from ese.render import haproxy
+from ese.host.processes import TimedOut, wait_until
+from ese.render import haproxy_cfg
 from ese.topology import load
 from tests.tooling import free_port, missing, need_binary
 
@@ -80,7 +80,7 @@ def balancer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balancer]:
     lb = dataclasses.replace(topo.balancer, port=free_port(), exporter_port=free_port())
     variant = dataclasses.replace(topo, shards=(*shards, *analytics), balancer=lb)
     tmp: Path = tmp_path_factory.mktemp("haproxy")
-    (tmp / "haproxy.cfg").write_text(haproxy.config(variant))
+    (tmp / "haproxy.cfg").write_text(haproxy_cfg.config(variant))
     (tmp / "hosts").write_text("127.0.0.1 localhost " + " ".join(s.name for s in shards) + "\n")
     script = f'mount --bind "{tmp}/hosts" /etc/hosts && exec "{binary}" -db -f "{tmp}/haproxy.cfg"'
     proc = subprocess.Popen(
@@ -90,17 +90,14 @@ def balancer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balancer]:
     )
     try:
         front = Balancer(lb.port, lb.port)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # until both servers passed their health check
-            try:
-                _, csv = front.request("GET", "/stats;csv")
-                if csv.count(",UP,") >= len(shards):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("HAProxy did not report both shards UP within 20 s")
+
+        def all_up() -> bool:  # both servers passed their health check
+            return front.request("GET", "/stats;csv")[1].count(",UP,") >= len(shards)
+
+        try:
+            wait_until(all_up, 20, "HAProxy reports every shard UP", 0.2)
+        except TimedOut as exc:
+            pytest.fail(str(exc))
         yield front
     finally:
         proc.terminate()

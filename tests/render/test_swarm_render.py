@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from ese import render
-from ese.fake_grafana import grafana_env
 from ese.paths import TOPOLOGY_FILE
 from ese.render import swarm_haproxy, swarm_prometheus, swarm_stack
 from ese.topology import Topology, TopologyError, load, parse
+from fake_grafana.server import grafana_env
 from tests.tooling import missing
 
 if sys.version_info >= (3, 11):

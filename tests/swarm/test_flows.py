@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from invoke import Exit, MockContext
 
-from ese import lan, ports, secrets, settings, stack
+from ese import task_defaults
+from ese.engine import commands
 from ese.errors import EseError
+from ese.flows import provisioning, shared
+from ese.host import lan, ports, secrets
 from ese.render import swarm_stack
 from ese.swarm import engine, flows, images
 from ese.swarm import tasks as swarm_tasks
@@ -81,37 +84,46 @@ class FakeSwarm:
 
 
 class Ctx:
-    """An Invoke context that records command lines and lets the fake react to them."""
+    """Stands in for ese.engine.commands.run: records the commands; the fake reacts to them."""
 
     def __init__(self, fake: FakeSwarm) -> None:
         self.fake = fake
         self.lines: list[str] = []
         self.envs: list[dict[str, str]] = []
 
-    def run(self, line: str, env: dict[str, str], **kwargs: Any) -> Any:
+    def __call__(self, argv: list[str], env: Any = None, **kwargs: Any) -> Any:
+        line = commands.shown(argv, windows=False)
+        print(f"> {line}")
         self.lines.append(line)
-        self.envs.append(env)
+        self.envs.append(dict(env or {}))
         if line.startswith("docker stack deploy"):
             self.fake.deploy(int(env[swarm_stack.REPLICAS_VAR]))
         if line.startswith("docker swarm init"):
             self.fake.state = "active"
         if line.startswith("docker service scale"):
             self.fake.replicas["ese-ingest"] = int(line.rpartition("=")[2])
-        return SimpleNamespace(failed=False, exited=0)
+        return SimpleNamespace(returncode=0)
+
+
+def ctx(monkeypatch: pytest.MonkeyPatch, fake: FakeSwarm) -> Ctx:
+    c = Ctx(fake)
+    monkeypatch.setattr(commands, "run", c)
+    return c
 
 
 @pytest.fixture
 def wired(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
-    monkeypatch.setattr(stack, "ENV_FILE", env_file)
     monkeypatch.setattr(secrets, "ENV_FILE", env_file)
     monkeypatch.setattr(flows, "MARKER", tmp_path / ".swarm-created")
-    monkeypatch.setattr(stack, "render_if_stale", lambda topo: [])
+    monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
+    monkeypatch.setattr(images, "resolve", lambda cli, topo, build, mode: {
+        topo.images[k].env: topo.images[k].default for k in images.STACK_IMAGES})  # fmt: skip
     monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
     provisioned: list[str] = []
     monkeypatch.setattr(
-        stack, "provision_grafana", lambda topo, url, *a, **k: provisioned.append(url)
+        provisioning, "provision_grafana", lambda topo, url, *a, **k: provisioned.append(url)
     )
     return SimpleNamespace(
         env_file=env_file, marker=tmp_path / ".swarm-created", grafana=provisioned
@@ -119,13 +131,14 @@ def wired(tmp_path, monkeypatch):
 
 
 def up(c: Ctx, fake: FakeSwarm, **kwargs: Any) -> None:
-    args = dict(build=False, replicas=None, registry="", timeout=5, grafana_timeout=5, log_lines=5)
-    flows.up(c, cli=fake, environ={}, **(args | kwargs))
+    args = dict(build=False, images_mode="auto", replicas=None, registry="", timeout=5,
+                grafana_timeout=5, log_lines=5)  # fmt: skip
+    flows.up(cli=fake, **(args | kwargs))
 
 
-def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, capsys) -> None:
+def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch, capsys) -> None:
     fake = FakeSwarm()
-    c = Ctx(fake)
+    c = ctx(monkeypatch, fake)
     up(c, fake)
     assert c.lines[0] == "docker swarm init --advertise-addr 192.168.1.23"
     assert wired.marker.read_text().strip() == "node1"
@@ -149,11 +162,11 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, capsys) -> N
     assert f"> {deploy[0]}" in out and values["REDIS_PASSWORD"] not in out
 
 
-def test_up_again_keeps_the_scale_and_the_secrets(wired, capsys) -> None:
+def test_up_again_keeps_the_scale_and_the_secrets(wired, monkeypatch, capsys) -> None:
     fake = FakeSwarm()
-    up(Ctx(fake), fake)
+    up(ctx(monkeypatch, fake), fake)
     fake.replicas["ese-ingest"] = 4  # invoke swarm.scale --ingest 4
-    c = Ctx(fake)
+    c = ctx(monkeypatch, fake)
     up(c, fake)
     assert not any(line.startswith("docker swarm init") for line in c.lines)
     assert c.envs[-1]["ESE_INGEST_REPLICAS"] == "4"
@@ -167,7 +180,7 @@ def test_up_refuses_a_busy_published_port_before_changing_anything(wired, monkey
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": port != 8100)
     monkeypatch.setattr(ports, "holder", lambda port, ps=None: "haproxy (pid 7)")
     fake = FakeSwarm()
-    c = Ctx(fake)
+    c = ctx(monkeypatch, fake)
     with pytest.raises(EseError, match="8100"):
         up(c, fake)
     assert c.lines == [] and fake.state == "inactive"
@@ -175,7 +188,7 @@ def test_up_refuses_a_busy_published_port_before_changing_anything(wired, monkey
 
 def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch) -> None:
     fake = FakeSwarm()
-    c = Ctx(fake)
+    c = ctx(monkeypatch, fake)
     monkeypatch.setattr(fake.api, "tasks", lambda filters: [
         {"DesiredState": "shutdown", "Status": {"State": "failed", "Err": "No such image: x",
                                                 "Timestamp": "1"}}])  # fmt: skip
@@ -198,12 +211,12 @@ def targets(n: int) -> bytes:
     return json.dumps({"data": {"activeTargets": active}}).encode()
 
 
-def test_scale_waits_for_haproxy_and_prometheus(wired, capsys) -> None:
+def test_scale_waits_for_haproxy_and_prometheus(wired, monkeypatch, capsys) -> None:
     fake = FakeSwarm(replicas=2)
-    c = Ctx(fake)
+    c = ctx(monkeypatch, fake)
     fake.exec_output = targets(3)
     slots = {f"ingest{i}": "UP" if i <= 3 else "MAINT (resolution)" for i in range(1, 9)}
-    result = flows.scale(c, ingest="3", timeout=5, log_lines=5, cli=fake,
+    result = flows.scale(ingest="3", timeout=5, log_lines=5, cli=fake,
                          get=lambda url, headers: lb_csv(slots))  # fmt: skip
     assert c.lines == ["docker service scale --detach ese_ese-ingest=3"]
     assert set(result) == {"haproxy", "prometheus"}
@@ -212,6 +225,7 @@ def test_scale_waits_for_haproxy_and_prometheus(wired, capsys) -> None:
 
 def test_scale_fails_when_haproxy_never_sees_them(wired, monkeypatch) -> None:
     fake = FakeSwarm(replicas=2)
+    ctx(monkeypatch, fake)
     times = iter(range(100))
     monkeypatch.setattr(engine.time, "monotonic", lambda: next(times))
     monkeypatch.setattr(engine.time, "sleep", lambda s: None)
@@ -219,33 +233,35 @@ def test_scale_fails_when_haproxy_never_sees_them(wired, monkeypatch) -> None:
         EseError, match=r"HAProxy routes to 3 replicas: not reached after 5s \(now: 2 UP"
     ):
         two = lb_csv({"ingest1": "UP", "ingest2": "UP"})
-        flows.scale(Ctx(fake), ingest="3", timeout=5, log_lines=5, cli=fake,
+        flows.scale(ingest="3", timeout=5, log_lines=5, cli=fake,
                     get=lambda url, headers: two)  # fmt: skip
 
 
 @pytest.mark.parametrize("value", ["0", "9", "x", "2.5", ""])
 def test_scale_validates_the_count(wired, value) -> None:
     with pytest.raises(EseError, match="--ingest must be a whole number between 1 and 8"):
-        flows.scale(Ctx(FakeSwarm(replicas=2)), ingest=value, timeout=5, log_lines=5,
+        flows.scale(ingest=value, timeout=5, log_lines=5,
                     cli=FakeSwarm(replicas=2))  # fmt: skip
 
 
 def test_scale_without_a_stack_says_how_to_deploy(wired) -> None:
     with pytest.raises(EseError, match=r"not deployed; run `invoke swarm\.up` first"):
-        flows.scale(Ctx(FakeSwarm("active")), ingest="2", timeout=5, log_lines=5,
+        flows.scale(ingest="2", timeout=5, log_lines=5,
                     cli=FakeSwarm("active"))  # fmt: skip
 
 
-def test_down_removes_volumes_and_leaves_only_a_swarm_it_created(wired, capsys) -> None:
+def test_down_removes_volumes_and_leaves_only_a_swarm_it_created(
+    wired, monkeypatch, capsys
+) -> None:
     fake = FakeSwarm(replicas=2)
-    c = Ctx(fake)
+    c = ctx(monkeypatch, fake)
     fake.replicas = {}  # stack rm has removed the services
-    flows.down(c, volumes=True, leave=True, timeout=5, cli=fake)
+    flows.down(volumes=True, leave=True, timeout=5, cli=fake)
     assert fake.volume_items[0].removed == ["ese_redis-data"]
     assert "docker swarm leave --force" not in c.lines
     assert "not leaving the swarm" in capsys.readouterr().out
     wired.marker.write_text("node1\n")
-    flows.down(c, volumes=False, leave=True, timeout=5, cli=fake)
+    flows.down(volumes=False, leave=True, timeout=5, cli=fake)
     assert c.lines[-1] == "docker swarm leave --force" and not wired.marker.exists()
 
 
@@ -286,7 +302,7 @@ def test_lb_and_prometheus_views_count_exactly() -> None:
 
 def test_tasks_turn_errors_into_one_line_exits(wired) -> None:
     c = MockContext()
-    c.config.ese = settings.defaults()
+    c.config.ese = task_defaults.defaults()
     with pytest.raises(Exit) as err:
         swarm_tasks.scale(c, ingest="0")
     assert err.value.code == 1 and "\n" not in str(err.value.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -10,8 +11,9 @@ from typing import Any
 import docker.errors
 import pytest
 
-from ese.fake_grafana import FakeGrafanaServer
+from ese.engine import commands
 from ese.topology import Topology, load
+from fake_grafana.server import FakeGrafanaServer
 
 AF_INET = 2
 
@@ -60,6 +62,10 @@ class FakeContainer:
     service: str = ""
     removed: bool = False
     host_ports: tuple[int, ...] = ()  # published host ports (HostConfig.PortBindings)
+    restarts: int = 0  # RestartCount
+    log_text: bytes = b""
+    env: list[str] = field(default_factory=list)  # Config.Env
+    log_calls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -76,10 +82,19 @@ class FakeContainer:
         bindings = {
             f"{p}/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(p)}] for p in self.host_ports
         }
-        return {"State": state, "HostConfig": {"PortBindings": bindings}}
+        return {
+            "State": state,
+            "HostConfig": {"PortBindings": bindings},
+            "RestartCount": self.restarts,
+            "Config": {"Env": self.env},
+        }
 
     def remove(self, force: bool = False) -> None:
         self.removed = True
+
+    def logs(self, **kwargs: Any) -> bytes:
+        self.log_calls.append(kwargs)
+        return self.log_text
 
 
 @dataclass
@@ -112,10 +127,34 @@ class FakeContainers:
         return container
 
 
+class NoRegistry(Exception):
+    """What the engine answers when no registry can be reached (a DNS failure)."""
+
+
 class FakeImages:
-    def __init__(self, present: set[str]) -> None:
+    """Images on the engine, and a registry that holds `registry` (None: no registry answers)."""
+
+    def __init__(self, present: set[str], registry: set[str] | None = None) -> None:
         self.present = present
+        self.registry = registry
         self.builds: list[dict[str, Any]] = []
+        self.pulls: list[str] = []
+        self.asked: list[str] = []
+
+    def get_registry_data(self, ref: str) -> Any:
+        self.asked.append(ref)
+        if self.registry is None:
+            raise NoRegistry("Get https://registry-1.docker.io/v2/: dial tcp: lookup: no such host")
+        if ref not in self.registry:
+            response = SimpleNamespace(status_code=404)
+            raise docker.errors.NotFound("manifest unknown", response=response)
+        return SimpleNamespace(id="sha256:feed")
+
+    def pull(self, repo: str, tag: str = "latest") -> Any:
+        ref = f"{repo}:{tag}"
+        self.pulls.append(ref)
+        self.present.add(ref)
+        return SimpleNamespace(tags=[ref])
 
     def get(self, name: str) -> Any:
         if name not in self.present:
@@ -132,10 +171,13 @@ class FakeDocker:
     """The slice of docker.DockerClient the tasks use."""
 
     def __init__(
-        self, containers: list[FakeContainer] | None = None, images: set[str] | None = None
+        self,
+        containers: list[FakeContainer] | None = None,
+        images: set[str] | None = None,
+        registry: set[str] | None = None,
     ):
         self.containers = FakeContainers(list(containers or []))
-        self.images = FakeImages(set(images or ()))
+        self.images = FakeImages(set(images or ()), registry)
 
     def ping(self) -> bool:
         return True
@@ -147,3 +189,35 @@ class FakeDocker:
 @pytest.fixture
 def fake_docker() -> FakeDocker:
     return FakeDocker()
+
+
+class FakeSpawn:
+    """Stands in for ese.engine.commands.spawn: records (argv, env), answers exit 0 or 1."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.failing: list[str] = []
+        self.stdout = ""
+
+    def fail_when(self, word: str) -> None:
+        """Commands that contain `word` exit 1."""
+        self.failing.append(word)
+
+    def __call__(
+        self, argv: Any, env: Any, capture: bool, timeout: float | None
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(a) for a in argv]
+        self.calls.append((argv, dict(env or {})))
+        code = 1 if any(word in argv for word in self.failing) else 0
+        return subprocess.CompletedProcess(argv, code, self.stdout, "")
+
+    def commands(self) -> list[list[str]]:
+        return [argv for argv, _ in self.calls]
+
+
+@pytest.fixture
+def spawned(monkeypatch) -> FakeSpawn:
+    """Every command the code under test runs is recorded here instead of started."""
+    fake = FakeSpawn()
+    monkeypatch.setattr(commands, "spawn", fake)
+    return fake

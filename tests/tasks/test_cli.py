@@ -19,7 +19,7 @@ from invoke import Collection, Program
 from invoke.parser import Parser
 
 import tasks
-from ese import stack
+from ese.flows import backend, consumer, frontend, logs, teardown
 from ese.paths import REPO_ROOT
 
 # One sample value per string flag, chosen so that a wrong conversion shows.
@@ -27,7 +27,7 @@ SAMPLES = {
     "clients": "3", "be-server": "http://10.0.0.2:8100", "delay-ms": "120", "limit": "77",
     "server-url": "http://10.0.0.9:2003/events", "port": "8600", "service": "grafana-server",
     "tail": "12", "url": "http://127.0.0.1:3999", "user": "boss", "password": "pw",
-    "dashboard": "d.json", "shell": "fish",
+    "dashboard": "d.json", "shell": "fish", "images": "offline",
 }  # fmt: skip
 
 
@@ -86,8 +86,10 @@ def recorded(monkeypatch) -> dict[str, dict[str, Any]]:
 
         return record
 
-    for name in ("backend", "frontend", "consumer", "down", "logs"):
-        monkeypatch.setattr(stack, name, recorder(name))
+    flows = {"backend": backend, "frontend": frontend, "consumer": consumer, "down": teardown,
+             "logs": logs}  # fmt: skip
+    for name, module in flows.items():
+        monkeypatch.setattr(module, name, recorder(name))
     return calls
 
 
@@ -111,8 +113,18 @@ def test_frontend_flags_are_converted(recorded):
 def test_consumer_flags_reach_the_task(recorded):
     assert run_program("consumer", "--remote", "--port", "8600") == 0
     assert recorded["consumer"] == {
-        "remote": True, "server_url": None, "port": 8600, "build": False,
+        "remote": True, "server_url": None, "port": 8600, "build": False, "images_mode": "auto",
     }  # fmt: skip
+
+
+def test_images_mode_reaches_every_flow_from_flag_or_environment(recorded, monkeypatch):
+    assert run_program("up", "--images", "offline") == 0
+    assert [recorded[f]["images_mode"] for f in ("backend", "frontend", "consumer")] == [
+        "offline"
+    ] * 3
+    monkeypatch.setenv("INVOKE_ESE_IMAGES", "official")
+    assert run_program("backend") == 0
+    assert recorded["backend"]["images_mode"] == "official"
 
 
 def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
@@ -133,6 +145,7 @@ def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
         ("INVOKE_ESE_HEALTH_TIMEOUT", "nan", ["backend"], "INVOKE_ESE_HEALTH_TIMEOUT must be"),
         ("INVOKE_ESE_CONSUMER_PORT", "99999", ["consumer"], "INVOKE_ESE_CONSUMER_PORT must be"),
         ("INVOKE_ESE_LOG_TAIL", "lots", ["logs"], "INVOKE_ESE_LOG_TAIL must be a whole number"),
+        ("INVOKE_ESE_IMAGES", "local", ["up"], "INVOKE_ESE_IMAGES must be one of auto, official"),
     ],
 )
 def test_a_bad_env_value_is_one_line_naming_the_variable(
@@ -156,6 +169,7 @@ def test_a_bad_env_value_is_one_line_naming_the_variable(
         (["consumer", "--port", "65536"], "--port must be a whole number between 1 and 65535"),
         (["logs", "--tail", "ten"], "--tail must be a whole number at least 0, got 'ten'"),
         (["frontend", "--delay-ms", "1.5"], "--delay-ms must be a whole number"),
+        (["backend", "--images", "registry"], "--images must be one of auto, official, offline"),
     ],
 )
 def test_a_bad_flag_value_names_the_flag(recorded, capsys, argv, expected):

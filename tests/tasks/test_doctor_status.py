@@ -10,10 +10,13 @@ from typing import Any
 import psutil
 import pytest
 
-from ese import consumer_container, doctor, endpoints, health, ports, status
-from ese.compose import V1, Compose
-from ese.dockerenv import ContainerInfo
+from ese.engine import consumer_container, waits
+from ese.engine.compose import V1, Compose
+from ese.engine.sdk import ContainerInfo
 from ese.errors import EseError
+from ese.flows import doctor, endpoints, status
+from ese.host import ports
+from ese.topology import load
 from tests.tasks.conftest import FakeContainer, FakeDocker
 
 Addr = namedtuple("Addr", "ip port")
@@ -42,9 +45,12 @@ class FakePsutil:
         return SimpleNamespace(name=lambda: {4242: "nginx"}[pid])
 
 
+ALL_IMAGES = {image.default for image in load().images.values()}
+
+
 def run_doctor(topo, busy=(), **kw):
     defaults: dict[str, Any] = dict(
-        docker_factory=lambda: FakeDocker(),
+        docker_factory=lambda: FakeDocker(images=set(ALL_IMAGES)),
         detect=lambda: Compose(V1),
         is_free=lambda port, bind: port not in busy,
         holder=lambda port: ports.holder(port, FakePsutil()),
@@ -62,6 +68,36 @@ def test_doctor_all_green(topo):
     assert "OK    compose: v1: docker-compose" in lines
     assert any("192.168.1.23" in line for line in lines)
     doctor.verdict(checks)  # no exception
+
+
+def test_doctor_without_a_registry_says_which_images_would_be_built(topo):
+    checks = run_doctor(topo, docker_factory=lambda: FakeDocker(), why_no_kit=lambda: "")
+    by_name = {c.name: c for c in checks}
+    assert by_name["registry"].status == "warn"
+    assert by_name["registry"].detail == "no image registry answers"
+    lines = [c.detail for c in checks if c.name == "image"]
+    assert "redis         ese-offline/redis:7 (offline)" in lines
+    assert "ese_server    ese-server:local (build)" in lines
+    doctor.verdict(checks)  # a warning, not a failure: the kit takes over
+
+
+def test_doctor_with_a_registry_lists_what_would_be_pulled(topo):
+    official = {i.default for k, i in topo.images.items() if k != "grafana"}
+    cli = FakeDocker(images=official, registry={topo.images["grafana"].default})
+    checks = run_doctor(topo, docker_factory=lambda: cli)
+    assert {c.name: c for c in checks}["registry"].detail == "an image registry answers"
+    assert "grafana       grafana/grafana:11.1.4 (to pull)" in [c.detail for c in checks]
+    assert cli.images.pulls == []  # doctor only asks
+
+
+def test_doctor_fails_when_no_registry_answers_and_the_kit_cannot_be_built(topo):
+    checks = run_doctor(topo, docker_factory=lambda: FakeDocker(),
+                        why_no_kit=lambda: "the offline kit builds on Linux only")  # fmt: skip
+    bad = [c for c in checks if c.status == "fail"]
+    assert [c.name for c in bad] == ["images"]
+    assert "the offline kit builds on Linux only" in bad[0].detail
+    with pytest.raises(EseError):
+        doctor.verdict(checks)
 
 
 def test_doctor_names_the_process_holding_a_busy_port(topo):
@@ -203,7 +239,7 @@ def test_health_wait_reports_progress_and_returns_when_healthy():
     ])  # fmt: skip
     clock, sleep, _ = clock_pair()
     lines: list[str] = []
-    health.wait_healthy(lambda: next(polls), ["redis", "elb"], 60, lines.append, clock, sleep)
+    waits.wait_healthy(lambda: next(polls), ["redis", "elb"], 60, lines.append, clock, sleep)
     assert "0/2 healthy; waiting for redis (running/starting), elb (missing)" in lines[0]
     assert lines[-1].startswith("all 2 services healthy")
 
@@ -211,8 +247,8 @@ def test_health_wait_reports_progress_and_returns_when_healthy():
 def test_health_wait_times_out_naming_the_service():
     clock, sleep, now = clock_pair()
     stuck = [ContainerInfo("grafana-server", "g", "running", "unhealthy")]
-    with pytest.raises(health.NotHealthy) as err:
-        health.wait_healthy(lambda: stuck, ["grafana-server"], 30, lambda _: None, clock, sleep)
+    with pytest.raises(waits.NotHealthy) as err:
+        waits.wait_healthy(lambda: stuck, ["grafana-server"], 30, lambda _: None, clock, sleep)
     assert err.value.services == ["grafana-server"]
     assert "not healthy after 30s: grafana-server (running/unhealthy)" in str(err.value)
     assert 30 <= now[0] <= 32
@@ -221,8 +257,8 @@ def test_health_wait_times_out_naming_the_service():
 def test_health_wait_stops_at_once_when_a_service_exits():
     clock, sleep, now = clock_pair()
     dead = [ContainerInfo("ese-server1", "s", "exited", "")]
-    with pytest.raises(health.NotHealthy, match="service stopped: ese-server1"):
-        health.wait_healthy(lambda: dead, ["ese-server1"], 300, lambda _: None, clock, sleep)
+    with pytest.raises(waits.NotHealthy, match="service stopped: ese-server1"):
+        waits.wait_healthy(lambda: dead, ["ese-server1"], 300, lambda _: None, clock, sleep)
     assert now[0] == 0
 
 

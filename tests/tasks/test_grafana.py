@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import urllib.error
 import urllib.request
 
 import pytest
 
-from ese import grafana_api
-from ese.fake_grafana import FakeGrafanaServer
-from ese.grafana_api import GrafanaClient, GrafanaError, provision
+from ese.grafana import api as grafana_api
+from ese.grafana.api import GrafanaClient, GrafanaError, provision
 from ese.paths import REPO_ROOT
+from fake_grafana.server import FakeGrafanaServer
 from tests.tooling import free_port
 
 DATASOURCE = grafana_api.datasource_spec(
@@ -159,7 +160,7 @@ def test_fake_status_codes_match_grafana(grafana):
 
 
 def test_fake_runs_standalone_from_env_credentials(monkeypatch):
-    from ese import fake_grafana
+    from fake_grafana import server as fake_grafana
 
     seen: dict[str, str] = {}
 
@@ -182,7 +183,7 @@ def test_datasource_spec_accepts_provisioning_files_and_rejects_incomplete_ones(
         grafana_api.datasource_spec({"uid": "a", "name": "b", "type": "prometheus"})
 
 
-# -- review fixes ------------------------------------------------------------------------------
+# -- errors ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -200,11 +201,14 @@ def test_grafana_task_rejects_a_bad_url_at_once(url, expected, monkeypatch):
     from invoke import Exit, MockContext
 
     import tasks
-    from ese import settings, stack
+    from ese import task_defaults
+    from ese.flows import provisioning
 
-    monkeypatch.setattr(stack, "provision_grafana", lambda *a, **k: pytest.fail("provisioned"))
+    monkeypatch.setattr(
+        provisioning, "provision_grafana", lambda *a, **k: pytest.fail("provisioned")
+    )
     c = MockContext()
-    c.config.ese = settings.defaults()
+    c.config.ese = task_defaults.defaults()
     with pytest.raises(Exit) as err:
         tasks.grafana(c, url=url, user="admin", password="pw")
     assert err.value.code == 1
@@ -364,7 +368,7 @@ def test_fake_search_finds_dashboards_by_title(grafana):
 
 
 def test_fake_refuses_to_start_without_a_password(monkeypatch, capsys):
-    from ese import fake_grafana
+    from fake_grafana import server as fake_grafana
 
     monkeypatch.delenv("GF_SECURITY_ADMIN_PASSWORD", raising=False)
     with pytest.raises(SystemExit) as err:
@@ -373,3 +377,31 @@ def test_fake_refuses_to_start_without_a_password(monkeypatch, capsys):
     assert "no admin password" in capsys.readouterr().err
     with pytest.raises(ValueError, match="needs an admin password"):
         FakeGrafanaServer("127.0.0.1", 0, "admin")
+
+
+def test_the_fake_shows_a_page_with_each_panels_query_linked_to_prometheus(grafana):
+    """Opened in a browser, the offline stand-in answers HTML, not a JSON 401."""
+    import json
+    import urllib.request
+
+    client = GrafanaClient(grafana.url, "admin", "s3cret")
+    dashboard = json.loads((REPO_ROOT / "grafana/dashboard.json").read_text())
+    datasource = json.loads((REPO_ROOT / "grafana/datasource.json").read_text())
+    provision(client, grafana_api.datasource_spec(datasource), dashboard, timeout=10)
+    with urllib.request.urlopen(grafana.url + "/", timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("text/html")
+        page = resp.read().decode()
+    assert "offline stand-in for Grafana's HTTP API" in page
+    assert "ese-prometheus" in page and dashboard["title"] in page
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if "expr" in t]
+    assert exprs
+    for panel in dashboard["panels"]:
+        if panel.get("targets"):
+            assert html.escape(panel["title"]) in page
+    from urllib.parse import quote_plus
+
+    for expr in exprs:
+        assert "http://localhost:9090/graph?g0.expr=" + html.escape(quote_plus(expr)) in page
+    # The API stays as strict as before.
+    status, _ = call(grafana, "GET", "/api/datasources/uid/ese-prometheus", auth=False)
+    assert status == 401

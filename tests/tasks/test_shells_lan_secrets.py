@@ -6,8 +6,8 @@ import pytest
 from invoke import Exit, MockContext
 
 import tasks
-from ese import lan, secrets, shells
 from ese.errors import EseError
+from ese.host import lan, secrets, shells
 from tests.tasks.conftest import FakeNetifaces
 
 URL = "http://host.docker.internal:8100"

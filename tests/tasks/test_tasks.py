@@ -1,76 +1,100 @@
-"""The Invoke tasks end to end with MockContext, a fake Docker SDK and the fake Grafana."""
+"""The Invoke tasks end to end: Invoke's MockContext, a fake Docker SDK, recorded commands and
+the fake Grafana."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from invoke import Exit, MockContext, Result
+from invoke import Exit, MockContext
 
 import tasks
-from ese import compose, dockerenv, errors, lan, ports, secrets, settings, stack
-from ese.compose import V1, V2, Compose
+from ese import errors, task_defaults
+from ese.engine import commands, compose, sdk
+from ese.engine.compose import V1, V2, Compose
 from ese.errors import EseError
+from ese.flows import consumer as consumer_flow
+from ese.flows import shared
+from ese.host import lan, ports, secrets
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
-from tests.tasks.conftest import FakeContainer, FakeDocker
+from ese.topology import load
+from tests.tasks.conftest import FakeContainer, FakeDocker, FakeSpawn
 
 BACKEND_SERVICES = ["redis-server", "ese-server1", "ese-server2", "ese-server-analytics", "elb",
                     "prometheus-server", "grafana-server"]  # fmt: skip
+# Every image of the topology present: the runs decide "local" and pull nothing.
+ALL_IMAGES = {image.default for image in load().images.values()}
 
 
 @pytest.fixture
 def env_file(tmp_path, monkeypatch):
     path = tmp_path / "docker" / ".env"
-    monkeypatch.setattr(stack, "ENV_FILE", path)
     monkeypatch.setattr(secrets, "ENV_FILE", path)
     return path
 
 
 @pytest.fixture
-def wired(monkeypatch, env_file):
-    """Compose v2 on POSIX, a fake Docker engine, no rendering, a fixed LAN address."""
-    cli = FakeDocker()
-    monkeypatch.setattr(compose, "current", lambda: Compose(V2, windows=False))
-    monkeypatch.setattr(dockerenv, "client", lambda *a, **k: cli)
-    monkeypatch.setattr(stack, "render_if_stale", lambda topo: [])
+def wired(monkeypatch, env_file, spawned):
+    """Compose v2, a fake Docker engine with every image, no rendering, a fixed LAN address."""
+    cli = FakeDocker(images=set(ALL_IMAGES))
+    monkeypatch.setattr(compose, "current", lambda: Compose(V2))
+    monkeypatch.setattr(sdk, "client", lambda *a, **k: cli)
+    monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
     monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
     return cli
 
 
-def context(**commands: Result) -> Any:
-    c = MockContext(run=commands)
-    c.config.ese = settings.defaults()
+def context() -> Any:
+    c = MockContext()
+    c.config.ese = task_defaults.defaults()
     return c
 
 
-def line(project, file, *args, env_file) -> str:
-    return Compose(V2, windows=False).line(project, file, list(args), env_file)
+def argv(project, file, *args, env_file) -> list[str]:
+    return Compose(V2).argv(project, file, list(args), env_file)
 
 
-def test_frontend_scales_clients_and_sets_the_server_url_through_env(wired, env_file, capsys):
-    cmd = line("ese-frontend", FRONTEND_COMPOSE, "up", "-d", "--scale", "ese-client=3",
+def test_frontend_scales_clients_and_sets_the_server_url_through_env(
+    wired, spawned: FakeSpawn, env_file, capsys
+):
+    cmd = argv("ese-frontend", FRONTEND_COMPOSE, "up", "-d", "--scale", "ese-client=3",
                env_file=env_file)  # fmt: skip
-    c = context(**{cmd: Result("", exited=0)})
-    tasks.frontend(c, clients="3", delay_ms="100")
-    _, kwargs = c.run.call_args
-    assert kwargs["env"] == {
+    tasks.frontend(context(), clients="3", delay_ms="100")
+    assert spawned.commands() == [cmd]  # the image is present: no build
+    env = spawned.calls[0][1]
+    assert {
+        k: env[k] for k in ("REACT_APP_BE_SERVER", "ESE_EVENT_DELAY_MS", "ESE_EVENT_LIMIT")
+    } == {
         "REACT_APP_BE_SERVER": "http://host.docker.internal:8100",
         "ESE_EVENT_DELAY_MS": "100",
         "ESE_EVENT_LIMIT": "50000",
     }
-    assert kwargs["pty"] is False
-    assert f"> {cmd}" in capsys.readouterr().out
+    assert env["ESE_PYTHON_BASE_IMAGE"] == "python:3.11-slim-bookworm"  # the plan, explicit
+    assert f"> {commands.shown(cmd)}" in capsys.readouterr().out
     assert env_file.exists()  # the clients' ingest token comes from it
 
 
-def test_frontend_rejects_a_bad_url_before_running_anything(wired):
-    c = context()
+def test_frontend_builds_a_missing_client_image_once_then_starts(
+    wired, spawned: FakeSpawn, env_file
+):
+    wired.images.present.discard("ese-client:local")
+    tasks.frontend(context(), clients="2")
+    build = argv("ese-frontend", FRONTEND_COMPOSE, "build", "ese-client", env_file=env_file)
+    assert spawned.commands()[0] == build
+    assert spawned.commands()[1][-4:] == ["up", "-d", "--scale", "ese-client=2"]
+
+
+def spawned_nothing(cli: FakeDocker) -> bool:
+    return cli.containers.runs == [] and cli.images.builds == []
+
+
+def test_frontend_rejects_a_bad_url_before_running_anything(wired, spawned: FakeSpawn):
     with pytest.raises(Exit) as err:
-        tasks.frontend(c, be_server="host:8100")
+        tasks.frontend(context(), be_server="host:8100")
     assert err.value.code == 1
     assert "--be-server 'host:8100' is not an http(s) URL" in str(err.value.message)
-    c.run.assert_not_called()
+    assert wired.images.asked == [] and spawned_nothing(wired)
 
 
 def healthy_backend() -> list[FakeContainer]:
@@ -78,7 +102,7 @@ def healthy_backend() -> list[FakeContainer]:
 
 
 def test_backend_brings_up_waits_provisions_grafana_and_prints_endpoints(
-    wired, env_file, grafana, monkeypatch, capsys
+    wired, spawned: FakeSpawn, env_file, grafana, monkeypatch, capsys
 ):
     secrets.ensure(env_file)
     text = env_file.read_text().replace(
@@ -87,11 +111,13 @@ def test_backend_brings_up_waits_provisions_grafana_and_prints_endpoints(
     )
     env_file.write_text(text)
     wired.containers.items = healthy_backend()
-    up = line("ese-backend", BACKEND_COMPOSE, "up", "-d", "--remove-orphans", "--build",
-              env_file=env_file)  # fmt: skip
-    c = context(**{up: Result("", exited=0)})
+    c = context()
     c.config.ese["grafana_url"] = grafana.url
     tasks.backend(c, build=True)
+    build = argv("ese-backend", BACKEND_COMPOSE, "build", "ese-server1", env_file=env_file)
+    up = argv("ese-backend", BACKEND_COMPOSE, "up", "-d", "--remove-orphans", env_file=env_file)
+    assert spawned.commands() == [build, up]  # one build of the shared shard image
+    assert spawned.calls[1][1]["ESE_REDIS_IMAGE"] == "redis:7.2.5-alpine"
     out = capsys.readouterr().out
     assert "all 7 services healthy" in out
     assert "Grafana datasource: created" in out and "Grafana dashboard: created" in out
@@ -102,42 +128,60 @@ def test_backend_brings_up_waits_provisions_grafana_and_prints_endpoints(
     assert list(state["dashboards"]) == ["ese-server"]
 
 
-def test_backend_timeout_prints_the_failing_service_logs(wired, env_file, capsys, monkeypatch):
+def test_backend_timeout_prints_the_failing_service_logs(
+    wired, spawned: FakeSpawn, env_file, capsys
+):
     containers = healthy_backend()
     containers[-1].health = "unhealthy"  # grafana-server
     wired.containers.items = containers
-    up = line("ese-backend", BACKEND_COMPOSE, "up", "-d", "--remove-orphans", env_file=env_file)
-    logs = line("ese-backend", BACKEND_COMPOSE, "logs", "--no-color", "--tail", "40",
+    logs = argv("ese-backend", BACKEND_COMPOSE, "logs", "--no-color", "--tail", "40",
                 "grafana-server", env_file=env_file)  # fmt: skip
-    c = context(**{up: Result("", exited=0), logs: Result("grafana says no", exited=0)})
+    c = context()
     c.config.ese["health_timeout"] = 0
     with pytest.raises(Exit) as err:
         tasks.backend(c)
     assert err.value.code == 1
     assert "grafana-server (running/unhealthy)" in str(err.value.message)
-    assert f"> {logs}" in capsys.readouterr().out
-    assert c.run.call_args.args == (logs,)
+    assert f"> {commands.shown(logs)}" in capsys.readouterr().out
+    assert spawned.commands()[-1] == logs
 
 
-def test_backend_refuses_a_busy_port_naming_its_holder(wired, env_file, monkeypatch):
-    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": port != 3000)
-    monkeypatch.setattr(ports, "holder", lambda port, ps=None: "grafana-server (pid 77)")
+def test_backend_fails_at_once_on_a_restart_loop_and_shows_its_logs(
+    wired, spawned: FakeSpawn, env_file
+):
+    containers = healthy_backend()
+    containers[0].status, containers[0].restarts = "restarting", 5  # redis-server
+    wired.containers.items = containers
     c = context()
+    c.config.ese["health_timeout"] = 600  # a loop must not wait this out
     with pytest.raises(Exit) as err:
         tasks.backend(c)
+    assert "restarting over and over: redis-server (restarting, 5 restarts)" in str(
+        err.value.message
+    )
+    assert spawned.commands()[-1][-1] == "redis-server"  # its log lines were shown
+
+
+def test_backend_refuses_a_busy_port_naming_its_holder(
+    wired, spawned: FakeSpawn, env_file, monkeypatch
+):
+    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": port != 3000)
+    monkeypatch.setattr(ports, "holder", lambda port, ps=None: "grafana-server (pid 77)")
+    with pytest.raises(Exit) as err:
+        tasks.backend(context())
     assert str(err.value.message).startswith(
         "port 3000 for grafana-server is busy: held by grafana-server (pid 77);"
     )
-    c.run.assert_not_called()
+    assert spawned.calls == []
 
 
 def test_docker_not_running_is_one_line_with_how_to_start_it(env_file, monkeypatch):
     def refuse():
         raise ConnectionRefusedError("refused")
 
-    real_client = dockerenv.client
-    monkeypatch.setattr(dockerenv, "client", lambda *a, **k: real_client(refuse, "linux"))
-    monkeypatch.setattr(stack, "render_if_stale", lambda topo: [])
+    real_client = sdk.client
+    monkeypatch.setattr(sdk, "client", lambda *a, **k: real_client(refuse, "linux"))
+    monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
     with pytest.raises(Exit) as err:
         tasks.down(context())
     assert str(err.value.message) == (
@@ -172,27 +216,25 @@ def test_consumer_server_url_is_used_as_given(wired, env_file):
     )
 
 
-def test_down_removes_both_projects_and_the_consumer(wired, env_file):
+def test_down_removes_both_projects_and_the_consumer(wired, spawned: FakeSpawn, env_file):
     wired.containers.items = [FakeContainer("ese-consumer", project="")]
     args = ("down", "--remove-orphans", "--volumes")
-    front = line("ese-frontend", FRONTEND_COMPOSE, *args, env_file=env_file)
-    back = line("ese-backend", BACKEND_COMPOSE, *args, env_file=env_file)
-    c = context(**{front: Result("", exited=0), back: Result("", exited=0)})
-    tasks.down(c, volumes=True)
-    assert [call.args[0] for call in c.run.call_args_list] == [front, back]
+    front = argv("ese-frontend", FRONTEND_COMPOSE, *args, env_file=env_file)
+    back = argv("ese-backend", BACKEND_COMPOSE, *args, env_file=env_file)
+    tasks.down(context(), volumes=True)
+    assert spawned.commands() == [front, back]
     # compose needs REACT_APP_BE_SERVER to parse the frontend file even for `down`
-    assert "REACT_APP_BE_SERVER" in c.run.call_args_list[0].kwargs["env"]
+    assert "REACT_APP_BE_SERVER" in spawned.calls[0][1]
     assert wired.containers.items[0].removed
 
 
-def test_logs_picks_the_project_of_the_service(wired, env_file, monkeypatch):
-    monkeypatch.setattr(compose, "current", lambda: Compose(V1, windows=True))
+def test_logs_picks_the_project_of_the_service(wired, spawned: FakeSpawn, env_file, monkeypatch):
+    monkeypatch.setattr(compose, "current", lambda: Compose(V1))
     args = ["logs", "--tail", "200", "--follow", "ese-client"]
-    cmd = Compose(V1, windows=True).line("ese-frontend", FRONTEND_COMPOSE, args, env_file)
-    c = context(**{cmd: Result("", exited=0)})
-    tasks.logs(c, "ese-client", follow=True)
-    assert c.run.call_args.args == (cmd,)
-    assert cmd.startswith("docker-compose -f ")
+    cmd = Compose(V1).argv("ese-frontend", FRONTEND_COMPOSE, args, env_file)
+    tasks.logs(context(), "ese-client", follow=True)
+    assert spawned.commands() == [cmd]
+    assert cmd[0] == "docker-compose"
     with pytest.raises(Exit, match="unknown service 'nope'"):
         tasks.logs(context(), "nope")
 
@@ -200,21 +242,21 @@ def test_logs_picks_the_project_of_the_service(wired, env_file, monkeypatch):
 def test_config_values_are_strings_converted_by_option():
     c = context()
     # Every default is a string, so Invoke's env loading never casts (and never raises).
-    assert all(isinstance(v, str) for v in settings.defaults().values())
+    assert all(isinstance(v, str) for v in task_defaults.defaults().values())
     c.config.ese["clients"] = "7"  # what INVOKE_ESE_CLIENTS=7 gives
-    assert settings.option(c, None, "clients") == 7
-    assert settings.option(c, "2", "clients") == 2
+    assert task_defaults.option(c, None, "clients") == 7
+    assert task_defaults.option(c, "2", "clients") == 2
     c.config.ese["health_timeout"] = "300.5"
-    assert settings.option(c, None, "health_timeout") == 300.5
+    assert task_defaults.option(c, None, "health_timeout") == 300.5
     with pytest.raises(EseError) as err:
-        settings.option(c, "-3", "clients")
+        task_defaults.option(c, "-3", "clients")
     assert str(err.value) == (
         "--clients must be a whole number between 0 and 1000, got '-3'; e.g. --clients 4"
     )
     with pytest.raises(EseError, match=r"^--tail must be a whole number at least 0, got 'x'"):
-        settings.option(c, "x", "log_tail")
+        task_defaults.option(c, "x", "log_tail")
     with pytest.raises(EseError, match=r"^--port must be a whole number between 1 and 65535"):
-        settings.option(c, "70000", "consumer_port")
+        task_defaults.option(c, "70000", "consumer_port")
 
 
 def test_every_flag_has_help():
@@ -223,9 +265,6 @@ def test_every_flag_has_help():
         assert task.__doc__ and len(task.__doc__.strip().splitlines()) == 1, name
         for arg in params:
             assert arg.help, f"{name} --{arg.name} has no help"
-
-
-# -- review fixes ------------------------------------------------------------------------------
 
 
 def running_consumer(port: int = 8501) -> FakeContainer:
@@ -261,42 +300,45 @@ def test_consumer_replaces_our_own_container_holding_the_port(wired, env_file, m
 def test_consumer_port_out_of_range_is_refused_before_any_removal(wired, env_file, port):
     wired.containers.items = [running_consumer(8501)]
     with pytest.raises(EseError, match="--port must be between 1 and 65535"):
-        stack.consumer(remote=False, server_url=None, port=port)
+        consumer_flow.consumer(remote=False, server_url=None, port=port)
     assert not wired.containers.items[0].removed
 
 
-def test_logs_of_a_missing_consumer_container_is_exit_1_with_a_hint(wired, env_file):
-    c = context()
+def test_logs_of_a_missing_consumer_container_is_exit_1_with_a_hint(
+    wired, spawned: FakeSpawn, env_file
+):
     with pytest.raises(Exit) as err:
-        tasks.logs(c, service="ese-consumer")
+        tasks.logs(context(), service="ese-consumer")
     assert err.value.code == 1
     assert str(err.value.message) == (
         "no container 'ese-consumer'; start it with `invoke consumer`"
     )
-    c.run.assert_not_called()
+    assert spawned.calls == []
 
 
-def test_logs_of_the_consumer_fails_when_docker_logs_fails(wired, env_file):
-    wired.containers.items = [running_consumer()]
-    c = context(**{"docker logs --tail 200 ese-consumer": Result("", exited=1)})
-    with pytest.raises(Exit, match=r"docker logs ese-consumer failed \(exit 1\)"):
-        tasks.logs(c, service="ese-consumer")
-    ok = context(**{"docker logs --tail 200 ese-consumer": Result("hello", exited=0)})
-    tasks.logs(ok, service="ese-consumer")
+def test_logs_of_the_consumer_come_from_the_engine(wired, spawned: FakeSpawn, env_file, capsys):
+    consumer = running_consumer()
+    consumer.log_text = b"You can now view your Streamlit app\n"
+    wired.containers.items = [consumer]
+    tasks.logs(context(), service="ese-consumer", tail="7")
+    assert capsys.readouterr().out.endswith(
+        "keep it private)\nYou can now view your Streamlit app\n"
+    )
+    assert consumer.log_calls == [{"tail": 7}]
+    assert spawned.calls == []  # through the SDK, not a `docker logs` command
 
 
-def test_logs_checks_docker_first(env_file, monkeypatch):
+def test_logs_checks_docker_first(env_file, spawned: FakeSpawn, monkeypatch):
     def refuse():
         raise ConnectionRefusedError("refused")
 
-    real_client = dockerenv.client
-    monkeypatch.setattr(dockerenv, "client", lambda *a, **k: real_client(refuse, "darwin"))
-    c = context()
+    real_client = sdk.client
+    monkeypatch.setattr(sdk, "client", lambda *a, **k: real_client(refuse, "darwin"))
     with pytest.raises(Exit) as err:
-        tasks.logs(c)
+        tasks.logs(context())
     assert "Docker engine not reachable" in str(err.value.message)
     assert "open -a Docker" in str(err.value.message)
-    c.run.assert_not_called()
+    assert spawned.calls == []
 
 
 @pytest.mark.parametrize(
@@ -315,6 +357,75 @@ def test_docker_start_hint_per_os(platform, expected):
         raise ConnectionRefusedError("refused")
 
     with pytest.raises(EseError) as err:
-        dockerenv.client(refuse, platform)
+        sdk.client(refuse, platform)
     assert err.value.hint.startswith(expected)
     assert errors.docker_start_hint(platform).startswith(expected)
+
+
+def test_backend_no_auth_starts_the_shards_without_tokens_and_says_so(
+    wired, spawned: FakeSpawn, env_file, grafana, capsys
+):
+    secrets.ensure(env_file)
+    env_file.write_text(
+        env_file.read_text().replace(
+            f"GRAFANA_ADMIN_PASSWORD={secrets.read(env_file)['GRAFANA_ADMIN_PASSWORD']}",
+            "GRAFANA_ADMIN_PASSWORD=s3cret",
+        )
+    )
+    wired.containers.items = healthy_backend()
+    c = context()
+    c.config.ese["grafana_url"] = grafana.url
+    tasks.backend(c, auth=False)
+    up_env = spawned.calls[-1][1]
+    assert spawned.commands()[-1][-3:] == ["up", "-d", "--remove-orphans"]
+    # Given to compose, these win over docker/.env: the shards run without tokens.
+    assert up_env["ESE_INGEST_TOKEN"] == "" and up_env["ESE_ANALYTICS_TOKEN"] == ""
+    assert "http://localhost:3006" in up_env["ESE_CORS_ORIGINS"].split(",")
+    out = capsys.readouterr().out
+    assert "AUTH OFF" in out and "NO TOKEN (auth off)" in out
+    assert secrets.read(env_file)["ESE_INGEST_TOKEN"]  # the file keeps its tokens
+
+
+def test_backend_with_auth_keeps_the_tokens_of_the_env_file(wired, spawned: FakeSpawn, env_file):
+    wired.containers.items = healthy_backend()
+    c = context()
+    c.config.ese["grafana_timeout"] = "0"
+    with pytest.raises(Exit):  # no Grafana here; the compose call is what matters
+        tasks.backend(c)
+    up_env = next(env for argv, env in spawned.calls if "up" in argv)
+    assert "ESE_INGEST_TOKEN" not in up_env  # compose reads it from docker/.env
+    assert up_env["ESE_CORS_ORIGINS"].startswith("http://localhost:3006,http://127.0.0.1:3006")
+
+
+def test_auth_off_from_the_config_namespace(monkeypatch):
+    c = context()
+    c.config.ese["auth"] = "false"
+    assert task_defaults.option(c, None, "auth") is False
+    c.config.ese["auth"] = "maybe"
+    with pytest.raises(EseError, match=r"ese\.auth in invoke\.yaml must be true or false"):
+        task_defaults.option(c, None, "auth")
+
+
+def test_webclient_serves_the_page_from_the_client_image(wired, spawned: FakeSpawn, env_file):
+    tasks.webclient(context(), port="3007")
+    image, kwargs = wired.containers.runs[-1]
+    assert image == "ese-client:local"
+    assert kwargs["name"] == "ese-webclient"
+    assert kwargs["command"] == ["--web", "--port", "3007", "--host", "0.0.0.0"]
+    assert kwargs["ports"] == {"3007/tcp": ("0.0.0.0", 3007)}
+    assert kwargs["environment"]["REACT_APP_BE_SERVER"] == "http://localhost:8100"
+    assert kwargs["environment"]["ESE_INGEST_TOKEN"] == secrets.read(env_file)["ESE_INGEST_TOKEN"]
+    assert spawned.calls == []  # the image is there: nothing built
+
+
+def test_status_says_loudly_when_the_shards_run_without_tokens(topo):
+    from ese.flows import status
+
+    shard = FakeContainer("ese-backend-ese-server1-1", service="ese-server1")
+    shard.env = ["ESE_INGEST_TOKEN=", "ESE_ROLE=ingest"]
+    cli = FakeDocker([shard])
+    assert status.tokens_off(topo, cli) is True
+    shard.env = ["ESE_INGEST_TOKEN=abc"]
+    assert status.tokens_off(topo, cli) is False
+    lines = status.report(topo, {}, {}, get=lambda url, headers: "{}", auth=False)
+    assert lines[0].startswith("!! AUTH OFF")

@@ -1,0 +1,336 @@
+"""`nox -s configs`: the generated configs are current and pass their own tools.
+
+Each check ends ok, skip (a tool is missing here) or fail. With CI=true a skip counts as a
+failure, so CI cannot go green without running every tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ese import render
+from ese.checks import metrics_catalog
+from ese.checks.promql import metric_names
+from ese.checks.tools import Missing, compose_command, run
+from ese.engine.sdk import docker_reachable, image_available
+from ese.host.processes import in_ci
+from ese.paths import REPO_ROOT
+from ese.topology import Topology, TopologyError, load
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: str  # ok | skip | fail
+    detail: str = ""
+
+
+# --- regenerate -------------------------------------------------------------------------
+
+
+def check_regenerated(topo: Topology, root: Path) -> Outcome:
+    """Render into a temporary directory and compare with the committed files byte for byte."""
+    with tempfile.TemporaryDirectory() as tmp:
+        render.write(topo, Path(tmp))
+        problems = []
+        for rel in render.render_all(topo):
+            fresh, committed = Path(tmp) / rel, root / rel
+            if not committed.exists():
+                problems.append(f"{rel} is missing")
+            elif fresh.read_bytes() != committed.read_bytes():
+                diff = difflib.unified_diff(
+                    committed.read_text(encoding="utf-8").splitlines(),
+                    fresh.read_text(encoding="utf-8").splitlines(),
+                    f"committed/{rel}",
+                    f"rendered/{rel}",
+                    lineterm="",
+                    n=1,
+                )
+                problems.append("\n".join(list(diff)[:20]))
+    if problems:
+        return Outcome(
+            "regenerate", "fail", "\n".join(problems) + "\nrun `invoke render` and commit"
+        )
+    return Outcome("regenerate", "ok", f"{len(render.render_all(topo))} files match")
+
+
+# --- docker compose config ---------------------------------------------------------------
+
+_REQUIRED_VAR = re.compile(r"\$\{([A-Z0-9_]+):\?")
+
+
+def check_compose(root: Path) -> Outcome:
+    """`docker compose config -q` (or v1 `docker-compose`) on both compose files."""
+    files = [root / "docker/ese-server.compose.yml", root / "docker/ese-client.compose.yml"]
+    cmd = compose_command()
+    image = "docker/compose:1.29.2"
+    if cmd is None and not (docker_reachable() and image_available(image)):
+        return _missing(
+            "compose",
+            Missing(
+                "docker compose / docker-compose", "install docker-compose or the compose plugin"
+            ),
+        )
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in files:
+            # Placeholders for the variables the real docker/.env provides.
+            names = sorted(set(_REQUIRED_VAR.findall(path.read_text(encoding="utf-8"))))
+            env_file = Path(tmp) / f"{path.stem}.env"
+            env_file.write_text("".join(f"{n}=placeholder\n" for n in names), encoding="utf-8")
+            if cmd is not None:
+                argv = [*cmd, "--env-file", str(env_file), "-f", str(path), "config", "-q"]
+            else:
+                argv = [
+                    "docker",
+                    "run",
+                    "--rm",
+                    "-v",
+                    f"{root}:/src:ro",
+                    "-v",
+                    f"{tmp}:/envs:ro",
+                    "-w",
+                    "/src/docker",
+                    image,
+                    "--env-file",
+                    f"/envs/{env_file.name}",
+                    "-f",
+                    path.name,
+                    "config",
+                    "-q",
+                ]
+            proc = run(argv)
+            if proc.returncode != 0 or proc.stderr.strip():
+                failures.append(f"{path.name}: {(proc.stderr or proc.stdout).strip()}")
+    tool = " ".join(cmd) if cmd else image
+    if failures:
+        return Outcome("compose", "fail", "\n".join(failures))
+    return Outcome("compose", "ok", f"{tool} config -q: both files valid")
+
+
+# --- haproxy -c ----------------------------------------------------------------------------
+
+
+def _haproxy_argv(topo: Topology, root: Path, tmp: Path) -> list[str] | Missing:
+    """haproxy -c where the shard names resolve, as they do inside the compose network."""
+    cfg = root / "haproxy/haproxy.cfg"
+    names = " ".join(s.name for s in topo.shards)
+    local = shutil.which("haproxy")
+    if local and sys.platform.startswith("linux") and shutil.which("unshare"):
+        hosts = tmp / "hosts"
+        hosts.write_text(f"127.0.0.1 localhost {names}\n", encoding="utf-8")
+        # A private mount namespace gets its own /etc/hosts; nothing on the machine changes.
+        script = f'mount --bind "{hosts}" /etc/hosts && exec "{local}" -c -f "{cfg}"'
+        probe = run(["unshare", "--map-root-user", "--mount", "true"], 30)
+        if probe.returncode == 0:
+            return ["unshare", "--map-root-user", "--mount", "sh", "-c", script]
+    image = topo.images["haproxy"].resolve(os.environ)
+    if docker_reachable() and image_available(image):
+        add_hosts = [arg for s in topo.shards for arg in ("--add-host", f"{s.name}:127.0.0.1")]
+        return [
+            "docker",
+            "run",
+            "--rm",
+            *add_hosts,
+            "-v",
+            f"{root / 'haproxy'}:/usr/local/etc/haproxy:ro",
+            image,
+            "haproxy",
+            "-c",
+            "-f",
+            "/usr/local/etc/haproxy/haproxy.cfg",
+        ]
+    if local:
+        return Missing(
+            "a way to resolve the shard names for haproxy -c",
+            "needs `unshare` (Linux) or Docker with the haproxy image",
+        )
+    return Missing("haproxy", "apt-get install haproxy, brew install haproxy, or run Docker")
+
+
+def check_haproxy(topo: Topology, root: Path) -> Outcome:
+    """`haproxy -c -f haproxy/haproxy.cfg` must pass and print no warning."""
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = _haproxy_argv(topo, root, Path(tmp))
+        if isinstance(argv, Missing):
+            return _missing("haproxy", argv)
+        proc = run(argv)
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0 or "WARNING" in output or "Warnings were found" in output:
+        return Outcome("haproxy", "fail", output)
+    return Outcome("haproxy", "ok", "haproxy -c: valid, no warning")
+
+
+# --- promtool ---------------------------------------------------------------------------------
+
+
+def check_promtool(topo: Topology, root: Path) -> Outcome:
+    """`promtool check config prometheus/prometheus.yml`."""
+    cfg = root / "prometheus/prometheus.yml"
+    image = topo.images["prometheus"].resolve(os.environ)
+    if shutil.which("promtool"):
+        argv = ["promtool", "check", "config", str(cfg)]
+    elif docker_reachable() and image_available(image):
+        argv = [
+            "docker",
+            "run",
+            "--rm",
+            "--entrypoint",
+            "promtool",
+            "-v",
+            f"{root / 'prometheus'}:/etc/prometheus:ro",
+            image,
+            "check",
+            "config",
+            "/etc/prometheus/prometheus.yml",
+        ]
+    else:
+        return _missing(
+            "promtool", Missing("promtool", "apt-get install prometheus, or run Docker")
+        )
+    proc = run(argv)
+    if proc.returncode != 0:
+        return Outcome("promtool", "fail", (proc.stdout + proc.stderr).strip())
+    return Outcome("promtool", "ok", "promtool check config: SUCCESS")
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+# Counters by naming convention, plus the original demo's four (they carry no suffix).
+_COUNTER = re.compile(
+    r"\b([a-z_:][a-z0-9_:]*(?:_total|_count|_bucket|_sum)|health_ping_count|add_event_ping_count"
+    r"|add_events_ping_count|get_events_ping_count)\b(?!\s*\()"
+)
+_RATE_FUNCS = {"rate", "increase", "irate"}
+
+
+def _bare_counters(expr: str) -> set[str]:
+    """Counters in `expr` that are not the direct argument of rate(), increase() or irate()."""
+    bare = set()
+    for match in _COUNTER.finditer(expr):
+        before = expr[: match.start()].rstrip()
+        func = re.search(r"(\w+)\s*\($", before)
+        if func is None or func.group(1) not in _RATE_FUNCS:
+            bare.add(match.group(1))
+    return bare
+
+
+def dashboard_problems(dashboard: dict, datasource_uid: str, known: set[str]) -> list[str]:
+    """What is wrong with a dashboard model: datasource uids, queries, panel basics."""
+    problems = []
+    if not dashboard.get("title") or not dashboard.get("uid"):
+        problems.append("dashboard needs a title and a uid")
+    panels = dashboard.get("panels") or []
+    if not panels:
+        problems.append("dashboard has no panels")
+    ids = [p.get("id") for p in panels]
+    if len(set(ids)) != len(ids):
+        problems.append("panel ids are not unique")
+    for panel in panels:
+        title = panel.get("title") or f"panel {panel.get('id')}"
+        refs = [panel.get("datasource")] + [t.get("datasource") for t in panel.get("targets", [])]
+        for ref in refs:
+            uid = ref.get("uid") if isinstance(ref, dict) else ref
+            if uid != datasource_uid:
+                problems.append(f"{title}: datasource {uid!r} is not {datasource_uid!r}")
+        if not panel.get("targets"):
+            problems.append(f"{title}: no queries")
+        for target in panel.get("targets", []):
+            expr = target.get("expr", "")
+            for name in sorted(metric_names(expr) - known):
+                problems.append(f"{title}: {name} is not exported by any service ({expr})")
+            for name in sorted(_bare_counters(expr)):
+                problems.append(f"{title}: counter {name} graphed without rate() or increase()")
+    return problems
+
+
+def check_dashboard(topo: Topology, root: Path) -> Outcome:
+    """JSON parse, datasource uid and metric names of grafana/dashboard.json."""
+    try:
+        dashboard = json.loads((root / "grafana/dashboard.json").read_text(encoding="utf-8"))
+        datasource = json.loads((root / "grafana/datasource.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return Outcome("dashboard", "fail", f"grafana JSON unreadable: {exc}")
+    haproxy_bin = shutil.which("haproxy")
+    image = topo.images["haproxy"].resolve(os.environ)
+    if haproxy_bin is None and not (docker_reachable() and image_available(image)):
+        why = Missing("haproxy", "needed to read its exporter's metric names; or run Docker")
+        return _missing("dashboard", why)
+    try:
+        known = metrics_catalog.ese_server_metrics() | metrics_catalog.haproxy_metrics(
+            topo, haproxy_bin, image
+        )
+    except RuntimeError as exc:
+        return Outcome("dashboard", "fail", str(exc))
+    known |= metrics_catalog.PROMETHEUS_BUILTINS
+    problems = dashboard_problems(dashboard, datasource.get("uid", ""), known)
+    if problems:
+        return Outcome("dashboard", "fail", "\n".join(problems))
+    queries = sum(len(p["targets"]) for p in dashboard["panels"])
+    return Outcome(
+        "dashboard", "ok", f"{len(dashboard['panels'])} panels, {queries} queries, all metrics live"
+    )
+
+
+def _missing(name: str, why: Missing) -> Outcome:
+    return Outcome(name, "fail" if in_ci() else "skip", str(why))
+
+
+CHECKS: dict[str, Callable[[Topology, Path], Outcome]] = {
+    "regenerate": check_regenerated,
+    "compose": lambda topo, root: check_compose(root),
+    "haproxy": check_haproxy,
+    "promtool": check_promtool,
+    "dashboard": check_dashboard,
+}
+
+
+def _swarm(name: str) -> Callable[[Topology, Path], Outcome]:
+    """A check of the Swarm stack's files, from ese/swarm/configcheck.py (which imports us)."""
+
+    def check(topo: Topology, root: Path) -> Outcome:
+        from ese.swarm import configcheck as swarm
+
+        return getattr(swarm, name)(topo, root)
+
+    return check
+
+
+CHECKS.update(
+    {
+        "swarm-stack": _swarm("check_stack"),
+        "swarm-haproxy": _swarm("check_haproxy"),
+        "swarm-promtool": _swarm("check_promtool"),
+    }
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ese.checks", description=__doc__)
+    parser.add_argument("checks", nargs="*", choices=[*CHECKS, []], help="checks to run (all)")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root")
+    args = parser.parse_args(argv)
+    try:
+        topo = load(args.root / "topology.toml")
+    except TopologyError as exc:
+        print(f"FAIL topology: {exc}")
+        return 1
+    failed = False
+    for name in args.checks or list(CHECKS):
+        outcome = CHECKS[name](topo, args.root)
+        print(f"{outcome.status.upper():4} {outcome.name}: {outcome.detail}", flush=True)
+        if outcome.status == "skip" and in_ci():
+            outcome = Outcome(name, "fail")
+        failed |= outcome.status == "fail"
+    return 1 if failed else 0

@@ -1,0 +1,127 @@
+"""Run the ese-consumer container with the Docker SDK (it is not part of a compose project)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ese.errors import EseError
+from ese.paths import REPO_ROOT
+
+LABEL = "org.ese.service"
+DOCKERFILE = "services/ese_consumer/Dockerfile"
+
+
+def _errors() -> Any:
+    return importlib.import_module("docker.errors")
+
+
+def remove(cli: Any, name: str) -> bool:
+    """Remove the container called `name` (running or not); False when there is none."""
+    try:
+        cli.containers.get(name).remove(force=True)
+    except _errors().NotFound:
+        return False
+    return True
+
+
+def exists(cli: Any, name: str) -> bool:
+    try:
+        cli.containers.get(name)
+    except _errors().NotFound:
+        return False
+    return True
+
+
+def logs(cli: Any, name: str, tail: int, follow: bool) -> Iterator[str]:
+    """The container's log text: the last `tail` lines, then new ones while `follow`."""
+    try:
+        container = cli.containers.get(name)
+    except _errors().NotFound:
+        raise EseError(f"no container {name!r}", "start it with `invoke consumer`") from None
+    if not follow:
+        yield container.logs(tail=tail).decode("utf-8", "replace")
+        return
+    for chunk in container.logs(tail=tail, stream=True, follow=True):
+        yield chunk.decode("utf-8", "replace")
+
+
+def holds_port(cli: Any, name: str, port: int) -> bool:
+    """True when the running container `name` publishes host `port` (busy, but by us)."""
+    try:
+        container = cli.containers.get(name)
+    except _errors().NotFound:
+        return False
+    if container.status != "running":
+        return False
+    bindings = ((container.attrs or {}).get("HostConfig") or {}).get("PortBindings") or {}
+    return any(
+        str(bound.get("HostPort")) == str(port)
+        for binds in bindings.values()
+        for bound in binds or []
+    )
+
+
+def ensure_image(
+    cli: Any, image: str, base_image: str, build: bool, report: Callable[[str], None] = print
+) -> None:
+    """Build the consumer image from this repository when asked or when it is missing."""
+    errors = _errors()
+    if not build:
+        try:
+            cli.images.get(image)
+            return
+        except errors.ImageNotFound:
+            pass
+    report(f"> building {image} from {DOCKERFILE} (base {base_image})")
+    try:
+        cli.images.build(path=str(REPO_ROOT), dockerfile=DOCKERFILE, tag=image,
+                         buildargs={"BASE_IMAGE": base_image}, rm=True)  # fmt: skip
+    except (errors.BuildError, errors.APIError) as exc:
+        raise EseError(
+            f"building {image} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+            f"run `docker build -f {DOCKERFILE} -t {image} .` in the repository to see the log",
+        ) from None
+
+
+def run(
+    cli: Any,
+    *,
+    image: str,
+    name: str,
+    host_port: int,
+    container_port: int,
+    bind: str,
+    environment: Mapping[str, str],
+    platform: str | None = None,
+    command: list[str] | None = None,
+) -> Any:
+    """Replace any container called `name` and start it (the consumer, or the click-through
+    page with `command`), publishing its port."""
+    platform = platform or sys.platform
+    remove(cli, name)
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "detach": True,
+        "ports": {f"{container_port}/tcp": (bind, host_port)},
+        "environment": dict(environment),
+        "labels": {LABEL: name},
+        "restart_policy": {"Name": "unless-stopped"},
+    }
+    if command:
+        kwargs["command"] = command
+    if platform.startswith("linux"):
+        # Docker Desktop defines host.docker.internal; a Linux engine needs the host gateway.
+        kwargs["extra_hosts"] = {"host.docker.internal": "host-gateway"}
+    try:
+        return cli.containers.run(image, **kwargs)
+    except _errors().APIError as exc:
+        explanation = getattr(exc, "explanation", None) or str(exc)
+        hint = "run `invoke doctor`"
+        if "port is already allocated" in explanation or "address already in use" in explanation:
+            hint = (
+                f"port {host_port} is busy; pass --port or run `invoke doctor` to see who holds it"
+            )
+        raise EseError(f"starting {name} failed: {explanation}", hint) from None

@@ -1,0 +1,1 @@
+"""The flows behind the Invoke tasks, one module per task group."""

@@ -1,0 +1,116 @@
+"""`invoke backend`: images, compose up, health wait, Grafana, the endpoint table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ese.engine import images, sdk, waits
+from ese.errors import EseError
+from ese.flows import endpoints, provisioning, shared
+from ese.host import ports, secrets
+from ese.paths import BACKEND_COMPOSE
+from ese.topology import Topology
+
+
+def check_ports(
+    topo: Topology,
+    running: set[str],
+    is_free: Callable[[int, str], bool] | None = None,
+    holder: Callable[[int], str] | None = None,
+) -> None:
+    """Fail before `up` when a port the backend publishes is held by something else."""
+    is_free, holder = is_free or ports.is_free, holder or ports.holder
+    for svc in topo.published():
+        if svc.name == topo.consumer.name or svc.name in running:
+            continue  # the consumer has its own task; a running service holds its own port
+        if not is_free(svc.port, svc.bind):
+            raise EseError(
+                ports.busy_message(svc.name, svc.port, holder(svc.port)),
+                "stop that process or change the port in topology.toml (then `invoke render`)",
+            )
+
+
+def build_server_image(topo: Topology, plan: images.Plan, cli: Any, build: bool) -> None:
+    """Build ese-server once, through the one compose service that owns its `build:`.
+
+    The other shards only name the image; building it first means compose never builds the
+    same tag twice in parallel, nor tries to pull it for them.
+    """
+    if not build and images.present(cli, plan.ref("ese_server")):
+        return
+    owner = topo.shards[0].name
+    shared.run_compose(topo.backend_project, BACKEND_COMPOSE, "build", owner, env=plan.env())
+
+
+def backend(
+    *,
+    build: bool,
+    timeout: float,
+    grafana_timeout: float,
+    log_lines: int,
+    images_mode: str = "auto",
+    grafana_url_override: str = "",
+    auth: bool = True,
+    webclient_port: int = 3006,
+) -> images.Plan:
+    """Bring up project ese-backend and provision Grafana; return the images it used.
+
+    Without `auth` the shards take requests without tokens, as the original demo's clients
+    (which send none) need.
+    """
+    topo = shared.topology()
+    shared.render_if_stale(topo)
+    values = shared.ensure_env()
+    cli = shared.docker()
+    project = topo.backend_project
+    running = {i.service for i in sdk.project_containers(cli, project) if i.ok}
+    check_ports(topo, running)
+    plan = shared.image_plan(topo, images_mode, cli)
+    build_server_image(topo, plan, cli, build)
+    env = {**plan.env(), **shard_env(topo, auth, webclient_port)}
+    up = ["up", "-d", "--remove-orphans"]
+    shared.run_compose(project, BACKEND_COMPOSE, *up, env=env)
+    wait_backend(topo, cli, plan, timeout, log_lines)
+    provisioning.provision_grafana(
+        topo,
+        provisioning.grafana_url(topo, grafana_url_override, "INVOKE_ESE_GRAFANA_URL"),
+        values[secrets.GRAFANA_USER],
+        values[secrets.GRAFANA_PASSWORD],
+        grafana_timeout,
+        container=provisioning.grafana_container(topo, cli),
+    )
+    print()
+    print(endpoints.table(endpoints.rows(topo, shared.lan_or_none(), auth=auth)))
+    if not auth:
+        print(f"\n{endpoints.AUTH_OFF}")
+    return plan
+
+
+def shard_env(topo: Topology, auth: bool, webclient_port: int) -> dict[str, str]:
+    """What the shards get from the task: the page's origins, and no tokens when `auth` is off.
+
+    The variables given here win over docker/.env, so `--no-auth` needs no edit of the file
+    and a later run without it brings the tokens back.
+    """
+    hosts = ["localhost", "127.0.0.1", *filter(None, [shared.lan_or_none()])]
+    env = {"ESE_CORS_ORIGINS": ",".join(f"http://{h}:{webclient_port}" for h in hosts)}
+    if not auth:
+        env.update({secrets.INGEST_TOKEN: "", secrets.ANALYTICS_TOKEN: ""})
+    return env
+
+
+def wait_backend(
+    topo: Topology, cli: Any, plan: images.Plan, timeout: float, log_lines: int
+) -> None:
+    """Wait until every backend service is healthy; on failure show the culprits' logs."""
+    project = topo.backend_project
+    services = shared.backend_services(topo)
+    try:
+        waits.wait_healthy(lambda: sdk.project_containers(cli, project), services, timeout, print)
+    except waits.NotHealthy as exc:
+        for svc in exc.services[:3]:
+            print(f"--- last {log_lines} log lines of {svc} ---")
+            tail = ["logs", "--no-color", "--tail", str(log_lines), svc]
+            shared.run_compose(project, BACKEND_COMPOSE, *tail, env=plan.env(), check=False)
+        raise

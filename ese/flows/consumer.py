@@ -1,0 +1,83 @@
+"""`invoke consumer`: the ese-consumer Streamlit container (not part of a compose project)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ese.engine import consumer_container
+from ese.errors import EseError
+from ese.flows import endpoints, shared
+from ese.host import lan, ports, secrets
+from ese.topology import Topology
+from ese.validate import check_url
+
+
+def consumer_url(
+    topo: Topology, remote: bool, server_url: str | None, find: Callable[[], str] | None = None
+) -> str:
+    """The live-events URL the consumer polls."""
+    if server_url:
+        return check_url(server_url, "--server-url")
+    host = (find or lan.lan_ipv4)() if remote else "host.docker.internal"
+    return endpoints.analytics_url(topo, host)
+
+
+def check_consumer_port(
+    topo: Topology,
+    cli: Any,
+    port: int,
+    is_free: Callable[[int, str], bool] | None = None,
+    holder: Callable[[int], str] | None = None,
+) -> None:
+    """Fail when `port` is out of range or held by anything but our own consumer container."""
+    name = topo.consumer.name
+    if not 1 <= port <= 65535:
+        raise EseError(f"--port must be between 1 and 65535, got {port}", "e.g. --port 8501")
+    if consumer_container.holds_port(cli, name, port):
+        return  # the running consumer holds it; `run` replaces that container
+    is_free, holder = is_free or ports.is_free, holder or ports.holder
+    if not is_free(port, topo.consumer.bind):
+        raise EseError(
+            ports.busy_message(name, port, holder(port)),
+            f"pass a free one, e.g. --port {port + 1 if port < 65535 else 8501} "
+            f"(a running {name} container was left as it is)",
+        )
+
+
+def consumer(
+    *,
+    remote: bool,
+    server_url: str | None,
+    port: int,
+    build: bool = False,
+    images_mode: str = "auto",
+    find: Callable[[], str] | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> None:
+    """Replace the consumer container with one polling the analytics shard; print its URLs."""
+    topo = shared.topology()
+    url = consumer_url(topo, remote, server_url, find)
+    values = shared.ensure_env()
+    token = environ.get(secrets.ANALYTICS_TOKEN) or values.get(secrets.ANALYTICS_TOKEN, "")
+    cli = shared.docker()
+    check_consumer_port(topo, cli, port)  # before anything replaces a working consumer
+    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_consumer"))
+    image = plan.ref("ese_consumer")
+    consumer_container.ensure_image(cli, image, plan.ref("python_base"), build)
+    consumer_container.run(
+        cli,
+        image=image,
+        name=topo.consumer.name,
+        host_port=port,
+        container_port=topo.consumer.port,
+        bind=topo.consumer.bind,
+        environment={
+            "ESE_SERVER_URL": url,
+            "ESE_ANALYTICS_TOKEN": token,
+            "ESE_POLL_SECONDS": str(topo.consumer.poll_seconds),
+        },
+    )
+    print(f"Consumer dashboard: http://{endpoints.local_host(topo.consumer.bind)}:{port}")
+    print(f"Data source URL:    {url}")

@@ -1,0 +1,39 @@
+"""`invoke frontend`: N simulator containers (project ese-frontend) against the load balancer."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from ese.engine import images
+from ese.flows import shared
+from ese.paths import FRONTEND_COMPOSE
+from ese.validate import check_url
+
+
+def frontend(
+    *,
+    clients: int,
+    be_server: str,
+    delay_ms: int,
+    limit: int,
+    build: bool = False,
+    images_mode: str = "auto",
+    be_server_flag: str = "--be-server",
+) -> None:
+    """Start the simulators; build their image first when it is missing or asked for."""
+    topo = shared.topology()
+    check_url(be_server, be_server_flag)
+    if urlsplit(be_server).hostname in ("localhost", "127.0.0.1", "::1"):
+        print("note: inside a container localhost is the container itself; the host is "
+              "host.docker.internal")  # fmt: skip
+    shared.render_if_stale(topo)
+    shared.ensure_env()
+    cli = shared.docker()  # a clear "Docker is not running" before compose runs
+    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_client"))
+    env = {**shared.frontend_env(be_server, delay_ms, limit), **plan.env()}
+    project, service = topo.frontend_project, topo.clients.service
+    if build or not images.present(cli, plan.ref("ese_client")):
+        shared.run_compose(project, FRONTEND_COMPOSE, "build", service, env=env)
+    args = ["up", "-d", "--scale", f"{service}={clients}"]
+    shared.run_compose(project, FRONTEND_COMPOSE, *args, env=env)
+    print(f"{clients} x {service} sending to {be_server} (`invoke status` to watch)")

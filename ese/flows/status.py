@@ -1,0 +1,149 @@
+"""`invoke status`: containers and health, HAProxy servers, Prometheus targets, events stored."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ese.engine import sdk
+from ese.engine.sdk import ContainerInfo
+from ese.flows import shared
+from ese.flows.endpoints import AUTH_OFF
+from ese.host import secrets
+from ese.topology import Topology
+
+Fetch = Callable[[str, Mapping[str, str]], str]
+
+
+def fetch(url: str, headers: Mapping[str, str], timeout: float = 3.0) -> str:
+    """GET `url` and return the body; raise OSError (incl. HTTP errors) on failure."""
+    req = urllib.request.Request(url, headers=dict(headers))
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return str(resp.read().decode("utf-8", "replace"))
+
+
+def local_url(bind: str, port: int, path: str) -> str:
+    host = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+    return f"http://{host}:{port}{path}"
+
+
+def container_lines(items: list[ContainerInfo]) -> list[str]:
+    if not items:
+        return ["  (no containers)"]
+    width = max(len(i.name) for i in items)
+    return [f"  {i.name:<{width}}  {i.state}" for i in items]
+
+
+def haproxy_servers(text: str) -> list[tuple[str, str, str, str]]:
+    """(backend, server, status, current sessions) from HAProxy's stats CSV."""
+    lines = text.lstrip("# ").splitlines()
+    out = []
+    for row in csv.DictReader(io.StringIO("\n".join(lines))):
+        if row.get("svname") in ("FRONTEND", "BACKEND", None):
+            continue
+        out.append((row["pxname"], row["svname"], row.get("status", "?"), row.get("scur", "?")))
+    return out
+
+
+def prometheus_targets(text: str) -> list[tuple[str, str, str, str]]:
+    """(job, instance, health, last error) from Prometheus' /api/v1/targets."""
+    data = json.loads(text).get("data", {})
+    out = []
+    for t in data.get("activeTargets", []):
+        labels = t.get("labels", {})
+        out.append(
+            (labels.get("job", "?"), labels.get("instance", t.get("scrapeUrl", "?")),
+             t.get("health", "?"), t.get("lastError", ""))
+        )  # fmt: skip
+    return sorted(out)
+
+
+def events_stored(text: str) -> str:
+    stats = json.loads(text)
+    by_type = stats.get("by_type", {})
+    detail = ", ".join(f"{k} {v}" for k, v in by_type.items())
+    return f"{stats.get('total', '?')}" + (f" ({detail})" if detail else "")
+
+
+def _section(title: str, body: Callable[[], list[str]]) -> list[str]:
+    try:
+        lines = body()
+    except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        lines = [f"  unreachable: {reason}"]
+    return [title, *lines]
+
+
+def report(
+    topo: Topology,
+    containers: Mapping[str, list[ContainerInfo]],
+    env: Mapping[str, str],
+    get: Fetch = fetch,
+    auth: bool = True,
+) -> list[str]:
+    """Every status section as printable lines; an unreachable source is a line, not a crash."""
+    out: list[str] = [] if auth else [AUTH_OFF, ""]
+    for project, items in containers.items():
+        out += [f"Containers ({project})", *container_lines(items)]
+    lb = topo.balancer
+    stats_url = local_url(lb.bind, lb.port, f"{lb.stats_path};csv")
+
+    def lb_lines() -> list[str]:
+        rows = haproxy_servers(get(stats_url, {}))
+        return [f"  {b}/{s}: {st}, {cur} sessions" for b, s, st, cur in rows] or ["  no servers"]
+
+    out += _section(f"HAProxy servers ({stats_url})", lb_lines)
+    prom = topo.prometheus
+    targets_url = local_url(prom.bind, prom.port, "/api/v1/targets")
+
+    def prom_lines() -> list[str]:
+        rows = prometheus_targets(get(targets_url, {}))
+        return [f"  {j} {i}: {h}" + (f" ({e})" if e else "") for j, i, h, e in rows] or [
+            "  no targets"
+        ]
+
+    out += _section(f"Prometheus targets ({targets_url})", prom_lines)
+    shard = topo.analytics_shard
+    stats = local_url(shard.bind, shard.port, "/stats")
+    token = env.get("ESE_ANALYTICS_TOKEN", "") if auth else ""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    out += _section(f"Events stored ({stats})", lambda: [f"  {events_stored(get(stats, headers))}"])
+    return out
+
+
+def containers(topo: Topology, cli: Any) -> dict[str, list[ContainerInfo]]:
+    """The containers of both compose projects and the consumer, by project."""
+    out = {
+        topo.backend_project: sdk.project_containers(cli, topo.backend_project),
+        topo.frontend_project: sdk.project_containers(cli, topo.frontend_project),
+    }
+    found = cli.containers.list(all=True, filters={"name": topo.consumer.name})
+    out[topo.consumer.name] = [sdk.info(x) for x in found if x.name == topo.consumer.name]
+    return out
+
+
+def tokens_off(topo: Topology, cli: Any) -> bool:
+    """True when the running ingest shard has no token (the backend was started --no-auth)."""
+    for container in cli.containers.list(
+        filters={"label": f"{sdk.PROJECT_LABEL}={topo.backend_project}"}
+    ):
+        if (container.labels or {}).get(sdk.SERVICE_LABEL) != topo.shards[0].name:
+            continue
+        env = ((container.attrs or {}).get("Config") or {}).get("Env") or []
+        return f"{secrets.INGEST_TOKEN}=" in env or not any(
+            e.startswith(f"{secrets.INGEST_TOKEN}=") for e in env
+        )
+    return False
+
+
+def status_lines() -> list[str]:
+    """`invoke status`: containers, HAProxy servers, Prometheus targets, events stored."""
+    topo = shared.topology()
+    cli = shared.docker()
+    env = secrets.read() if secrets.ENV_FILE.exists() else {}
+    return report(topo, containers(topo, cli), env, auth=not tokens_off(topo, cli))

@@ -1,0 +1,49 @@
+"""`invoke webclient`: the click-through page (ese-client --web) as a container."""
+
+from __future__ import annotations
+
+from ese.engine import consumer_container, images
+from ese.flows import shared
+from ese.host import secrets
+from ese.paths import FRONTEND_COMPOSE
+
+NAME = "ese-webclient"
+
+
+def webclient(*, port: int, be_server: str, build: bool = False, images_mode: str = "auto") -> None:
+    """Serve the page on `port`; the browser posts from it to `be_server` with the ingest token.
+
+    The shards allow the page's origin (ESE_CORS_ORIGINS, set by `invoke backend` for the
+    configured webclient port).
+    """
+    topo = shared.topology()
+    values = shared.ensure_env()
+    cli = shared.docker()
+    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_client"))
+    image = plan.ref("ese_client")
+    if build or not images.present(cli, image):
+        env = {**shared.frontend_env(be_server, 0, 0), **plan.env()}
+        shared.run_compose(topo.frontend_project, FRONTEND_COMPOSE, "build", topo.clients.service,
+                           env=env)  # fmt: skip
+    consumer_container.run(
+        cli,
+        image=image,
+        name=NAME,
+        host_port=port,
+        container_port=port,
+        bind="0.0.0.0",
+        environment={
+            "REACT_APP_BE_SERVER": be_server,
+            "ESE_INGEST_TOKEN": values.get(secrets.INGEST_TOKEN, ""),
+        },
+        command=["--web", "--port", str(port), "--host", "0.0.0.0"],
+    )
+    print(f"Click-through page: http://localhost:{port} (posts to {be_server})")
+    if port != 3006:
+        print("note: run `invoke backend` with INVOKE_ESE_WEBCLIENT_PORT set to this port, so "
+              "the shards allow the page's origin")  # fmt: skip
+
+
+def remove(cli: object) -> bool:
+    """Remove the page's container (`invoke down`)."""
+    return consumer_container.remove(cli, NAME)

@@ -1,0 +1,1 @@
+"""Grafana's HTTP API: the provisioning client."""

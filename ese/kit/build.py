@@ -1,0 +1,178 @@
+"""Builds the kit's images in dependency order, skipping those whose inputs did not change."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ese.kit import IMAGES_DIR, REPO_ROOT, KitError, debian, wheelhouse
+from ese.kit.catalog import BY_NAME, KitImage
+from ese.kit.dockercli import Output, build, docker, echo, image_id, image_key, tree_digest
+
+DEFAULT_EXTRAS = ("server", "client", "consumer")
+# What the fake Grafana's image installs: the project without extras.
+GRAFANA_SOURCES = ("pyproject.toml", "constraints.txt", "README.md", "ese", "services")
+
+
+@dataclass
+class Options:
+    """What the CLI asked for."""
+
+    forced: set[str] = field(default_factory=set)  # rebuilt even when up to date
+    wheel_dir: Path = REPO_ROOT / "wheelhouse"
+    pyproject: Path = REPO_ROOT / "pyproject.toml"
+    extras: tuple[str, ...] = DEFAULT_EXTRAS
+    mirrors: debian.Mirrors | None = None
+
+
+@dataclass
+class Result:
+    """Seconds spent per image, and whether it was built or reused."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    built: dict[str, bool] = field(default_factory=dict)
+
+
+def _parent_id(image: KitImage) -> str:
+    assert image.parent is not None  # for mypy: only the Debian base has none
+    parent = BY_NAME[image.parent]
+    found = image_id(parent.tag)
+    if found is None:
+        raise KitError(f"{parent.tag} is missing; build it first (--only {parent.name})")
+    return found
+
+
+def _dockerfile_image(image: KitImage, opts: Options) -> bool:
+    """A stand-in built from images/<name>/Dockerfile with the image dir as context."""
+    folder = IMAGES_DIR / image.name
+    key = tree_digest([folder], [_parent_id(image)])
+    forced = image.name in opts.forced
+    if not forced and image_key(image.tag) == key:
+        echo(f"{image.tag} is up to date")
+        return False
+    parent = BY_NAME[image.parent or ""].tag
+    build(image.tag, folder / "Dockerfile", folder, key, {"BASE_IMAGE": parent}, no_cache=forced)
+    return True
+
+
+def _python_image(image: KitImage, opts: Options) -> bool:
+    """The Python base: runtime stage, then wheels for the interpreter found in it."""
+    folder = IMAGES_DIR / "python"
+    parent_id = _parent_id(image)
+    parent = BY_NAME["debian"].tag
+    runtime_key = tree_digest([folder], [parent_id, "runtime"])
+    with tempfile.TemporaryDirectory(prefix="ese-offline-empty-") as empty:
+        # --force refreshes the apt layer here; the full build below then reuses it.
+        runtime = build(
+            f"{image.tag}-runtime",  # tagged, so it is not left dangling in `docker images`
+            folder / "Dockerfile",
+            Path(empty),
+            runtime_key,
+            {"BASE_IMAGE": parent},
+            target="runtime",
+            no_cache=image.name in opts.forced,
+        )
+    probe = docker("run", "--rm", runtime, "python", "-c", wheelhouse.PROBE, capture=True)
+    target = wheelhouse.Target.from_probe(probe.stdout)
+    echo(
+        f"image Python {target.env['python_full_version']} ({target.abi}, "
+        f"glibc {target.glibc[0]}.{target.glibc[1]})"
+    )
+    reqs = wheelhouse.requirements(opts.pyproject, opts.extras)
+    constraints = opts.pyproject.parent / "constraints.txt"
+    wheelhouse.ensure(
+        opts.wheel_dir,
+        reqs,
+        target,
+        image.name in opts.forced,
+        constraints if constraints.is_file() else None,
+    )
+    key = tree_digest([folder], [parent_id, *wheelhouse.listing(opts.wheel_dir)])
+    if image.name not in opts.forced and image_key(image.tag) == key:
+        echo(f"{image.tag} is up to date")
+        return False
+    build(image.tag, folder / "Dockerfile", opts.wheel_dir, key, {"BASE_IMAGE": parent})
+    return True
+
+
+def _grafana_image(image: KitImage, opts: Options) -> bool:
+    """The fake Grafana (services/fake_grafana) on the Python base, with the project installed."""
+    folder = IMAGES_DIR / "grafana-fake"
+    fake = REPO_ROOT / "services" / "fake_grafana"
+    if not (fake / "server.py").is_file():
+        raise KitError(f"{fake / 'server.py'} does not exist (the Grafana fake)")
+    sources = [REPO_ROOT / name for name in GRAFANA_SOURCES if (REPO_ROOT / name).exists()]
+    key = tree_digest([folder, *sources], [_parent_id(image)])
+    forced = image.name in opts.forced
+    if not forced and image_key(image.tag) == key:
+        echo(f"{image.tag} is up to date")
+        return False
+    parent = BY_NAME["python"].tag
+    with tempfile.TemporaryDirectory(prefix="ese-offline-grafana-") as tmp:
+        # The project's sources only: no caches, tests or wheelhouse in the context.
+        context = Path(tmp)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+        for source in sources:
+            if source.is_dir():
+                shutil.copytree(source, context / source.name, ignore=ignore)
+            else:
+                shutil.copy2(source, context / source.name)
+        # pyproject names a readme; an empty one keeps the build independent of it.
+        (context / "README.md").touch()
+        build(
+            image.tag, folder / "Dockerfile", context, key, {"BASE_IMAGE": parent}, no_cache=forced
+        )
+    return True
+
+
+def missing(images: list[KitImage]) -> list[KitImage]:
+    """The images this engine does not have yet (a first build, which takes minutes)."""
+    return [image for image in images if image_id(image.tag) is None]
+
+
+def build_all(
+    images: list[KitImage],
+    opts: Options,
+    report: Callable[[str], None] | None = None,
+    quiet: bool = False,
+) -> Result:
+    """Build (or reuse) each image, parents first; time each one.
+
+    `quiet` keeps docker's output for error messages only, and `report` gets one line per image.
+    """
+    result = Result()
+    mirrors = opts.mirrors or debian.host_mirrors()
+    Output.quiet = quiet
+    try:
+        for image in images:
+            _one(image, opts, mirrors, result)
+            if report:
+                state = "built" if result.built[image.name] else "up to date"
+                report(f"  {image.tag:<30} {state} ({result.seconds[image.name]:.0f}s)")
+    finally:
+        Output.quiet = False
+    return result
+
+
+def _one(image: KitImage, opts: Options, mirrors: debian.Mirrors, result: Result) -> None:
+    start = time.monotonic()
+    echo(f"== {image.name}: {image.tag} (stands in for {image.stands_in_for})")
+    if image.name == "debian":
+        key = debian.key(mirrors)
+        built = image.name in opts.forced or image_key(image.tag) != key
+        if built:
+            debian.build(image.tag, mirrors, key)
+        else:
+            echo(f"{image.tag} is up to date")
+    elif image.name == "python":
+        built = _python_image(image, opts)
+    elif image.name == "grafana":
+        built = _grafana_image(image, opts)
+    else:
+        built = _dockerfile_image(image, opts)
+    result.seconds[image.name] = time.monotonic() - start
+    result.built[image.name] = built

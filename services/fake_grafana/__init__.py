@@ -1,0 +1,1 @@
+"""A fake of Grafana's HTTP API: the offline kit's Grafana stand-in and the tests' Grafana."""

@@ -1,0 +1,145 @@
+"""Which image a run uses: override, local, pulled, offline stand-in, or a clear error."""
+
+from __future__ import annotations
+
+import pytest
+
+from ese.engine import images
+from ese.engine.sdk import ContainerInfo
+from ese.engine.waits import NotHealthy, restart_loops, wait_healthy
+from ese.errors import EseError
+from ese.render import compose_files
+from tests.tasks.conftest import FakeDocker
+
+INFRA = ("redis", "haproxy", "prometheus", "grafana", "python_base")
+
+
+class Kit:
+    """Records what the offline kit was asked to build."""
+
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    def __call__(self, envs, report):
+        self.asked.append(list(envs))
+        return {env: f"ese-offline/{env.lower()}" for env in envs}
+
+
+def decide(topo, cli, mode="auto", environ=None, kit=None, why_no_kit=lambda: "", lines=None):
+    report = (lines if lines is not None else []).append
+    return images.plan(topo, mode, cli, environ=environ or {}, report=report,
+                       build_kit=kit or Kit(), why_no_kit=why_no_kit)  # fmt: skip
+
+
+def test_an_override_wins_and_is_never_looked_up(topo):
+    cli = FakeDocker(registry=None)
+    env = {i.env: f"mine/{k}:1" for k, i in topo.images.items()}
+    plan = decide(topo, cli, environ=env)
+    assert {c.source for c in plan.choices.values()} == {"override"}
+    assert plan.env() == env
+    assert cli.images.asked == [] and plan.registry is None
+
+
+def test_local_official_images_are_used_without_asking_a_registry(topo):
+    cli = FakeDocker(images={topo.images[k].default for k in INFRA}, registry=None)
+    plan = decide(topo, cli)
+    assert [plan.choices[k].source for k in INFRA] == ["local"] * 5
+    assert plan.choices["ese_server"] == images.Choice("ese_server", "ese-server:local", "build")
+    assert cli.images.asked == []
+
+
+def test_missing_official_images_are_pulled_when_a_registry_answers(topo):
+    wanted = {topo.images[k].default for k in INFRA}
+    cli = FakeDocker(registry=wanted)
+    lines: list[str] = []
+    plan = decide(topo, cli, lines=lines)
+    assert [plan.choices[k].source for k in INFRA] == ["pulled"] * 5
+    assert sorted(cli.images.pulls) == sorted(wanted)
+    assert "pulling redis:7.2.5-alpine" in lines
+
+
+def test_no_registry_falls_back_to_the_kit_asking_the_registry_once(topo):
+    cli = FakeDocker(images={topo.images["redis"].default}, registry=None)
+    kit, lines = Kit(), []
+    plan = decide(topo, cli, kit=kit, lines=lines)
+    assert plan.choices["redis"].source == "local"
+    assert [plan.choices[k].source for k in INFRA[1:]] == ["offline"] * 4
+    assert kit.asked == [["ESE_HAPROXY_IMAGE", "ESE_PROMETHEUS_IMAGE", "ESE_GRAFANA_IMAGE",
+                          "ESE_PYTHON_BASE_IMAGE"]]  # fmt: skip
+    assert len(cli.images.asked) == 1  # no long wait: one question, then the kit
+    assert plan.registry is False
+    assert lines[0].startswith("no image registry answered: using local images built from")
+    assert list(plan.choices) == list(topo.images)  # the topology's order
+
+
+def test_offline_mode_uses_the_kit_even_with_a_registry(topo):
+    cli = FakeDocker(registry={topo.images[k].default for k in INFRA})
+    plan = decide(topo, cli, mode="offline")
+    assert [plan.choices[k].source for k in INFRA] == ["offline"] * 5
+    assert cli.images.asked == []
+
+
+def test_official_mode_without_a_registry_is_one_line_naming_the_way_out(topo):
+    with pytest.raises(EseError) as err:
+        decide(topo, FakeDocker(registry=None), mode="official")
+    assert str(err.value).startswith("no image registry answered for redis:7.2.5-alpine; ")
+    assert "--images offline" in str(err.value)
+
+
+def test_no_registry_and_no_kit_is_one_line_saying_what_to_do(topo):
+    with pytest.raises(EseError) as err:
+        decide(topo, FakeDocker(registry=None),
+               why_no_kit=lambda: "the offline kit builds on Linux only")  # fmt: skip
+    message = str(err.value)
+    assert "no image registry answered for redis:7.2.5-alpine, haproxy:2.8.10-alpine" in message
+    assert "the offline kit builds on Linux only" in message
+    assert "docker load" in message and "\n" not in message
+
+
+def test_a_registry_without_the_image_is_an_error_not_a_silent_stand_in(topo):
+    cli = FakeDocker(registry=set())  # answers, but has nothing
+    with pytest.raises(EseError, match=r"redis:7\.2\.5-alpine is not in the registry"):
+        decide(topo, cli)
+
+
+def test_kit_possible_names_what_is_missing():
+    assert "Linux only" in images.kit_possible(platform="darwin")
+    assert "Linux only" in images.kit_possible(platform="win32")
+
+
+def test_a_bad_mode_is_refused(topo):
+    with pytest.raises(EseError, match="--images 'cloud' is not a choice"):
+        decide(topo, FakeDocker(), mode="cloud")
+
+
+def info(name: str, status: str = "running", restarts: int = 0) -> ContainerInfo:
+    return ContainerInfo(name, f"ese-backend-{name}-1", status, "starting", restarts)
+
+
+def test_a_restarting_container_or_a_growing_restart_count_is_a_loop():
+    first: dict[str, int] = {}
+    assert restart_loops([info("redis", restarts=2)], first) == []  # restarts before the wait
+    assert restart_loops([info("redis", restarts=3)], first) == [
+        ("redis", "restarted 1 time(s) during the wait")
+    ]
+    assert restart_loops([info("elb", "restarting", 1)], {}) == [("elb", "restarting, 1 restarts")]
+
+
+def test_the_health_wait_stops_at_the_first_sign_of_a_loop():
+    polls = iter([[info("redis", restarts=0)], [info("redis", restarts=1)]])
+    clock = iter(range(1000))
+    with pytest.raises(NotHealthy) as err:
+        wait_healthy(lambda: next(polls), ["redis"], timeout=900, report=lambda _: None,
+                     clock=lambda: next(clock), sleep=lambda _: None)  # fmt: skip
+    assert err.value.services == ["redis"]
+    assert "restarting over and over" in str(err.value)
+
+
+def test_only_the_first_shard_builds_the_shared_server_image(topo):
+    import yaml
+
+    services = yaml.safe_load(compose_files.backend(topo))["services"]
+    building = [name for name, svc in services.items() if "build" in svc]
+    assert building == [topo.shards[0].name]
+    for shard in topo.shards:
+        assert services[shard.name]["image"] == topo.images["ese_server"].ref
