@@ -58,10 +58,21 @@ def registry_ref(registry: str, ref: str) -> str:
     return f"{registry}/{ref}"
 
 
-def needs_push(image: Any, registry: str) -> bool:
-    """True for an image other nodes cannot pull: built here, or known to no other registry."""
+def repository(ref: str) -> str:
+    """`ref` without its tag or digest: the name a registry stores it under."""
+    name = ref.split("@", 1)[0]
+    head, sep, tag = name.rpartition(":")
+    return head if sep and "/" not in tag else name
+
+
+def needs_push(image: Any, ref: str) -> bool:
+    """True when other nodes cannot pull `ref` by its name: built here or a kit stand-in.
+
+    An image pulled from a registry has a RepoDigest under its own name (`redis@sha256:...`);
+    a digest under another name (an earlier push to some registry) does not help them.
+    """
     digests = (image.attrs or {}).get("RepoDigests") or []
-    return not any(not d.startswith(f"{registry}/") for d in digests)
+    return repository(ref) not in {repository(d) for d in digests}
 
 
 def push(cli: Any, images: Mapping[str, str], registry: str, run: Run) -> dict[str, str]:
@@ -69,7 +80,7 @@ def push(cli: Any, images: Mapping[str, str], registry: str, run: Run) -> dict[s
     out = dict(images)
     for env, ref in images.items():
         image = get(cli, ref)
-        if image is None or not needs_push(image, registry):
+        if image is None or not needs_push(image, ref):
             continue  # pulled from a registry every node reaches (e.g. Docker Hub)
         target = registry_ref(registry, ref)
         for argv in (["docker", "tag", ref, target], ["docker", "push", target]):

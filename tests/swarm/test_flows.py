@@ -278,8 +278,10 @@ def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
     hub = SimpleNamespace(attrs={"RepoDigests": ["redis@sha256:1"]})
     local = SimpleNamespace(attrs={"RepoDigests": []})
     ours = SimpleNamespace(attrs={"RepoDigests": ["r:5000/ese-server@sha256:2"]})
-    assert not images.needs_push(hub, "r:5000")
-    assert images.needs_push(local, "r:5000") and images.needs_push(ours, "r:5000")
+    assert not images.needs_push(hub, "redis:7")
+    assert images.needs_push(local, "ese-offline/redis:7")
+    assert images.needs_push(ours, "ese-server:local"), "pushed to some registry before"
+    assert images.repository("127.0.0.1:5000/a/b:1@sha256:f") == "127.0.0.1:5000/a/b"
     cli = SimpleNamespace(
         images=SimpleNamespace(get=lambda ref: hub if ref == "redis:7" else local)
     )
