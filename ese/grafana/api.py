@@ -4,23 +4,23 @@ Steps: wait for `GET /api/health`; create or update the Prometheus datasource by
 create or update the dashboard (`POST /api/dashboards/db` with overwrite, or
 `POST /api/dashboards/import` for a dashboard exported with `__inputs`). Every write is skipped
 when Grafana already holds the desired content, so a second run changes nothing (Grafana bumps
-the version of a datasource or dashboard on every save, even an identical one).
+the version of a datasource or dashboard on every save, even an identical one). What Grafana
+holds is predicted as Grafana makes it: an import drops `__inputs`, `__elements` and
+`__requires`; a dashboard without a uid is the General-folder one with the exact same title.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import http.client
 import json
 import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
+
+import requests
 
 from ese.errors import EseError
 
@@ -30,6 +30,15 @@ DATASOURCE_FIELDS = ("uid", "name", "type", "access", "url", "isDefault", "basic
 # Dashboard fields Grafana sets itself on save.
 _VOLATILE = ("id", "version")
 _VAR = re.compile(r"\$\{.+?\}")
+# Top-level keys of an exported dashboard that Grafana's import drops before saving.
+_EXPORT_ONLY = ("__elements", "__inputs", "__requires")
+# Grafana's uid rule (util.ValidateUID): 1 to 40 letters, digits, '-' and '_'.
+_UID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+# Connecting to a local Grafana is quick, or it is not up; an answer may take longer (a first
+# start migrating its database, a large dashboard save).
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+_LOGS = "`invoke logs -s grafana-server`"
 
 
 class GrafanaError(EseError):
@@ -53,67 +62,93 @@ class Response:
 
 
 class GrafanaClient:
-    """A minimal Grafana HTTP API client (stdlib only) using basic auth."""
+    """A minimal Grafana HTTP API client: one `requests.Session` with basic auth.
+
+    Every call has explicit (connect, read) timeouts and never follows a redirect (Grafana's API
+    answers JSON in place; a redirect is a login page or another server).
+    """
 
     def __init__(
-        self, url: str, user: str, password: str, timeout: float = 10.0, container: str = ""
+        self,
+        url: str,
+        user: str,
+        password: str,
+        timeout: float = READ_TIMEOUT,
+        container: str = "",
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self.url = url.rstrip("/")
         self.user = user
-        self.timeout = timeout
+        self.timeouts = (min(connect_timeout, timeout), timeout)
         self.container = container or "<grafana container>"
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        self._auth = f"Basic {token}"
+        self.session = requests.Session()
+        self.session.auth = (user, password)
+        self.session.headers["Accept"] = "application/json"
 
     def request(
-        self, method: str, path: str, body: Any = None, step: str = "", auth: bool = True
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        step: str = "",
+        auth: bool = True,
+        params: Mapping[str, str] | None = None,
     ) -> Response:
         """One API call; HTTP errors come back as a Response, every other failure raises a
-        GrafanaError naming the step: refused or reset connections (OSError), something that
-        is not HTTP on that port (http.client.HTTPException, e.g. BadStatusLine) and a URL that
-        urllib cannot use (ValueError, e.g. `http://[::1`)."""
-        data = None if body is None else json.dumps(body).encode("utf-8")
+        one-line GrafanaError naming the step: no connection, no answer in time, something that
+        is not HTTP on that port (BadStatusLine), a URL requests cannot use, and an answer that
+        is not JSON (another web server, a proxy's error page)."""
+        step = step or f"{method} {path}"
         try:
-            req = urllib.request.Request(self.url + path, data=data, method=method)
-            if auth:
-                req.add_header("Authorization", self._auth)
-            req.add_header("Accept", "application/json")
-            if data is not None:
-                req.add_header("Content-Type", "application/json")
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
-        except (http.client.HTTPException, ValueError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            resp = self.session.request(
+                method,
+                self.url + path,
+                json=body,
+                params=params,
+                # The session's basic auth, or none: an explicit no-op also keeps ~/.netrc out.
+                auth=None if auth else _no_auth,
+                timeout=self.timeouts,
+                allow_redirects=False,
+            )
+        except (requests.RequestException, ValueError) as exc:
             raise GrafanaError(
-                f"Grafana unreachable at {self.url} during {step or method + ' ' + path}: {reason}",
-                "check `invoke status` and `invoke logs -s grafana-server`",
+                f"Grafana unreachable at {self.url} during {step}: {self._reason(exc)}",
+                f"check `invoke status` and {_LOGS}",
             ) from None
+        status, raw = resp.status_code, resp.content
         try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = raw.decode("utf-8", "replace")
-            if 200 <= status < 300:  # some other web server on that port
-                raise GrafanaError(
-                    f"{self.url} answered {step or path} with HTTP {status} but not JSON: "
-                    f"{parsed[:80]!r}",
-                    "is that Grafana? check --url / INVOKE_ESE_GRAFANA_URL",
-                ) from None
+            parsed = json.loads(raw) if raw.strip() else None
+        except ValueError:  # some other web server on that port, or a proxy's error page
+            hint = "is that Grafana? check --url / INVOKE_ESE_GRAFANA_URL"
+            raise GrafanaError(
+                f"{self.url} answered {step} with HTTP {status} but not JSON: {_snippet(raw)}",
+                hint + (f" and {_LOGS}" if status >= 500 else ""),
+            ) from None
         if status == 401:
             raise GrafanaError(
-                f"Grafana rejected user {self.user!r} (401) during {step or path}",
+                f"Grafana rejected user {self.user!r} (401) during {step}",
                 reset_hint(self.container),
             )
         return Response(status, parsed)
 
+    def _reason(self, exc: BaseException) -> str:
+        """The root cause of a requests failure, in a few words."""
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"no connection within {self.timeouts[0]:g}s"
+        if isinstance(exc, requests.Timeout):
+            return f"no answer within {self.timeouts[1]:g}s"
+        root = _root_cause(exc)
+        if isinstance(root, OSError) and root.errno is not None:
+            return _one_line(str(root))  # e.g. [Errno 111] Connection refused
+        return _one_line(f"{type(root).__name__}: {root}")
+
     def fail(self, step: str, resp: Response) -> GrafanaError:
+        """The one-line error for an unexpected answer to `step`."""
         message = resp.body.get("message") if isinstance(resp.body, dict) else resp.body
-        return GrafanaError(
-            f"Grafana {step} failed: HTTP {resp.status} {message}",
-            "check the datasource/dashboard JSON under grafana/ and "
-            "`invoke logs -s grafana-server`",
-        )
+        what = f"Grafana {step} failed: HTTP {resp.status} {_one_line(str(message))[:200]}"
+        if resp.status >= 500:
+            return GrafanaError(what, f"Grafana itself failed; see {_LOGS}")
+        return GrafanaError(what, f"check the datasource/dashboard JSON under grafana/ and {_LOGS}")
 
     def wait_healthy(
         self,
@@ -147,7 +182,7 @@ class GrafanaClient:
 
     def ensure_datasource(self, desired: Mapping[str, Any]) -> str:
         """Create or update the datasource by its fixed uid; return what was done."""
-        uid, name = desired["uid"], desired["name"]
+        uid, name = check_uid("datasource", desired.get("uid")), desired["name"]
         want = {k: desired[k] for k in DATASOURCE_FIELDS if k in desired}
         got = self.request("GET", f"/api/datasources/uid/{_q(uid)}", step="datasource lookup")
         if got.status == 200:
@@ -166,40 +201,59 @@ class GrafanaClient:
         )
         if by_name.status != 200:
             raise self.fail("datasource lookup by name", by_name)
-        return self._update_datasource(by_name.body["uid"], by_name.body, want)
+        return self._update_datasource(str(by_name.body.get("uid", "")), by_name.body, want)
 
     def _update_datasource(self, uid: str, current: Mapping[str, Any], want: dict[str, Any]) -> str:
-        if all(current.get(k) == v for k, v in want.items()):
+        """PUT what we want over what we read, with the version we read.
+
+        Grafana locks optimistically: a PUT with a version older than the stored one is a 409
+        (someone saved in between). Then the datasource is read again, once, and compared anew.
+        """
+        path = f"/api/datasources/uid/{_q(uid)}"
+        resp = self._put_datasource(path, current, want)
+        if resp is not None and resp.status == 409:
+            again = self.request("GET", path, step="datasource lookup")
+            if again.status != 200 or not isinstance(again.body, dict):
+                raise self.fail("datasource lookup", again)
+            resp = self._put_datasource(path, again.body, want)
+        if resp is None:
             return "unchanged"
+        if resp.status != 200:
+            raise self.fail("datasource update", resp)
+        return "updated"
+
+    def _put_datasource(
+        self, path: str, current: Mapping[str, Any], want: dict[str, Any]
+    ) -> Response | None:
+        """The PUT's answer, or None when Grafana already holds what we want."""
+        if all(current.get(k) == v for k, v in want.items()):
+            return None
         if current.get("readOnly"):
             raise GrafanaError(
                 f"Grafana datasource {current.get('name')!r} is read-only (file-provisioned)",
                 "remove it from Grafana's provisioning directory, then run `invoke grafana`",
             )
-        body = {**{k: v for k, v in current.items() if k != "version"}, **want}
-        path = f"/api/datasources/uid/{_q(uid)}"
-        resp = self.request("PUT", path, body, step="datasource update")
-        if resp.status != 200:
-            raise self.fail("datasource update", resp)
-        return "updated"
+        # `current` carries the version we read: the PUT conflicts if someone saved since.
+        return self.request("PUT", path, {**current, **want}, step="datasource update")
 
     # -- dashboard --------------------------------------------------------------------------
 
     def find_dashboard_uid(self, title: str) -> str:
-        """The uid of the General-folder dashboard Grafana would match by title, or "".
+        """The uid of the General-folder dashboard with exactly this title, or "".
 
-        Grafana matches a saved dashboard by uid and then by title (its slug) within the
-        folder; a save with overwrite takes the same-titled one over. So a dashboard without a
-        uid is looked up here, and compared with what is stored, instead of re-imported.
+        Grafana matches a saved dashboard by uid and then by its exact title within the folder
+        (not by slug: "ESE Server" and "ese-server" are two dashboards); a save with overwrite
+        takes the same-titled one over. So a dashboard without a uid is looked up here, and
+        compared with what is stored, instead of re-imported. Search matches substrings.
         """
-        query = urllib.parse.urlencode({"query": title, "type": "dash-db"})
-        resp = self.request("GET", f"/api/search?{query}", step="dashboard search")
+        params = {"query": title, "type": "dash-db"}
+        resp = self.request("GET", "/api/search", step="dashboard search", params=params)
         if resp.status != 200 or not isinstance(resp.body, list):
             raise self.fail("dashboard search", resp)
         for hit in resp.body:
             if not isinstance(hit, dict) or hit.get("type", "dash-db") != "dash-db":
                 continue
-            if not hit.get("folderUid") and slug(str(hit.get("title", ""))) == slug(title):
+            if not hit.get("folderUid") and hit.get("title") == title:
                 return str(hit.get("uid") or "")
         return ""
 
@@ -219,7 +273,7 @@ class GrafanaClient:
         title = str(resolved.get("title") or "").strip()
         if not title:
             raise GrafanaError("dashboard has no title", 'add a "title" to the dashboard JSON')
-        uid = str(resolved.get("uid") or "")
+        uid = check_uid("dashboard", resolved["uid"]) if resolved.get("uid") else ""
         current = self._stored_dashboard(uid) if uid else None
         if current is None:
             # No uid, or none stored under it: a same-titled dashboard in the folder is the one
@@ -254,13 +308,46 @@ class GrafanaClient:
         return action
 
 
-def slug(title: str) -> str:
-    """Grafana's dashboard slug (ASCII titles): lower case, runs of other characters -> '-'."""
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+def check_uid(kind: str, uid: Any) -> str:
+    """The uid, if Grafana would take it; else a one-line GrafanaError before any call."""
+    if isinstance(uid, str) and _UID.fullmatch(uid):
+        return uid
+    raise GrafanaError(
+        f"the {kind} uid {uid!r} is not a Grafana uid (1 to 40 letters, digits, '-' or '_')",
+        f"fix [grafana] {kind}_uid in topology.toml and run `invoke render`, "
+        'or the dashboard file\'s "uid"',
+    )
 
 
 def _q(value: str) -> str:
-    return urllib.parse.quote(str(value), safe="")
+    """One path segment (a datasource name may hold spaces or slashes)."""
+    return quote(str(value), safe="")
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """Follow urllib3's `reason`, wrapped exceptions in args, then __cause__/__context__."""
+    seen = {id(exc)}
+    while True:
+        reason = getattr(exc, "reason", None)
+        inner = reason if isinstance(reason, BaseException) else None
+        inner = inner or next((a for a in exc.args if isinstance(a, BaseException)), None)
+        inner = inner or exc.__cause__ or exc.__context__
+        if inner is None or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _snippet(raw: bytes) -> str:
+    return repr(_one_line(raw[:80].decode("utf-8", "replace")))
 
 
 def _strip(dashboard: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,7 +373,8 @@ def import_inputs(dashboard: Mapping[str, Any], datasource_uid: str) -> list[dic
 
 
 def resolve_inputs(dashboard: Mapping[str, Any], datasource_uid: str) -> dict[str, Any]:
-    """What Grafana stores for an import: `${NAME}` replaced, `__inputs` dropped (at any depth)."""
+    """What Grafana stores for an import: `${NAME}` replaced, `__inputs` dropped at any depth,
+    `__elements` and `__requires` at the top (dashboardimport's evaluator, then its save)."""
     values = {f"${{{i['name']}}}": i["value"] for i in import_inputs(dashboard, datasource_uid)}
 
     def walk(node: Any) -> Any:
@@ -298,7 +386,10 @@ def resolve_inputs(dashboard: Mapping[str, Any], datasource_uid: str) -> dict[st
             return {k: walk(v) for k, v in node.items() if k != "__inputs"}
         return node
 
-    return walk(copy.deepcopy(dict(dashboard)))
+    resolved: dict[str, Any] = walk(copy.deepcopy(dict(dashboard)))
+    for key in _EXPORT_ONLY:
+        resolved.pop(key, None)
+    return resolved
 
 
 @dataclass

@@ -14,8 +14,9 @@ from ese.kit.catalog import BY_NAME, KitImage
 from ese.kit.dockercli import Output, build, docker, echo, image_id, image_key, tree_digest
 
 DEFAULT_EXTRAS = ("server", "client", "consumer")
-# What the fake Grafana's image installs: the project without extras.
-GRAFANA_SOURCES = ("pyproject.toml", "constraints.txt", "README.md", "ese", "services")
+# The fake Grafana's image holds its package and nothing else: it is stdlib only and runs from a
+# copy (nothing installed), so a change elsewhere in the repository does not rebuild it.
+FAKE_GRAFANA = REPO_ROOT / "services" / "fake_grafana"
 
 
 @dataclass
@@ -100,29 +101,29 @@ def _python_image(image: KitImage, opts: Options) -> bool:
 
 
 def _grafana_image(image: KitImage, opts: Options) -> bool:
-    """The fake Grafana (services/fake_grafana) on the Python base, with the project installed."""
+    """The fake Grafana (services/fake_grafana) on the Python base: its package copied, run as
+    `python -m fake_grafana`; the key is the Dockerfile folder and the package's own files."""
     folder = IMAGES_DIR / "grafana-fake"
-    fake = REPO_ROOT / "services" / "fake_grafana"
-    if not (fake / "server.py").is_file():
-        raise KitError(f"{fake / 'server.py'} does not exist (the Grafana fake)")
-    sources = [REPO_ROOT / name for name in GRAFANA_SOURCES if (REPO_ROOT / name).exists()]
-    key = tree_digest([folder, *sources], [_parent_id(image)])
+    if not (FAKE_GRAFANA / "server.py").is_file():
+        raise KitError(f"{FAKE_GRAFANA / 'server.py'} does not exist (the Grafana fake)")
+    # Sources only: bytecode caches come and go with every test run and must not change the key.
+    files = sorted(
+        p
+        for p in FAKE_GRAFANA.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+    key = tree_digest([folder, *files], [_parent_id(image)])
     forced = image.name in opts.forced
     if not forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
     parent = BY_NAME["python"].tag
     with tempfile.TemporaryDirectory(prefix="ese-offline-grafana-") as tmp:
-        # The project's sources only: no caches, tests or wheelhouse in the context.
         context = Path(tmp)
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-        for source in sources:
-            if source.is_dir():
-                shutil.copytree(source, context / source.name, ignore=ignore)
-            else:
-                shutil.copy2(source, context / source.name)
-        # pyproject names a readme; an empty one keeps the build independent of it.
-        (context / "README.md").touch()
+        for path in files:
+            target = context / "fake_grafana" / path.relative_to(FAKE_GRAFANA)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
         build(
             image.tag, folder / "Dockerfile", context, key, {"BASE_IMAGE": parent}, no_cache=forced
         )

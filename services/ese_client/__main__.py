@@ -1,6 +1,8 @@
 """Command line of ese-client: parse settings, run, print one summary line, set the exit code.
 
 Exit codes: 0 all events acknowledged, 1 some events given up on, 2 invalid settings.
+With `--web` it serves the click-through page instead (ese_client.web) until SIGINT/SIGTERM:
+0 then, 2 for invalid settings or an address it cannot listen on.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as exc:
         print(f"ese-client: error: {exc}", file=sys.stderr)
         return 2
+    if settings.web:
+        from ese_client import web  # the page's server; a simulator run never needs it
+
+        return web.run(settings, settings.web_host, settings.web_port)
     runner = Runner(settings)
     summary = asyncio.run(_amain(runner))
     print(summary.line(), flush=True)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ese_settings import ConfigError, Convert, Option, load, text
+from ese_settings import ConfigError, Convert, Option, resolve, text
 from ese_settings import build_parser as settings_parser
 
 __all__ = ["ConfigError", "Settings", "build_parser", "load_settings"]
@@ -40,6 +40,10 @@ class Settings:
     max_attempts: int = 20
     timeout_seconds: float = 10.0
     seed: int | None = None
+    # `--web`: serve the click-through page instead of simulating (ese_client.web).
+    web: bool = False
+    web_host: str = "127.0.0.1"
+    web_port: int = 3006
 
     @property
     def base_url(self) -> str:
@@ -79,6 +83,18 @@ def _server_url(raw: str, source: str) -> str:
     if parts.query or parts.fragment:
         raise ConfigError(f"{source} must not carry a query or fragment, got {url!r}; {hint}")
     return url
+
+
+def _port(raw: str, source: str) -> int:
+    """A TCP port number, 1..65535."""
+    hint = "hint: the page's port, e.g. 3006 (the original app's)"
+    try:
+        port = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{source} must be a TCP port number, got {raw!r}; {hint}") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{source} must be a TCP port (1..65535), got {raw!r}; {hint}")
+    return port
 
 
 def _numeric(
@@ -184,16 +200,45 @@ OPTIONS: tuple[Option, ...] = (
     _numeric(
         "seed", "ESE_SEED", ("--seed",), int, None, "an integer seed makes the simulation repeat"
     ),
+    Option(
+        "web_host",
+        "ESE_WEB_HOST",
+        ("--host",),
+        text,
+        "with --web: the address the page listens on (127.0.0.1; 0.0.0.0 in a container)",
+    ),
+    Option("web_port", "ESE_WEB_PORT", ("--port",), _port, "with --web: the page's port (3006)"),
 )
+# Flags that only mean something with --web (their variables may be set for any run).
+_WEB_ONLY = ("web_host", "web_port")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser; every option defaults to None so the environment can fill in."""
-    return settings_parser(
+    parser = settings_parser(
         "ese-client", "Simulate ese clients: order life cycles and click-stream bursts.", OPTIONS
     )
+    # A mode switch, not a setting: it takes no value and has no variable.
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the click-through page (the original app's standalone mode) instead; "
+        "the browser posts to REACT_APP_BE_SERVER with ESE_INGEST_TOKEN",
+    )
+    return parser
 
 
 def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settings:
     """Settings from flags (first), then the environment, then the defaults."""
-    return Settings(**load(OPTIONS, env, build_parser(), argv))
+    args = build_parser().parse_args(list(argv) if argv is not None else [])
+    values, errors = resolve(OPTIONS, env, args)
+    if errors:
+        raise errors[0]
+    if not args.web:
+        for option in OPTIONS:
+            if option.field in _WEB_ONLY and getattr(args, option.field) is not None:
+                raise ConfigError(
+                    f"{option.flags[0]} only applies to the page; "
+                    f"hint: ese-client --web {option.flags[0]} ..."
+                )
+    return Settings(**values, web=args.web)

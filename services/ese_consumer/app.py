@@ -12,7 +12,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from ese_consumer import config, figures, source
+from ese_consumer import charts, config, figures, source
 
 # Errors the user must fix (restart with a token, change the URL) are errors; the rest are
 # transient and shown as warnings while the page keeps retrying.
@@ -86,11 +86,9 @@ def _chart(title: str, frame: pd.DataFrame, empty: str, bars: bool = False) -> N
     frame = frame.rename(columns=lambda name: figures.display_name(str(name)))
     if frame.empty:
         st.info(empty)
-    elif bars:
-        # Stacked bars: the sub-types of one bucket add up to its click events.
-        st.bar_chart(frame, x_label="time (UTC)", y_label="events")
     else:
-        st.line_chart(frame, x_label="time (UTC)", y_label="events")
+        # Stacked bars: the sub-types of one bucket add up to its click events.
+        st.altair_chart(charts.timeline(frame, bars=bars), width="stretch")
 
 
 def _show_data(state: source.PollState) -> None:

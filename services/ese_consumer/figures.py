@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -207,6 +207,75 @@ def bucket_seconds(span_seconds: float, max_buckets: int = MAX_BUCKETS) -> int:
         if math.ceil(max(span_seconds, 0) / width) <= max_buckets:
             return width
     return _BUCKETS[-1]
+
+
+TimeUnit = Literal["second", "minute", "hour", "day"]
+_UNIT_SECONDS: dict[TimeUnit, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+# Tick spacings of the time axis, finest first; each divides the next unit up, so the ticks fall
+# on round clock times (:00, :05, :10, ...).
+_TICKS: tuple[tuple[int, TimeUnit], ...] = (
+    *((step, "second") for step in (1, 2, 5, 10, 15, 30)),
+    *((step, "minute") for step in (1, 2, 5, 10, 15, 30)),
+    *((step, "hour") for step in (1, 2, 3, 6, 12)),
+    *((step, "day") for step in (1, 2, 5, 10, 30, 90, 365)),
+)
+# Labels like 21:36:05 are about 50 px wide; 8 of them fit half a dashboard row.
+MAX_TICKS = 8
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """How the time axis is ticked and labelled: a tick every `step` `unit`s (UTC), each labelled
+    with `label_format` (strftime codes, which Vega-Lite's d3 formats share)."""
+
+    unit: TimeUnit
+    step: int
+    label_format: str
+
+    @property
+    def seconds(self) -> int:
+        """Seconds between two ticks."""
+        return self.step * _UNIT_SECONDS[self.unit]
+
+
+def time_axis(index: Sequence[Any] | pd.Index, max_ticks: int = MAX_TICKS) -> TimeAxis:
+    """The axis for a time index: the finest round tick spacing that gives at most `max_ticks`
+    ticks over its span (of up to a few years), labelled by seconds (`21:36:05`) when ticks are
+    seconds apart, by minutes (`21:36`) up to hours, by date beyond.
+
+    Vega-Lite's own choice for a span under a minute labels half-second ticks `.500`, and its
+    hour labels are 12-hour clock times without am/pm; an explicit axis avoids both.
+    """
+    times = pd.DatetimeIndex(index)
+    span = (times.max() - times.min()).total_seconds() if len(times) else 0.0
+    step, unit = _TICKS[-1]
+    for step, unit in _TICKS:
+        # A span of n spacings holds at most n + 1 ticks.
+        if math.floor(span / (step * _UNIT_SECONDS[unit])) + 1 <= max_ticks:
+            break
+    if unit == "second":
+        label_format = "%H:%M:%S"
+    elif unit == "day":
+        label_format = "%Y-%m-%d"
+    else:
+        label_format = "%H:%M"
+    return TimeAxis(unit, step, label_format)
+
+
+def tick_times(axis: TimeAxis, index: Sequence[Any] | pd.Index) -> list[pd.Timestamp]:
+    """Where the axis puts its ticks over the index's span: every multiple of the tick spacing
+    (counted from the epoch, in UTC, so on round clock times) inside it."""
+    times = pd.DatetimeIndex(index)
+    if not len(times):
+        return []
+    width = pd.Timedelta(seconds=axis.seconds)
+    first, last = times.min().ceil(width), times.max()
+    return list(pd.date_range(first, last, freq=width)) if first <= last else []
+
+
+def tick_labels(axis: TimeAxis, index: Sequence[Any] | pd.Index) -> list[str]:
+    """The labels of the axis's ticks, as the chart shows them."""
+    return [tick.strftime(axis.label_format) for tick in tick_times(axis, index)]
 
 
 def _timeline(rows: Sequence[tuple[int, str]], columns: Sequence[str] = ()) -> pd.DataFrame:

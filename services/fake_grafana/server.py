@@ -1,18 +1,28 @@
 """A fake Grafana HTTP API (stdlib only) for tests and as the end-to-end stand-in image.
 
-It implements exactly the endpoints `ese.grafana.api` uses and answers them as Grafana 11 does:
+It implements exactly the endpoints the provisioning client (ese/grafana/api.py) uses and answers
+them as Grafana 11 does:
 basic auth (401 without or with wrong credentials), 404 for an unknown datasource or dashboard
-uid, 409 when a created datasource's name or uid is taken, 400 for a dashboard without a title,
-412 when saving over an existing dashboard without `overwrite`, and a version that goes up on
-every save. `GET /__fake__/state` (no auth, read-only) shows the stored objects for tests, and
-`GET /` a page for people (see page.py).
+uid, 409 when a created datasource's name or uid is taken, 400 for a dashboard without a title
+and for a uid outside [A-Za-z0-9_-] or longer than 40, 412 when saving over an existing
+dashboard without `overwrite`, and a version that goes up on every save. A datasource update
+stores the version it was sent plus one and answers 409 only when the sent version is older
+than the stored one (no version: no check). An import substitutes `${NAME}` inputs and stores
+the dashboard without `__inputs`, `__elements` and `__requires`. `GET /__fake__/state` (no
+auth, read-only) shows the stored objects and every write (`writes`: "METHOD /path") for tests,
+and `GET /` a page for people (see page.py).
 
 Run it: `python -m fake_grafana --port 3000 --user U --password P`; like Grafana it also
 reads GF_SECURITY_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD, GF_SERVER_HTTP_PORT and
 GF_SERVER_HTTP_ADDR, each also from the file named by the same variable with a `__FILE` suffix
 (Docker secrets, e.g. GF_SECURITY_ADMIN_PASSWORD__FILE). A password is required (no
-admin/admin). `GET /api/search` finds dashboards by title; a save over a same-titled dashboard
-in its folder takes it over (with `overwrite`) as Grafana does.
+admin/admin). `GET /api/search` finds dashboards by title; a save over a dashboard with the
+exact same title in its folder takes it over (with `overwrite`) as Grafana does.
+
+Stdlib only, and nothing from the client: it is the offline kit's Grafana image (run from a copy
+of this package, nothing installed), and a fake that shared the client's helpers would agree with
+the client by construction. So the slug and the import's template evaluation are written here
+after Grafana's own (pkg/infra/slugify, dashboardimport's DashTemplateEvaluator).
 """
 
 from __future__ import annotations
@@ -25,16 +35,30 @@ import json
 import os
 import re
 import threading
+import unicodedata
+import uuid
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ese.grafana.api import resolve_inputs, slug
 from fake_grafana import page
 
 VERSION = "11.1.4-fake"
 _VAR = re.compile(r"\$\{(.+?)\}")
+# Grafana's util.ValidateUID: letters, digits, '-' and '_', at most 40 characters.
+_UID = re.compile(r"[A-Za-z0-9_-]*")
+MAX_UID = 40
+# What Grafana answers for a datasource uid it refuses (errutil's JSON body); Grafana 11 refuses
+# it with the failWrongDSUID feature toggle on (it only logs a warning without), this fake always.
+_BAD_DS_UID = {
+    "message": "Invalid datasource UID.",
+    "messageId": "datasource.uidInvalid",
+    "statusCode": 400,
+    "traceID": "",
+}
+# Top-level keys of an exported dashboard that Grafana's import drops before saving.
+_EXPORT_ONLY = ("__elements", "__inputs", "__requires")
 
 
 class State:
@@ -45,7 +69,7 @@ class State:
         self.datasources: dict[str, dict[str, Any]] = {}  # by uid
         self.dashboards: dict[str, dict[str, Any]] = {}  # by uid
         self.next_id = 1
-        self.writes = 0
+        self.writes: list[str] = []  # "METHOD /path" of every successful write, in order
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -64,6 +88,42 @@ class State:
 
 def _new_uid(n: int) -> str:
     return f"fake{n:08d}"
+
+
+# Grafana's slugify for dashboard URLs (pkg/infra/slugify, the form that hex-encodes): kept as
+# is: a-z, 0-9, '-' and '_'; dropped: these marks; spelt out: the entries below; an accented
+# Latin letter loses its accent; any other character becomes the hex of its UTF-8 bytes
+# (Grafana transliterates Cyrillic and Hebrew, this does not). Nothing matches on a slug: Grafana
+# finds a dashboard by uid or exact title; the slug only shapes URLs.
+_SLUG_KEEP = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+_SLUG_DROP = frozenset(",\"'\n\r\0?.()")
+_SLUG_SPELL = {
+    " ": "-", "&": "and", "@": "at", "©": "c", "®": "r", "™": "tm", "ß": "ss", "æ": "ae",
+    "œ": "oe", "ø": "o", "ü": "ue", "đ": "d", "ħ": "h", "ı": "i", "ĳ": "ij", "ĸ": "k", "ł": "l",
+    "ŀ": "l", "ŉ": "n", "ŋ": "n", "ŧ": "t", "þ": "p", "ſ": "z", "ƒ": "f", "ə": "e", "ǽ": "ae",
+    "ǿ": "o",
+}  # fmt: skip
+
+
+def slug(title: str) -> str:
+    """Grafana's dashboard slug; an empty or over-long one (> 50) is a UUID of the title."""
+    out = []
+    for ch in title.strip().lower():
+        if ch in _SLUG_SPELL:
+            out.append(_SLUG_SPELL[ch])
+        elif ch in _SLUG_KEEP:
+            out.append(ch)
+        elif ch in _SLUG_DROP:
+            continue
+        else:
+            decomposed = unicodedata.normalize("NFD", ch)
+            base, marks = decomposed[0], decomposed[1:]
+            accented = base in _SLUG_KEEP and marks and all(map(unicodedata.combining, marks))
+            out.append(base if accented else ch.encode("utf-8").hex())
+    result = "".join(out)
+    if not result or len(result) > 50:
+        return str(uuid.uuid5(uuid.NAMESPACE_OID, title))
+    return result
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -146,8 +206,11 @@ class Handler(BaseHTTPRequestHandler):
         if body is ValueError:
             self._send(400, {"message": "bad request data"})
             return
-        with self.server.state.lock:
+        state = self.server.state
+        with state.lock:
             status, answer = self._dispatch(method, path, body, parts.query)
+            if method in ("POST", "PUT") and status == 200:
+                state.writes.append(f"{method} {path}")
         self._send(status, answer)
 
     def _dispatch(self, method: str, path: str, body: Any, query: str = "") -> tuple[int, Any]:
@@ -200,6 +263,8 @@ class Handler(BaseHTTPRequestHandler):
             return 400, {"message": "bad request data"}
         if any(ds["name"] == body["name"] for ds in state.datasources.values()):
             return 409, {"message": "data source with the same name already exists"}
+        if body.get("uid") and not _valid_uid(body["uid"]):
+            return 400, _BAD_DS_UID
         uid = body.get("uid") or _new_uid(state.next_id)
         if uid in state.datasources:
             return 409, {"message": "data source with the same uid already exists"}
@@ -214,7 +279,6 @@ class Handler(BaseHTTPRequestHandler):
             "secureJsonFields": {}, "version": 1, "readOnly": False,
         }  # fmt: skip
         state.datasources[uid] = ds
-        state.writes += 1
         answer = {"datasource": ds, "id": ds_id, "message": "Datasource added"}
         return 200, {**answer, "name": ds["name"]}
 
@@ -227,11 +291,24 @@ class Handler(BaseHTTPRequestHandler):
             return 400, {"message": "bad request data"}
         if current.get("readOnly"):
             return 403, {"message": "Cannot update read-only data source"}
-        if body.get("version") and body["version"] != current["version"]:
-            return 409, {"message": "Datasource has already been updated by someone else"}
+        sent = body.get("version") or 0
+        if not isinstance(sent, int) or isinstance(sent, bool):
+            return 400, {"message": "bad request data"}
         for other in state.datasources.values():
             if other is not current and other["name"] == body["name"]:
-                return 409, {"message": "data source with the same name already exists"}
+                return 409, {
+                    "message": "Failed to update datasource: "
+                    "data source with the same name already exists"
+                }
+        if body.get("uid") and not _valid_uid(body["uid"]):
+            return 400, _BAD_DS_UID
+        # Grafana stores the sent version + 1, updating only where the stored one is lower:
+        # an older version conflicts, a newer one is taken, none skips the check.
+        if sent and current["version"] > sent:
+            return 409, {
+                "message": "Datasource has already been updated by someone else. "
+                "Please reload and try again"
+            }
         new_uid = body.get("uid") or uid
         if new_uid != uid and new_uid in state.datasources:
             return 409, {"message": "data source with the same uid already exists"}
@@ -241,10 +318,9 @@ class Handler(BaseHTTPRequestHandler):
             if key in body:
                 updated[key] = body[key] if body[key] is not None else current[key]
         updated["uid"] = new_uid
-        updated["version"] = current["version"] + 1
+        updated["version"] = sent + 1
         del state.datasources[uid]
         state.datasources[new_uid] = updated
-        state.writes += 1
         return 200, {
             "datasource": updated,
             "id": updated["id"],
@@ -269,11 +345,12 @@ class Handler(BaseHTTPRequestHandler):
         return 200, {"dashboard": dash, "meta": meta}
 
     def _save(self, dash: Any, overwrite: bool, folder_uid: str) -> tuple[int, Any]:
-        """Grafana's save: by uid first, then by title (slug) within the folder.
+        """Grafana's save: by uid first, then by exact title within the folder.
 
-        Like Grafana's getExistingDashboardByTitleAndFolder, a save whose title matches another
-        dashboard in the same folder fails with 412 name-exists, or, with `overwrite`, takes
-        that dashboard over: it keeps the existing id, uid and version line.
+        Like Grafana's getExistingDashboardByTitleAndFolder (`title=?` in SQLite, its default
+        database: case-sensitive, and no slug), a save whose title is another dashboard's in
+        the same folder fails with 412 name-exists, or, with `overwrite`, takes that dashboard
+        over: it keeps the existing id, uid and version line.
         """
         state = self.server.state
         if not isinstance(dash, dict):
@@ -282,8 +359,10 @@ class Handler(BaseHTTPRequestHandler):
         if not title:
             return 400, {"message": "Dashboard title cannot be empty", "status": "empty-name"}
         given_uid = str(dash.get("uid") or "")
-        if len(given_uid) > 40:
-            return 400, {"message": "uid too long, max 40 characters", "status": "bad-uid"}
+        if not _UID.fullmatch(given_uid):
+            return 400, {"message": "uid contains illegal characters"}
+        if len(given_uid) > MAX_UID:
+            return 400, {"message": "uid too long, max 40 characters"}
         existing = state.dashboards.get(given_uid) if given_uid else None
         stale = existing is not None and dash.get("version") != existing["dashboard"]["version"]
         if stale and not overwrite:
@@ -297,7 +376,7 @@ class Handler(BaseHTTPRequestHandler):
                 for entry in state.dashboards.values()
                 if entry is not existing
                 and entry["folderUid"] == folder_uid
-                and slug(entry["dashboard"]["title"]) == slug(title)
+                and entry["dashboard"]["title"] == title
             ),
             None,
         )
@@ -316,7 +395,6 @@ class Handler(BaseHTTPRequestHandler):
         stored["id"] = target["id"] if target else state.new_id()
         stored["version"] = target["version"] + 1 if target else 1
         state.dashboards[uid] = {"dashboard": stored, "folderUid": folder_uid}
-        state.writes += 1
         return 200, stored
 
     def search(self, query: str) -> tuple[int, Any]:
@@ -370,6 +448,8 @@ class Handler(BaseHTTPRequestHandler):
                 }
         values = {f"${{{n}}}": i.get("value", "") for (n, _t), i in given.items()}
         dash = _evaluate(template, values)
+        for name in _EXPORT_ONLY:  # "no need to keep these in the stored dashboard JSON"
+            dash.pop(name, None)
         status, stored = self._save(dash, bool(body.get("overwrite")), body.get("folderUid") or "")
         if status != 200:
             return status, stored
@@ -381,6 +461,10 @@ class Handler(BaseHTTPRequestHandler):
             "dashboardId": stored["id"], "folderId": 0, "folderUid": body.get("folderUid") or "",
             "importedRevision": 1, "revision": 1, "description": "", "path": "", "removed": False,
         }  # fmt: skip
+
+
+def _valid_uid(uid: Any) -> bool:
+    return isinstance(uid, str) and bool(_UID.fullmatch(uid)) and len(uid) <= MAX_UID
 
 
 def _evaluate(template: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
@@ -436,7 +520,7 @@ class FakeGrafanaServer(ThreadingHTTPServer):
             self._thread.join(timeout=5)
 
 
-__all__ = ["FakeGrafanaServer", "resolve_inputs"]
+__all__ = ["FakeGrafanaServer", "slug"]
 
 
 def grafana_env(environ: Mapping[str, str]) -> dict[str, str]:

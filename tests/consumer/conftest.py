@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.browsers import chromium  # noqa: F401 - the real-browser fixture, for test_screenshot
 from tests.consumer.original import original_events
 
 

@@ -6,6 +6,7 @@ stands for one poll.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,10 @@ def test_renders_what_stats_reports(
     assert f"events in the window: {len(events)}" in caption
     # Events per client, click sub-types, totals by type and by sub-type.
     assert len(at.get("vega_lite_chart")) == 4
+    # The two time charts label the demo's 12 s by seconds (not Vega-Lite's ".500").
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    time_axes = [s["encoding"]["x"] for s in specs if s["encoding"]["x"]["type"] == "temporal"]
+    assert [x["axis"]["format"] for x in time_axes] == ["%H:%M:%S", "%H:%M:%S"]
     table = at.dataframe[0].value
     assert sorted(table["client"]) == sorted(CLIENTS)
     assert dict(zip(table["client"], table["events"], strict=True)) == doc["clients"]

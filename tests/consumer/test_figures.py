@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ese_consumer import __main__ as cli
-from ese_consumer import config, figures
+from ese_consumer import charts, config, figures
 from ese_consumer.source import DEFAULT_URL, PollError, endpoints
 from tests.consumer.original import BASE_MS, original_events
 
@@ -242,3 +242,74 @@ def test_non_finite_poll_seconds_fall_back_with_a_message(raw: str) -> None:
 @pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e300, -5, True, "12"])
 def test_implausible_event_times_count_as_no_time(value: Any) -> None:
     assert figures.event_time_ms({"timestamp": value}) is None
+
+
+def _clicks_every(seconds: float, count: int) -> list[dict[str, Any]]:
+    """`count` events of one client, `seconds` apart, from BASE_MS (2024-01-23 08:53:20 UTC)."""
+    return [{"ip": "a", "timestamp": BASE_MS + int(i * seconds * 1000)} for i in range(count)]
+
+
+def test_a_10_second_span_is_labelled_by_seconds() -> None:
+    frame = figures.events_per_client(_clicks_every(1, 11))
+    axis = figures.time_axis(frame.index)
+    assert (axis.unit, axis.step, axis.label_format) == ("second", 2, "%H:%M:%S")
+    labels = figures.tick_labels(axis, frame.index)
+    assert labels == ["08:53:20", "08:53:22", "08:53:24", "08:53:26", "08:53:28", "08:53:30"]
+
+
+def test_a_5_minute_span_is_labelled_by_minutes() -> None:
+    frame = figures.events_per_client(_clicks_every(10, 31))
+    axis = figures.time_axis(frame.index)
+    assert (axis.unit, axis.step, axis.label_format) == ("minute", 1, "%H:%M")
+    assert figures.tick_labels(axis, frame.index) == ["08:54", "08:55", "08:56", "08:57", "08:58"]
+
+
+def test_a_single_point_gets_two_second_labels() -> None:
+    frame = figures.events_per_client(_clicks_every(1, 1))
+    axis = figures.time_axis(frame.index)
+    assert axis.label_format == "%H:%M:%S"
+    # The empty bucket before the only one, and the one itself: two distinct labels.
+    assert figures.tick_labels(axis, frame.index) == ["08:53:19", "08:53:20"]
+
+
+@pytest.mark.parametrize(
+    ("span_seconds", "unit", "step"),
+    [(0, "second", 1), (7, "second", 1), (8, "second", 2), (59, "second", 10),
+     (200, "second", 30), (3600, "minute", 10), (6 * 3600, "hour", 1), (30 * 86400, "day", 5)],
+)  # fmt: skip
+def test_the_tick_spacing_keeps_labels_few_and_distinct(
+    span_seconds: int, unit: str, step: int
+) -> None:
+    index = pd.DatetimeIndex([pd.Timestamp(BASE_MS, unit="ms")]).append(
+        pd.DatetimeIndex([pd.Timestamp(BASE_MS + span_seconds * 1000, unit="ms")])
+    )
+    axis = figures.time_axis(index)
+    assert (axis.unit, axis.step) == (unit, step)
+    labels = figures.tick_labels(axis, index)
+    assert len(labels) <= figures.MAX_TICKS
+    assert len(set(labels)) == len(labels), labels
+    assert not any(label.startswith(".") for label in labels)
+
+
+@pytest.mark.parametrize("bars", [False, True])
+def test_time_charts_carry_the_chosen_axis(bars: bool) -> None:
+    frame = figures.events_per_client(_clicks_every(1, 11))
+    spec = charts.timeline(frame, bars=bars).to_dict()
+    x = spec["encoding"]["x"]
+    assert x["axis"]["format"] == "%H:%M:%S"
+    ticks = [(v["hours"], v["minutes"], v["seconds"]) for v in x["axis"]["values"]]
+    assert ticks == [(8, 53, s) for s in (20, 22, 24, 26, 28, 30)]
+    # Naive wall times, as Streamlit passes the naive UTC data (a UTC tick would miss it).
+    assert not any("utc" in v for v in x["axis"]["values"])
+
+
+def test_stacked_bars_span_their_bucket_and_stack_per_bucket() -> None:
+    start = pd.Timestamp(BASE_MS, unit="ms")
+    index = pd.DatetimeIndex([start, start + pd.Timedelta(seconds=5)], name="time")
+    frame = pd.DataFrame({"x": [1, 0], "y": [2, 3]}, index=index)
+    spec = charts.timeline(frame, bars=True).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    ranges = [(r["series"], r["low"], r["high"]) for r in rows]
+    assert ranges == [("x", 0, 1), ("x", 0, 0), ("y", 1, 3), ("y", 0, 3)]
+    # 5 s buckets: every bar ends where its bucket does.
+    assert rows[0]["end"] == "2024-01-23T08:53:25"
