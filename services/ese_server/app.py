@@ -174,7 +174,7 @@ class App:
     async def startup(self) -> None:
         """Create the Redis pool and the monitor; Redis may still be down (we retry)."""
         s = self.settings
-        self.store = Store(s.redis_url, s.retention_seconds, s.key_prefix)
+        self.store = Store(s.redis_url, s.retention_seconds, s.key_prefix, s.redis_client)
         self._monitor = asyncio.create_task(self._watch_redis())
 
     async def shutdown(self) -> None:

@@ -25,12 +25,20 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
 Late = Callable[[Any], None]
+
+
+class Commands(Protocol):
+    """What the store needs of a Redis client (RedisClient, or redis-py's in benchmarks)."""
+
+    async def execute(self, *args: Any, late: Late | None = None) -> Any: ...
+
+    async def close(self) -> None: ...
 
 
 class RedisError(Exception):
@@ -287,7 +295,7 @@ class RedisClient:
 class Script:
     """A Lua script called by EVALSHA, loaded again after a Redis restart (NOSCRIPT)."""
 
-    def __init__(self, client: RedisClient, source: str) -> None:
+    def __init__(self, client: Commands, source: str) -> None:
         import hashlib
 
         self.client = client

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from ese_server.app import App
 from ese_server.config import Settings
@@ -51,9 +52,11 @@ def sample(client_text: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-def test_ingest_read_and_count_in_process(redis_url: str) -> None:
+# redis-py: the benchmark-only client (ESE_BENCH_REDIS_CLIENT) must store and read the same.
+@pytest.mark.parametrize("client", ["ese", "redis-py"])
+def test_ingest_read_and_count_in_process(redis_url: str, client: str) -> None:
     async def scenario() -> None:
-        async with running(App(Settings(redis_url=redis_url))) as http:
+        async with running(App(Settings(redis_url=redis_url, redis_client=client))) as http:
             health = (await http.get("/")).json()
             assert (health["role"], health["redis"]) == ("all", "up")
             assert (await http.post("/event", json=click(event_id="a"))).status_code == 201
