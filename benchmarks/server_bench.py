@@ -270,6 +270,12 @@ def bench_shard(
             "b",
         )
         batch["events_per_s"] = batch["rps"] * args.batch
+        # CPU per unit of work: unlike the rates, it hardly moves when other jobs share the
+        # cores, so it compares two clients fairly on a busy machine.
+        single["shard_cpu_us_per_req"] = round(1e6 * single["shard_cpu_s"] / single["ok"], 1)
+        batch["shard_cpu_us_per_event"] = round(
+            1e6 * batch["shard_cpu_s"] / (batch["ok"] * args.batch), 1
+        )
         latency = phase(
             "latency",
             "--mode",
@@ -314,12 +320,13 @@ def print_shard(r: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"  shard with Redis client {r['redis_client']!r}")
     print(
         f"    single-event POST /event       {single['rps']:>10,.0f} req/s  "
-        f"(shard {single['shard_cpu_s']} CPU-s, redis {single['redis_cpu_s']} CPU-s)"
+        f"(shard {single['shard_cpu_s']} CPU-s = {single['shard_cpu_us_per_req']} µs/req, "
+        f"redis {single['redis_cpu_s']} CPU-s)"
     )
     print(
         f"    batched POST /events (x{args.batch})   {batch['events_per_s']:>10,.0f} events/s "
-        f"({batch['rps']:,.0f} req/s; shard {batch['shard_cpu_s']} CPU-s, "
-        f"redis {batch['redis_cpu_s']} CPU-s)"
+        f"({batch['rps']:,.0f} req/s; shard {batch['shard_cpu_s']} CPU-s = "
+        f"{batch['shard_cpu_us_per_event']} µs/event, redis {batch['redis_cpu_s']} CPU-s)"
     )
     print(
         f"    latency at {args.rate:.0f} req/s           p50 {latency['p50_ms']:.2f} ms, "
