@@ -60,15 +60,22 @@ def e2e(session: nox.Session) -> None:
     It takes the user's path: no ESE_*_IMAGE is set here, so the tasks pick the images as
     `invoke up` does (official, else the offline stand-ins). It refuses to replace a running
     demo unless ESE_E2E_REPLACE=1, always ends with `invoke down --volumes`, and on a failure
-    saves every service's logs under artifacts/e2e-logs/. Extra arguments go to pytest, e.g.
-    `nox -s e2e -- -x -k drill`.
+    saves every service's logs under artifacts/e2e-logs/. Extra arguments go to the compose
+    pytest, e.g. `nox -s e2e -- -x -k drill`. Then the Docker Swarm drill (tests/e2e_swarm:
+    scale and roll the ingest service under load, ending with `invoke swarm.down --volumes
+    --leave`; logs in artifacts/swarm-logs/).
     """
     install_impl(session)
     session.install("pip")  # the offline kit downloads its wheelhouse with `python -m pip`
     env = {"ESE_E2E": "1"}
     # The single-image tests first (quick, and they tell an image problem from a stack one).
-    session.run("pytest", "-m", "docker", "tests", "--ignore=tests/e2e", "-q", env=env)
+    session.run("pytest", "-m", "docker", "tests", "--ignore=tests/e2e",
+                "--ignore=tests/e2e_swarm", "-q", env=env)  # fmt: skip
     session.run("pytest", "tests/e2e", *(session.posargs or ["-v", "--durations=15"]), env=env)
+    # The Swarm drill publishes the same ports (8100, 2003, 3000): only after the compose
+    # stack is gone. Same images (picked the same way; ese-server is rebuilt from the cache).
+    session.run("invoke", "down", "--volumes", env=env)
+    session.run("pytest", "tests/e2e_swarm", "-v", "--durations=5", env=env)
 
 
 @nox.session(default=False)

@@ -21,6 +21,8 @@ from ese.flows import provisioning, shared, teardown
 from ese.flows import status as status_flow
 from ese.flows import webclient as webclient_flow
 from ese.host import shells
+from ese.swarm import flows as swarm_flows
+from ese.swarm.tasks import ns as swarm_ns
 from ese.task_defaults import option
 from ese.validate import check_url
 
@@ -162,7 +164,8 @@ def down(c: Context, volumes: bool = False) -> None:
 def status(c: Context) -> None:
     """Show containers, HAProxy servers, Prometheus targets, alerts, Redis memory, events."""
     with as_exit():
-        print("\n".join(status_flow.status_lines()))
+        # The Swarm stack when it is deployed (`invoke swarm.up`), else the compose projects.
+        print("\n".join(swarm_flows.status_lines() or status_flow.status_lines()))
 
 
 # SERVICE is a flag, not a positional argument: Invoke makes every positional argument
@@ -232,4 +235,5 @@ def doctor(c: Context, images: str | None = None) -> None:
 ns = Collection(
     render, backend, frontend, consumer, webclient, up, down, status, logs, grafana, env, doctor
 )
+ns.add_collection(swarm_ns)
 ns.configure({"ese": task_defaults.defaults()})

@@ -1,7 +1,8 @@
 """Benchmark one ese-server shard on a real Redis, on loopback, in one bounded run.
 
-    python benchmarks/server_bench.py            # ~45 s on the 2-core dev box
+    python benchmarks/server_bench.py            # ~55 s on the 2-core dev box
     python benchmarks/server_bench.py --json     # same, machine-readable
+    python benchmarks/server_bench.py --redis-client ese redis-py   # both clients, ~2 min
 
 Starts its own redis-server (no persistence) and one shard (role all, default settings:
 validation, idempotency ids on every event, /stats counters and metrics all on), then prints:
@@ -15,6 +16,10 @@ validation, idempotency ids on every event, /stats counters and metrics all on),
     high-water mark VmHWM where /proc has it), its RSS at the end, and the CPU seconds the
     shard and Redis used per phase.
 The load generator (benchmarks/loadgen.py) runs as a separate process.
+
+`--redis-client redis-py` runs the shard on redis-py's asyncio client instead of the project's
+own (ESE_BENCH_REDIS_CLIENT, a benchmark-only switch; redis-py is a dev dependency), to measure
+what the own client is worth; give both names to measure both in one run.
 """
 
 from __future__ import annotations
@@ -203,60 +208,33 @@ def read_phase(base: str, seconds: float, readers: int) -> dict[str, float]:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+def bench_shard(
+    redis_port: int, redis_proc: subprocess.Popen[bytes], client: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every phase against one fresh shard that uses the Redis client `client`."""
+    subprocess.run(
+        [need("redis-cli"), "-p", str(redis_port), "FLUSHALL"], capture_output=True, timeout=30
     )
-    parser.add_argument(
-        "--seconds", type=float, default=8.0, help="length of each throughput phase"
+    shard_port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "SERVER_PORT": str(shard_port),
+            "ESE_ROLE": "all",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "ESE_HOST": "127.0.0.1",
+            "ESE_BENCH_REDIS_CLIENT": client,
+        }
     )
-    parser.add_argument(
-        "--rate", type=float, default=500.0, help="fixed rate for the latency phase"
+    result: dict[str, Any] = {"redis_client": client}
+    shard = subprocess.Popen(
+        [sys.executable, "-m", "ese_server"],
+        env=env,
+        cwd=str(REPO),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    parser.add_argument("--rate-seconds", type=float, default=10.0)
-    parser.add_argument("--single-conns", type=int, default=32)
-    parser.add_argument("--batch-conns", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--read-seconds", type=float, default=8.0, help="length of the read phase")
-    parser.add_argument("--readers", type=int, default=4, help="concurrent readers")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    args = parser.parse_args()
-
-    redis_port, shard_port = free_port(), free_port()
-    redis_cmd = [need("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1"]
-    redis_cmd += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
-    procs: list[subprocess.Popen[bytes]] = []
-    result: dict[str, Any] = {}
     try:
-        redis_proc = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
-        procs.append(redis_proc)
-        wait_for(lambda: port_open(redis_port), "redis-server")
-        payload = (
-            '{"eventType":"CLICK_STREAM_EVENT","timestamp":1706000000000,"ip":"10.0.0.1-1",'
-            '"data":{"event":"KEY_PRESS_EVENT"},"id":"bench-00000001-1"}'
-        )
-        result.update(redis_benchmark_xadd(redis_port, payload))
-        subprocess.run(
-            [need("redis-cli"), "-p", str(redis_port), "FLUSHALL"], capture_output=True, timeout=30
-        )
-
-        env = dict(os.environ)
-        env.update(
-            {
-                "SERVER_PORT": str(shard_port),
-                "ESE_ROLE": "all",
-                "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                "ESE_HOST": "127.0.0.1",
-            }
-        )
-        shard = subprocess.Popen(
-            [sys.executable, "-m", "ese_server"],
-            env=env,
-            cwd=str(REPO),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(shard)
         base = f"http://127.0.0.1:{shard_port}"
         wait_for(lambda: get_json(f"{base}/")["redis"] == "up", "ese-server")
         shard_ps, redis_ps = psutil.Process(shard.pid), psutil.Process(redis_proc.pid)
@@ -292,6 +270,12 @@ def main() -> int:
             "b",
         )
         batch["events_per_s"] = batch["rps"] * args.batch
+        # CPU per unit of work: unlike the rates, it hardly moves when other jobs share the
+        # cores, so it compares two clients fairly on a busy machine.
+        single["shard_cpu_us_per_req"] = round(1e6 * single["shard_cpu_s"] / single["ok"], 1)
+        batch["shard_cpu_us_per_event"] = round(
+            1e6 * batch["shard_cpu_s"] / (batch["ok"] * args.batch), 1
+        )
         latency = phase(
             "latency",
             "--mode",
@@ -313,30 +297,114 @@ def main() -> int:
         result["reads"] = reads
         result["shard_rss_mib"] = round(shard_ps.memory_info().rss / 2**20, 1)
         result["shard_peak_rss_mib"] = round(rss.peak() / 2**20, 1)
-        expected = (
+        result["stored_total"] = stats["total"]
+        result["expected_total"] = (
             result["warmup"]["ok"]
             + single["ok"]
             + batch["ok"] * args.batch
             + latency["requests"]
             - latency["failed"]
         )
-        result["stored_total"] = stats["total"]
-        result["expected_total"] = expected
+        result["failed"] = single["failed"] + batch["failed"] + latency["failed"] + reads["failed"]
+    finally:
+        shard.terminate()
+        try:
+            shard.wait(15)
+        except subprocess.TimeoutExpired:
+            shard.kill()
+    return result
+
+
+def print_shard(r: dict[str, Any], args: argparse.Namespace) -> None:
+    single, batch, latency, reads = r["single"], r["batched"], r["latency"], r["reads"]
+    print(f"  shard with Redis client {r['redis_client']!r}")
+    print(
+        f"    single-event POST /event       {single['rps']:>10,.0f} req/s  "
+        f"(shard {single['shard_cpu_s']} CPU-s = {single['shard_cpu_us_per_req']} µs/req, "
+        f"redis {single['redis_cpu_s']} CPU-s)"
+    )
+    print(
+        f"    batched POST /events (x{args.batch})   {batch['events_per_s']:>10,.0f} events/s "
+        f"({batch['rps']:,.0f} req/s; shard {batch['shard_cpu_s']} CPU-s = "
+        f"{batch['shard_cpu_us_per_event']} µs/event, redis {batch['redis_cpu_s']} CPU-s)"
+    )
+    print(
+        f"    latency at {args.rate:.0f} req/s           p50 {latency['p50_ms']:.2f} ms, "
+        f"p99 {latency['p99_ms']:.2f} ms, max {latency['max_ms']:.2f} ms"
+    )
+    print(
+        f"    reads ({args.readers} readers, {reads['seconds']} s)       "
+        f"{reads['page_events_per_s']:>10,} events/s paged by 10,000 "
+        f"({reads['pages']} pages, {reads['stats']} GET /stats, {reads['window_reads']} plain "
+        f"GET /events of up to {reads['window_bytes_max'] / 2**20:.1f} MiB)"
+    )
+    print(
+        f"    shard RSS peak (whole run)     {r['shard_peak_rss_mib']:>10} MiB "
+        f"(at the end {r['shard_rss_mib']} MiB)"
+    )
+    print(
+        f"    failed requests: {r['failed']}; stored events {r['stored_total']:,} "
+        f"(expected {r['expected_total']:,})"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=8.0, help="length of each throughput phase"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="fixed rate for the latency phase"
+    )
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--single-conns", type=int, default=32)
+    parser.add_argument("--batch-conns", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--read-seconds", type=float, default=8.0, help="length of the read phase")
+    parser.add_argument("--readers", type=int, default=4, help="concurrent readers")
+    parser.add_argument(
+        "--redis-client",
+        nargs="+",
+        choices=("ese", "redis-py"),
+        default=["ese"],
+        help="the shard's Redis client: the project's own (ese) and/or redis-py's asyncio\n"
+        "client; each gets a fresh shard and every phase, one after the other",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+
+    redis_port = free_port()
+    redis_cmd = [need("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1"]
+    redis_cmd += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+    result: dict[str, Any] = {}
+    redis_proc = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: port_open(redis_port), "redis-server")
+        payload = (
+            '{"eventType":"CLICK_STREAM_EVENT","timestamp":1706000000000,"ip":"10.0.0.1-1",'
+            '"data":{"event":"KEY_PRESS_EVENT"},"id":"bench-00000001-1"}'
+        )
+        result.update(redis_benchmark_xadd(redis_port, payload))
+        result["shards"] = [
+            bench_shard(redis_port, redis_proc, client, args) for client in args.redis_client
+        ]
         result["cpu_count"] = os.cpu_count()
         result["loadavg_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        redis_proc.terminate()
+        try:
+            redis_proc.wait(15)
+        except subprocess.TimeoutExpired:
+            redis_proc.kill()
 
+    ok = all(
+        r["failed"] == 0 and r["stored_total"] == r["expected_total"] for r in result["shards"]
+    )
     if args.json:
         print(json.dumps(result, indent=2))
-        return 0
-    failed = single["failed"] + batch["failed"] + latency["failed"] + reads["failed"]
+        return 0 if ok else 1
     print(
         f"ese-server benchmark ({result['cpu_count']} cores, "
         f"load avg {result['loadavg_1m']:.2f} at end)"
@@ -345,34 +413,9 @@ def main() -> int:
         f"  redis-benchmark XADD (ceiling)   {result['xadd_rps']:>10,.0f} cmd/s  "
         f"({result['xadd_pipelined50_rps']:,.0f} cmd/s pipelined by 50)"
     )
-    print(
-        f"  single-event POST /event         {single['rps']:>10,.0f} req/s  "
-        f"(shard {single['shard_cpu_s']} CPU-s, redis {single['redis_cpu_s']} CPU-s)"
-    )
-    print(
-        f"  batched POST /events (x{args.batch})     {batch['events_per_s']:>10,.0f} events/s "
-        f"({batch['rps']:,.0f} req/s; shard {batch['shard_cpu_s']} CPU-s, "
-        f"redis {batch['redis_cpu_s']} CPU-s)"
-    )
-    print(
-        f"  latency at {args.rate:.0f} req/s             p50 {latency['p50_ms']:.2f} ms, "
-        f"p99 {latency['p99_ms']:.2f} ms, max {latency['max_ms']:.2f} ms"
-    )
-    print(
-        f"  reads ({args.readers} readers, {reads['seconds']} s)         "
-        f"{reads['page_events_per_s']:>10,} events/s paged by 10,000 "
-        f"({reads['pages']} pages, {reads['stats']} GET /stats, {reads['window_reads']} plain "
-        f"GET /events of up to {reads['window_bytes_max'] / 2**20:.1f} MiB)"
-    )
-    print(
-        f"  shard RSS peak (whole run)       {result['shard_peak_rss_mib']:>10} MiB "
-        f"(at the end {result['shard_rss_mib']} MiB)"
-    )
-    print(
-        f"  failed requests: {failed}; stored events {result['stored_total']:,} "
-        f"(expected {result['expected_total']:,})"
-    )
-    return 0 if failed == 0 and result["stored_total"] == result["expected_total"] else 1
+    for shard in result["shards"]:
+        print_shard(shard, args)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

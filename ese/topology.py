@@ -134,6 +134,17 @@ class ServerDefaults:
 
 
 @dataclass(frozen=True)
+class Swarm:
+    """The Docker Swarm stack (`invoke swarm.*`): the ingest shards as one replicated service."""
+
+    stack: str = "ese"
+    ingest_service: str = "ese-ingest"
+    ingest_replicas: int = 2
+    # HAProxy's server-template slots: the most ingest replicas the balancer can route to.
+    max_ingest_replicas: int = 8
+
+
+@dataclass(frozen=True)
 class Topology:
     backend_project: str
     frontend_project: str
@@ -148,6 +159,7 @@ class Topology:
     grafana: Grafana
     clients: Clients
     consumer: Consumer
+    swarm: Swarm = field(default_factory=Swarm)
     source: Path = field(default=TOPOLOGY_FILE, compare=False)
 
     @property
@@ -248,6 +260,7 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         grafana=_build(Grafana, "grafana", _section(data, "grafana")),
         clients=_build(Clients, "clients", _section(data, "clients")),
         consumer=_build(Consumer, "consumer", _section(data, "consumer")),
+        swarm=_build(Swarm, "swarm", data.get("swarm") or {}),
         source=source,
     )
     validate(topo)
@@ -292,6 +305,14 @@ def validate(topo: Topology) -> None:
         )
     if topo.clients.instances < 1:
         raise TopologyError("topology: [clients] instances must be at least 1")
+    sw = topo.swarm
+    if not 1 <= sw.ingest_replicas <= sw.max_ingest_replicas:
+        raise TopologyError(
+            f"topology: [swarm] ingest_replicas must be between 1 and max_ingest_replicas "
+            f"({sw.max_ingest_replicas}), got {sw.ingest_replicas}"
+        )
+    if sw.ingest_service in names:
+        raise TopologyError(f"topology: [swarm] ingest_service {sw.ingest_service!r} is taken")
 
 
 def load(path: Path | None = None) -> Topology:

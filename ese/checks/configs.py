@@ -411,6 +411,26 @@ CHECKS: dict[str, Callable[[Topology, Path], Outcome]] = {
 }
 
 
+def _swarm(name: str) -> Callable[[Topology, Path], Outcome]:
+    """A check of the Swarm stack's files, from ese/swarm/configcheck.py (which imports us)."""
+
+    def check(topo: Topology, root: Path) -> Outcome:
+        from ese.swarm import configcheck as swarm
+
+        return getattr(swarm, name)(topo, root)
+
+    return check
+
+
+CHECKS.update(
+    {
+        "swarm-stack": _swarm("check_stack"),
+        "swarm-haproxy": _swarm("check_haproxy"),
+        "swarm-promtool": _swarm("check_promtool"),
+    }
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ese.checks", description=__doc__)
     parser.add_argument("checks", nargs="*", choices=[*CHECKS, []], help="checks to run (all)")

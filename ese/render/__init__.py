@@ -17,6 +17,9 @@ from ese.render import (
     grafana_json,
     haproxy_cfg,
     prometheus_yml,
+    swarm_haproxy,
+    swarm_prometheus,
+    swarm_stack,
 )
 from ese.render.common import HEADER_NOTE
 from ese.topology import Topology
@@ -36,6 +39,9 @@ def render_all(topo: Topology) -> dict[str, str]:
         "alertmanager/alertmanager.yml": alertmanager.config(topo),
         "grafana/datasource.json": grafana_json.datasource(topo),
         "grafana/dashboard.json": grafana_json.dashboard(topo),
+        swarm_stack.STACK_FILE: swarm_stack.stack(topo),
+        swarm_stack.HAPROXY_FILE: swarm_haproxy.config(topo),
+        swarm_stack.PROMETHEUS_FILE: swarm_prometheus.config(topo),
     }
 
 

@@ -63,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(
         f"ese-server: role={settings.role} port={settings.port} "
-        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s",
+        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s"
+        + ("" if settings.redis_client == "ese" else f" redis-client={settings.redis_client}"),
         file=sys.stderr,
         flush=True,
     )

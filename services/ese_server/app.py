@@ -123,6 +123,32 @@ class Response:
         self.headers = headers or []
 
 
+class _Head:
+    """The request headers the app acts on, read in one pass over the raw ASGI headers."""
+
+    __slots__ = ("authorization", "content_length", "content_type", "origin", "repeated")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.authorization: bytes | None = None
+        self.content_type: bytes | None = None
+        self.content_length = -1  # -1: absent or not a number (the body is read to its end)
+        self.origin = b""
+        self.repeated: list[str] = []  # headers that must come once but came more often
+        for name, value in raw:
+            if name == b"authorization":
+                if self.authorization is not None:
+                    self.repeated.append("Authorization")
+                self.authorization = value
+            elif name == b"content-type":
+                if self.content_type is not None:
+                    self.repeated.append("Content-Type")
+                self.content_type = value
+            elif name == b"content-length":
+                self.content_length = int(value) if value.isdigit() else -1
+            elif name == b"origin":
+                self.origin = value
+
+
 class App:
     """ASGI callable of one shard."""
 
@@ -148,7 +174,7 @@ class App:
     async def startup(self) -> None:
         """Create the Redis pool and the monitor; Redis may still be down (we retry)."""
         s = self.settings
-        self.store = Store(s.redis_url, s.retention_seconds, s.key_prefix)
+        self.store = Store(s.redis_url, s.retention_seconds, s.key_prefix, s.redis_client)
         self._monitor = asyncio.create_task(self._watch_redis())
 
     async def shutdown(self) -> None:
@@ -249,72 +275,14 @@ class App:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request: route and run it, send the answer, record its duration."""
         started = time.perf_counter()
         method = scope["method"]
         path = scope["path"]
-        methods = ROUTES.get(path)
-        route = path if methods is not None else "other"
-        origin = b""
+        head: _Head | None = None
         try:
-            authorization: bytes | None = None
-            content_type: bytes | None = None
-            content_length = -1
-            repeated: list[str] = []
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    if authorization is not None:
-                        repeated.append("Authorization")
-                    authorization = value
-                elif name == b"content-type":
-                    if content_type is not None:
-                        repeated.append("Content-Type")
-                    content_type = value
-                elif name == b"content-length":
-                    content_length = int(value) if value.isdigit() else -1
-                elif name == b"origin":
-                    origin = value
-            if methods is None:
-                raise HTTPError(404, f"no route {path}; see GET /openapi.json", "not_found")
-            spec = methods.get(method)
-            if spec is None and method == "HEAD":
-                spec = methods.get("GET")  # HEAD answers like GET; uvicorn drops the body
-            if spec is None:
-                allow = ALLOW[path]
-                if method == "OPTIONS":
-                    response = self._preflight(allow, origin)
-                else:
-                    raise HTTPError(
-                        405,
-                        f"method {method} not allowed on {path}; allowed: {allow}",
-                        "method_not_allowed",
-                        headers=[(b"allow", allow.encode())],
-                    )
-            else:
-                handler, role, legacy = spec
-                if legacy is not None:
-                    self.metrics.legacy[legacy] += 1
-                if role is not None:
-                    self._check_role(role)
-                if repeated:
-                    raise HTTPError(
-                        400,
-                        f"header {repeated[0]} sent more than once",
-                        "duplicate_header",
-                        [{"field": field, "message": "must be sent once"} for field in repeated],
-                    )
-                if role is not None:
-                    self._authorize(role, authorization)
-                body = b""
-                if method == "POST":
-                    if content_type is not None and not _is_json(content_type):
-                        raise HTTPError(
-                            415,
-                            "request body must be JSON: send Content-Type: application/json",
-                            "unsupported_media_type",
-                            [{"field": "Content-Type", "message": "must be application/json"}],
-                        )
-                    body = await self._read_body(receive, content_length)
-                response = await getattr(self, handler)(scope, body)
+            head = _Head(scope["headers"])
+            response = await self._dispatch(scope, receive, method, path, head)
         except HTTPError as err:
             if err.reason is not None:
                 self.metrics.reject(err.reason)
@@ -323,6 +291,71 @@ class App:
             log.exception("unexpected error on %s %s", method, path)
             body = orjson.dumps({"message": "internal error", "errors": []})
             response = Response(500, body)
+        route = path if path in ROUTES else "other"
+        await self._send(send, response, route, head.origin if head is not None else b"")
+        self.metrics.observe(
+            route,
+            method if method in KNOWN_METHODS else "other",
+            response.status,
+            time.perf_counter() - started,
+        )
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, method: str, path: str, head: _Head
+    ) -> Response:
+        """The answer of the route's handler, or of OPTIONS; raise HTTPError for a refusal."""
+        methods = ROUTES.get(path)
+        if methods is None:
+            raise HTTPError(404, f"no route {path}; see GET /openapi.json", "not_found")
+        spec = methods.get(method)
+        if spec is None and method == "HEAD":
+            spec = methods.get("GET")  # HEAD answers like GET; uvicorn drops the body
+        if spec is None:
+            allow = ALLOW[path]
+            if method == "OPTIONS":
+                return self._preflight(allow, head.origin)
+            raise HTTPError(
+                405,
+                f"method {method} not allowed on {path}; allowed: {allow}",
+                "method_not_allowed",
+                headers=[(b"allow", allow.encode())],
+            )
+        handler, role, legacy = spec
+        if legacy is not None:
+            self.metrics.legacy[legacy] += 1
+        self._admit(role, head)
+        body = await self._request_body(receive, head) if method == "POST" else b""
+        response: Response = await getattr(self, handler)(scope, body)
+        return response
+
+    def _admit(self, role: str | None, head: _Head) -> None:
+        """Refuse a request this shard's role does not serve, with a header sent twice, or
+        without the role's token, in that order (a role refusal tells the most)."""
+        if role is not None:
+            self._check_role(role)
+        if head.repeated:
+            raise HTTPError(
+                400,
+                f"header {head.repeated[0]} sent more than once",
+                "duplicate_header",
+                [{"field": field, "message": "must be sent once"} for field in head.repeated],
+            )
+        if role is not None:
+            self._authorize(role, head.authorization)
+
+    async def _request_body(self, receive: Receive, head: _Head) -> bytes:
+        """The body of a POST, refused unless JSON (no Content-Type is read as JSON)."""
+        if head.content_type is not None and not _is_json(head.content_type):
+            raise HTTPError(
+                415,
+                "request body must be JSON: send Content-Type: application/json",
+                "unsupported_media_type",
+                [{"field": "Content-Type", "message": "must be application/json"}],
+            )
+        return await self._read_body(receive, head.content_length)
+
+    async def _send(self, send: Send, response: Response, route: str, origin: bytes) -> None:
+        """Send the answer with its content headers and, for an allowed origin, CORS ones."""
         if response.status == 204:  # no content: no content headers either (RFC 9110 8.6)
             headers = response.headers
         else:
@@ -338,12 +371,6 @@ class App:
                 headers.append((b"access-control-expose-headers", EXPOSED))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
-        self.metrics.observe(
-            route,
-            method if method in KNOWN_METHODS else "other",
-            response.status,
-            time.perf_counter() - started,
-        )
 
     def _preflight(self, allow: str, origin: bytes) -> Response:
         headers = [(b"allow", allow.encode())]

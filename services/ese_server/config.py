@@ -39,6 +39,9 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     key_prefix: str = "ese"
     log_level: str = "warning"
+    # Benchmarks only (ESE_BENCH_REDIS_CLIENT, no flag, not in --help): "redis-py" swaps the
+    # project's Redis client for redis-py's, which the server image does not even install.
+    redis_client: str = "ese"
 
     @property
     def serves_ingest(self) -> bool:
@@ -126,6 +129,16 @@ def _log_level(raw: str, source: str) -> str:
     return level
 
 
+def _redis_client(raw: str, source: str) -> str:
+    name = raw.strip().lower()
+    if name not in REDIS_CLIENTS:
+        raise ConfigError(
+            f"{source}={name!r} is not a client; use one of {', '.join(REDIS_CLIENTS)}"
+        )
+    return name
+
+
+REDIS_CLIENTS = ("ese", "redis-py")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _POSITIVE = "use a positive whole number"
 
@@ -202,6 +215,8 @@ OPTIONS: tuple[Option, ...] = (
         _log_level,
         "uvicorn log level (default warning)",
     ),
+    # No flag: a benchmark switch, kept out of --help (see Settings.redis_client).
+    Option("redis_client", "ESE_BENCH_REDIS_CLIENT", (), _redis_client, "benchmarks only"),
 )
 
 

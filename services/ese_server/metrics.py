@@ -7,7 +7,10 @@ The four counters of the original Go server are rendered by hand: prometheus_cli
 from __future__ import annotations
 
 from prometheus_client import (
-    REGISTRY,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
@@ -28,29 +31,52 @@ LEGACY_COUNTERS = (
 
 
 class Metrics:
-    """All metric objects, with label children cached (labels() is slow on the hot path)."""
+    """All metric objects, with label children cached (labels() is slow on the hot path).
 
-    def __init__(self) -> None:
+    They live on a registry of their own (not prometheus_client's global one), so several apps
+    can share a process, each with its own figures, e.g. in tests.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        reg = self.registry
+        # What the global registry exposes besides ours: process_* (RSS, CPU, open fds: the
+        # dashboard plots them), python_gc_* and python_info. They describe the process, so
+        # every app in it shows the same figures.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            reg.register(collector)
         self.legacy: dict[str, int] = {name: 0 for name, _ in LEGACY_COUNTERS}
         self.duration = Histogram(
             "ese_http_request_duration_seconds",
             "HTTP request duration by route template, method and status.",
             ("route", "method", "status"),
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=reg,
         )
         self.ingested = Counter(
-            "ese_events_ingested", "Events stored (duplicates excluded), by type.", ("type",)
+            "ese_events_ingested",
+            "Events stored (duplicates excluded), by type.",
+            ("type",),
+            registry=reg,
         )
         self.rejected = Counter(
-            "ese_requests_rejected", "Requests refused with a 4xx, by reason.", ("reason",)
+            "ese_requests_rejected",
+            "Requests refused with a 4xx, by reason.",
+            ("reason",),
+            registry=reg,
         )
-        self.redis_errors = Counter("ese_redis_errors", "Failed Redis calls.")
+        self.redis_errors = Counter("ese_redis_errors", "Failed Redis calls.", registry=reg)
         self.store_full = Counter(
             "ese_store_full",
             "Writes refused because Redis reached maxmemory (the store is full, not down).",
+            registry=reg,
         )
-        self.redis_up = Gauge("ese_redis_up", "1 when the last Redis call succeeded, else 0.")
-        self.stream_length = Gauge("ese_stream_length", "Entries in the event stream.")
+        self.redis_up = Gauge(
+            "ese_redis_up", "1 when the last Redis call succeeded, else 0.", registry=reg
+        )
+        self.stream_length = Gauge(
+            "ese_stream_length", "Entries in the event stream.", registry=reg
+        )
         self._duration_children: dict[tuple[str, str, int], object] = {}
         self._ingested_children = {
             t: self.ingested.labels(t)
@@ -86,4 +112,4 @@ class Metrics:
             lines.append(
                 f"# HELP {name} {text}\n# TYPE {name} counter\n{name} {self.legacy[name]}\n"
             )
-        return generate_latest(REGISTRY) + "".join(lines).encode()
+        return generate_latest(self.registry) + "".join(lines).encode()

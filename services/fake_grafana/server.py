@@ -14,9 +14,10 @@ and `GET /` a page for people (see page.py).
 
 Run it: `python -m fake_grafana --port 3000 --user U --password P`; like Grafana it also
 reads GF_SECURITY_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD, GF_SERVER_HTTP_PORT and
-GF_SERVER_HTTP_ADDR. A password is required (no admin/admin). `GET /api/search` finds
-dashboards by title; a save over a dashboard with the exact same title in its folder takes it
-over (with `overwrite`) as Grafana does.
+GF_SERVER_HTTP_ADDR, each also from the file named by the same variable with a `__FILE` suffix
+(Docker secrets, e.g. GF_SECURITY_ADMIN_PASSWORD__FILE). A password is required (no
+admin/admin). `GET /api/search` finds dashboards by title; a save over a dashboard with the
+exact same title in its folder takes it over (with `overwrite`) as Grafana does.
 
 Stdlib only, and nothing from the client: it is the offline kit's Grafana image (run from a copy
 of this package, nothing installed), and a fake that shared the client's helpers would agree with
@@ -36,7 +37,7 @@ import re
 import threading
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -522,8 +523,18 @@ class FakeGrafanaServer(ThreadingHTTPServer):
 __all__ = ["FakeGrafanaServer", "slug"]
 
 
+def grafana_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The GF_* settings, with Grafana's `<NAME>__FILE` form read from the named file."""
+    env = dict(environ)
+    for key, path in environ.items():
+        if key.startswith("GF_") and key.endswith("__FILE") and path:
+            with open(path, encoding="utf-8") as fh:
+                env[key.removesuffix("__FILE")] = fh.read().rstrip("\r\n")
+    return env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    env = os.environ
+    env = grafana_env(os.environ)
     parser = argparse.ArgumentParser(description="Fake Grafana HTTP API for tests and e2e runs")
     parser.add_argument("--host", default=env.get("GF_SERVER_HTTP_ADDR") or "0.0.0.0",
                         help="listen address (all interfaces, like Grafana)")  # fmt: skip

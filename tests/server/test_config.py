@@ -142,3 +142,14 @@ def test_a_bad_flag_is_named_as_typed_and_a_blank_flag_means_unset() -> None:
 def test_an_unknown_flag_is_a_one_line_config_error() -> None:
     with pytest.raises(ConfigError, match="unrecognized arguments: --nope"):
         load_settings(["--nope"], {})
+
+
+def test_the_benchmark_redis_client_switch_is_checked_and_not_advertised() -> None:
+    assert load_settings([], {}).redis_client == "ese"
+    assert load_settings([], {"ESE_BENCH_REDIS_CLIENT": "redis-py"}).redis_client == "redis-py"
+    with pytest.raises(ConfigError, match="ESE_BENCH_REDIS_CLIENT='hiredis'"):
+        load_settings([], {"ESE_BENCH_REDIS_CLIENT": "hiredis"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "ese_server", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert "ESE_BENCH_REDIS_CLIENT" not in proc.stdout

@@ -1,0 +1,82 @@
+"""prometheus/swarm/prometheus.yml: every replica found through Docker's DNS (tasks.<service>).
+
+DNS service discovery needs no Docker socket (dockerswarm_sd_configs would). Each replica gets
+the `shard` label (service@address, unique per replica) and the `role` label, so the dashboard
+shows every replica as the compose stack shows every shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ese.render.common import HEADER_NOTE, dump_yaml
+from ese.topology import Topology
+
+# How often the DNS names are re-resolved: a new replica is scraped within this time.
+DNS_REFRESH = "5s"
+
+# Hook for optional services (Alertmanager, redis_exporter, ...): each returns extra scrape
+# jobs for this topology (empty when the service is not configured).
+ScrapeHook = Callable[[Topology], list[dict[str, Any]]]
+EXTRA_SCRAPES: list[ScrapeHook] = []
+
+
+def _dns(service: str, port: int) -> dict[str, Any]:
+    return {"names": [f"tasks.{service}"], "type": "A", "port": port,
+            "refresh_interval": DNS_REFRESH}  # fmt: skip
+
+
+def shard_services(topo: Topology) -> list[tuple[str, str, int]]:
+    """(service, role, port) of every ese-server service of the stack."""
+    sw = topo.swarm
+    out = [(sw.ingest_service, "ingest", topo.ingest_shards[0].port)]
+    out += [(s.name, s.role, s.port) for s in topo.shards if s.role == "analytics"]
+    return out
+
+
+def config(topo: Topology) -> str:
+    """The Prometheus configuration for the Swarm stack."""
+    prom, lb = topo.prometheus, topo.balancer
+    services = shard_services(topo)
+    relabel: list[dict[str, Any]] = [
+        {
+            "source_labels": ["__meta_dns_name", "__address__"],
+            "regex": r"tasks\.(.+);(.+)",
+            "target_label": "shard",
+            "replacement": "$1@$2",
+        },
+    ]
+    for service, role, _ in services:
+        relabel.append(
+            {
+                "source_labels": ["__meta_dns_name"],
+                "regex": f"tasks\\.{service}",
+                "target_label": "role",
+                "replacement": role,
+            }
+        )
+    doc = {
+        "global": {
+            "scrape_interval": prom.scrape_interval,
+            "evaluation_interval": prom.scrape_interval,
+        },
+        "scrape_configs": [
+            {
+                "job_name": "ese-server",
+                "dns_sd_configs": [_dns(name, port) for name, _, port in services],
+                "relabel_configs": relabel,
+            },
+            {
+                "job_name": "haproxy",
+                "dns_sd_configs": [_dns(lb.name, lb.exporter_port)],
+            },
+            {
+                "job_name": "prometheus",
+                "static_configs": [{"targets": [f"localhost:{prom.port}"]}],
+            },
+            *(job for hook in EXTRA_SCRAPES for job in hook(topo)),
+        ],
+    }
+    header = f"{HEADER_NOTE}\nSwarm stack {topo.swarm.stack}: replicas found via tasks.<service>."
+    return dump_yaml(doc, header)

@@ -1,0 +1,299 @@
+"""docker/ese.stack.yml: the same topology as a Docker Swarm stack (`invoke swarm.up`).
+
+Differences from the compose files, each forced by Swarm or by `docker stack deploy` (Docker
+20.10 takes compose format 3.x only and ignores `build`, `container_name` and `restart`):
+
+- the ingest shards are ONE replicated service; HAProxy and Prometheus find its replicas
+  through Docker's DNS (`tasks.<service>`), so scaling needs no config change;
+- credentials are Docker secrets (files under /run/secrets, read through `*_FILE` variables),
+  never environment variables. Secrets are immutable, so their names carry a hash of the value
+  and the stack file takes the names from the environment (`invoke swarm.up` creates them);
+- HAProxy's and Prometheus' files are Docker configs named after a hash of their content, so a
+  changed file is a new config and a redeploy rolls the service (names rendered here: the
+  committed stack file changes with the config, never with the install);
+- ports are published in host mode (the routing mesh is not needed with one replica per
+  published service and does not answer everywhere); only the LB, the analytics shard and
+  Grafana are published;
+- no depends_on: services wait for each other through their healthchecks and restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ese.host import secrets
+from ese.render import swarm_haproxy, swarm_prometheus
+from ese.render.common import HEADER_NOTE, dump_yaml
+from ese.render.compose_files import _healthcheck, _http_probe, _wget_probe
+from ese.topology import Topology
+
+STACK_FILE = "docker/ese.stack.yml"
+HAPROXY_FILE = "haproxy/swarm/haproxy.cfg"
+PROMETHEUS_FILE = "prometheus/swarm/prometheus.yml"
+NETWORK = "backend"  # the overlay network; Docker names it <stack>_backend
+MANAGER = "node.role == manager"
+HAPROXY_CFG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
+PROMETHEUS_CFG_PATH = "/etc/prometheus/prometheus.yml"
+# Longer than the shard's own drain (uvicorn's graceful shutdown, 10 s) plus HAProxy's DNS
+# hold and health-check fall (about 2 s each), so Docker never SIGKILLs a draining replica.
+SHARD_STOP_GRACE = "15s"
+
+
+@dataclass(frozen=True)
+class StackSecret:
+    """One Docker secret: its key in the stack file and the docker/.env entry with its value."""
+
+    key: str
+    env_key: str
+
+    @property
+    def name_var(self) -> str:
+        """The variable that carries the secret's real (hashed) name into `docker stack deploy`."""
+        return f"ESE_SECRET_{self.key.upper()}"
+
+    @property
+    def path(self) -> str:
+        return f"/run/secrets/{self.key}"
+
+
+REDIS_SECRET = StackSecret("redis_password", secrets.REDIS_PASSWORD)
+INGEST_SECRET = StackSecret("ingest_token", secrets.INGEST_TOKEN)
+ANALYTICS_SECRET = StackSecret("analytics_token", secrets.ANALYTICS_TOKEN)
+GRAFANA_SECRET = StackSecret("grafana_admin_password", secrets.GRAFANA_PASSWORD)
+SECRETS = (REDIS_SECRET, INGEST_SECRET, ANALYTICS_SECRET, GRAFANA_SECRET)
+
+
+def digest(text: str) -> str:
+    """First 12 hex digits of the SHA-256 of `text`: names immutable objects by content."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def secret_name(stack: str, secret: StackSecret, value: str) -> str:
+    """The Docker secret name for this value, e.g. ese_redis_password_0123456789ab."""
+    return f"{stack}_{secret.key}_{digest(value)}"
+
+
+def secret_names(stack: str, values: Mapping[str, str]) -> dict[str, str]:
+    """name variable -> Docker secret name, for every secret, from the docker/.env values."""
+    return {s.name_var: secret_name(stack, s, values[s.env_key]) for s in SECRETS}
+
+
+def config_names(topo: Topology) -> dict[str, str]:
+    """Docker config key -> name with the content hash of the rendered file."""
+    stack = topo.swarm.stack
+    return {
+        "haproxy_cfg": f"{stack}_haproxy_cfg_{digest(swarm_haproxy.config(topo))}",
+        "prometheus_yml": f"{stack}_prometheus_yml_{digest(swarm_prometheus.config(topo))}",
+    }
+
+
+# Hook for optional services (the alerts branch: Alertmanager, redis_exporter): each returns
+# extra stack services for this topology, {} when the service is not configured.
+ServiceHook = Callable[[Topology], dict[str, dict[str, Any]]]
+EXTRA_SERVICES: list[ServiceHook] = []
+
+
+def _host_port(port: int) -> list[dict[str, Any]]:
+    return [{"target": port, "published": port, "protocol": "tcp", "mode": "host"}]
+
+
+def _secret_refs(*items: StackSecret) -> list[str]:
+    return [s.key for s in items]
+
+
+# `invoke swarm.up` passes the running ingest replica count through it, so a redeploy keeps
+# what `invoke swarm.scale` set (Docker would reset it to the file's count).
+REPLICAS_VAR = "ESE_INGEST_REPLICAS"
+
+
+def _deploy(
+    replicas: int | str = 1,
+    *,
+    order: str = "stop-first",
+    on_manager: bool = True,
+) -> dict[str, Any]:
+    """Replicas, restart policy and update order (start-first needs an unpublished port)."""
+    # dnsrr: a service name resolves to its tasks' addresses, not to a virtual IP. The VIP
+    # is IPVS, like the routing mesh, and does not answer on every engine (not on the CI VM);
+    # every client here re-resolves on reconnect, and the ports are published in host mode.
+    deploy: dict[str, Any] = {"replicas": replicas, "endpoint_mode": "dnsrr"}
+    if on_manager:
+        deploy["placement"] = {"constraints": [MANAGER]}
+    deploy["update_config"] = {
+        "parallelism": 1,
+        "delay": "2s",
+        "order": order,
+        "failure_action": "rollback",
+        "monitor": "10s",
+    }
+    deploy["rollback_config"] = {"parallelism": 1, "order": order}
+    deploy["restart_policy"] = {"condition": "any", "delay": "2s"}
+    return deploy
+
+
+def _shard_env(topo: Topology, port: int, role: str) -> dict[str, str]:
+    redis = topo.redis
+    return {
+        "SERVER_PORT": str(port),
+        "ESE_ROLE": role,
+        # No password in the URL: the shard reads it from REDIS_PASSWORD_FILE.
+        "REDIS_URL": f"redis://{redis.name}:{redis.port}/0",
+        "REDIS_PASSWORD_FILE": REDIS_SECRET.path,
+        "ESE_INGEST_TOKEN_FILE": INGEST_SECRET.path,
+        "ESE_ANALYTICS_TOKEN_FILE": ANALYTICS_SECRET.path,
+        "ESE_RETENTION_SECONDS": str(topo.server.retention_seconds),
+        "ESE_MAX_BATCH": str(topo.server.max_batch),
+        "ESE_MAX_BODY_BYTES": str(topo.server.max_body_bytes),
+    }
+
+
+def _shard_healthcheck(port: int) -> dict[str, Any]:
+    # Every 2 s: a new replica is healthy (and in DNS) sooner, and a scale-up takes traffic
+    # sooner; the probe is one short Python process per replica.
+    check = _healthcheck(_http_probe(port))
+    check.update(interval="2s", timeout="2s", retries=3)
+    return check
+
+
+def services(topo: Topology) -> dict[str, dict[str, Any]]:
+    """Every service of the stack, keyed by service name (Docker prefixes `<stack>_`)."""
+    sw, redis, lb, prom, graf = topo.swarm, topo.redis, topo.balancer, topo.prometheus, topo.grafana
+    server_image = topo.images["ese_server"].ref
+    ingest_port = topo.ingest_shards[0].port
+    redis_cmd = " ".join(
+        [
+            "exec docker-entrypoint.sh redis-server",
+            f"--port {redis.port}",
+            f'--requirepass "$$(cat {REDIS_SECRET.path})"',
+            "--appendonly yes",
+            "--lazyfree-lazy-expire yes",
+        ]
+    )
+    out: dict[str, dict[str, Any]] = {
+        redis.name: {
+            "image": topo.images["redis"].ref,
+            # The password comes from the secret file at start. Through docker-entrypoint.sh
+            # again, so Redis drops root and owns /data as in the compose stack.
+            "command": ["sh", "-c", redis_cmd],
+            "volumes": ["redis-data:/data"],
+            "secrets": _secret_refs(REDIS_SECRET),
+            "networks": [NETWORK],
+            "healthcheck": _healthcheck(
+                [
+                    "CMD-SHELL",
+                    f'REDISCLI_AUTH="$$(cat {REDIS_SECRET.path})" '
+                    f"redis-cli -p {redis.port} ping | grep -q PONG",
+                ],
+                "5s",
+            ),
+            # Redis flushes its append-only file on SIGTERM.
+            "stop_grace_period": "30s",
+            "deploy": _deploy(),
+        },
+        sw.ingest_service: {
+            "image": server_image,
+            "environment": _shard_env(topo, ingest_port, "ingest"),
+            "secrets": _secret_refs(REDIS_SECRET, INGEST_SECRET, ANALYTICS_SECRET),
+            "networks": [NETWORK],
+            "healthcheck": _shard_healthcheck(ingest_port),
+            "stop_grace_period": SHARD_STOP_GRACE,
+            # start-first: a rolling update adds the new replica before the old one drains.
+            # Replicas may run on any node (the only service that does).
+            "deploy": _deploy(
+                f"${{{REPLICAS_VAR}:-{sw.ingest_replicas}}}", order="start-first", on_manager=False
+            ),
+        },
+    }
+    for shard in topo.shards:
+        if shard.role != "analytics":
+            continue  # ingest (and "all") shards are the replicated service above
+        out[shard.name] = {
+            "image": server_image,
+            "environment": _shard_env(topo, shard.port, shard.role),
+            "secrets": _secret_refs(REDIS_SECRET, INGEST_SECRET, ANALYTICS_SECRET),
+            "networks": [NETWORK],
+            "ports": _host_port(shard.port),
+            "healthcheck": _shard_healthcheck(shard.port),
+            "stop_grace_period": SHARD_STOP_GRACE,
+            "deploy": _deploy(),
+        }
+    out[lb.name] = {
+        "image": topo.images["haproxy"].ref,
+        "command": ["haproxy", "-W", "-db", "-f", HAPROXY_CFG_PATH],
+        "configs": [{"source": "haproxy_cfg", "target": HAPROXY_CFG_PATH}],
+        "networks": [NETWORK],
+        "ports": _host_port(lb.port),
+        "healthcheck": _healthcheck(_wget_probe(lb.port, lb.stats_path), "5s"),
+        "deploy": _deploy(),
+    }
+    out[prom.name] = {
+        "image": topo.images["prometheus"].ref,
+        "command": [
+            f"--config.file={PROMETHEUS_CFG_PATH}",
+            f"--web.listen-address=:{prom.port}",
+            "--storage.tsdb.path=/prometheus",
+            "--storage.tsdb.retention.time=2d",
+            "--web.enable-lifecycle",
+        ],
+        "configs": [{"source": "prometheus_yml", "target": PROMETHEUS_CFG_PATH}],
+        "volumes": ["prometheus-data:/prometheus"],
+        "networks": [NETWORK],
+        "healthcheck": _healthcheck(_wget_probe(prom.port, "/-/healthy")),
+        # On the manager: `invoke swarm.scale` and `invoke status` query it with docker exec.
+        "deploy": _deploy(),
+    }
+    out[graf.name] = {
+        "image": topo.images["grafana"].ref,
+        "environment": {
+            "GF_SECURITY_ADMIN_USER": "${GRAFANA_ADMIN_USER:-admin}",
+            # Grafana reads any setting from a file through the __FILE suffix.
+            "GF_SECURITY_ADMIN_PASSWORD__FILE": GRAFANA_SECRET.path,
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_SERVER_HTTP_PORT": str(graf.port),
+        },
+        "secrets": _secret_refs(GRAFANA_SECRET),
+        "volumes": ["grafana-data:/var/lib/grafana"],
+        "networks": [NETWORK],
+        "ports": _host_port(graf.port),
+        "healthcheck": _healthcheck(_wget_probe(graf.port, "/api/health"), "20s"),
+        "deploy": _deploy(),
+    }
+    for hook in EXTRA_SERVICES:
+        out.update(hook(topo))
+    # Every service, the hooks' too, stops gracefully with a restart policy (no `restart:`).
+    return out
+
+
+def stack(topo: Topology) -> str:
+    """The stack file."""
+    sw = topo.swarm
+    configs = config_names(topo)
+    doc: dict[str, Any] = {
+        # Docker 20.10's `docker stack deploy` needs an explicit 3.x version.
+        "version": "3.9",
+        "services": services(topo),
+        "networks": {NETWORK: {"driver": "overlay", "attachable": True}},
+        "volumes": {"redis-data": {}, "prometheus-data": {}, "grafana-data": {}},
+        "secrets": {
+            s.key: {
+                "external": True,
+                "name": f"${{{s.name_var}:?{s.name_var} is not set; deploy with "
+                "`invoke swarm.up` (it creates the secrets)}",
+            }
+            for s in SECRETS
+        },
+        "configs": {
+            "haproxy_cfg": {"name": configs["haproxy_cfg"], "file": f"../{HAPROXY_FILE}"},
+            "prometheus_yml": {"name": configs["prometheus_yml"], "file": f"../{PROMETHEUS_FILE}"},
+        },
+    }
+    header = (
+        f"{HEADER_NOTE}\n"
+        f"Docker Swarm stack {sw.stack}: deploy with `invoke swarm.up` (it creates the secrets\n"
+        f"named by the ESE_SECRET_* variables from docker/.env, then runs\n"
+        f"  docker stack deploy -c docker/ese.stack.yml {sw.stack})"
+    )
+    return dump_yaml(doc, header)

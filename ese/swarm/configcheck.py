@@ -1,0 +1,90 @@
+"""`nox -s configs` checks of the Swarm files (registered in ese/checks/configs.py's CHECKS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ese.checks.configs import Outcome, _missing
+from ese.checks.tools import Missing, run
+from ese.engine.sdk import docker_reachable, image_available
+from ese.render import swarm_stack
+from ese.topology import Topology
+
+# docker-compose v1 validates the 3.x format but warns that Swarm-only keys are ignored.
+_COMPOSE_IGNORES = "use the 'configs' key, which will be ignored"
+
+
+def _placeholders() -> dict[str, str]:
+    """Stand-ins for the secret names `invoke swarm.up` passes at deploy time."""
+    return {s.name_var: f"placeholder_{s.key}" for s in swarm_stack.SECRETS}
+
+
+def check_stack(topo: Topology, root: Path) -> Outcome:
+    """`docker stack config` (Swarm's own loader), else `docker-compose config -q`."""
+    path = root / swarm_stack.STACK_FILE
+    env = {**os.environ, **_placeholders()}
+    docker = shutil.which("docker")
+    if docker and run([docker, "stack", "config", "--help"], 30).returncode == 0:
+        proc = _run_env([docker, "stack", "config", "-c", str(path)], env)
+        tool = "docker stack config"
+    elif shutil.which("docker-compose"):
+        with tempfile.TemporaryDirectory() as tmp:
+            empty = Path(tmp) / "empty.env"  # docker/.env holds none of these names
+            empty.write_text("", encoding="utf-8")
+            argv = ["docker-compose", "--env-file", str(empty), "-f", str(path), "config", "-q"]
+            proc = _run_env(argv, env)
+        tool = "docker-compose config -q"
+        proc.stderr = "\n".join(
+            line for line in proc.stderr.splitlines() if _COMPOSE_IGNORES not in line
+        )
+    else:
+        why = Missing("docker stack config / docker-compose", "install the Docker CLI 20.10+")
+        return _missing("swarm-stack", why)
+    if proc.returncode != 0 or proc.stderr.strip():
+        return Outcome("swarm-stack", "fail", f"{tool}: {(proc.stderr or proc.stdout).strip()}")
+    return Outcome("swarm-stack", "ok", f"{tool}: {swarm_stack.STACK_FILE} valid")
+
+
+def _run_env(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+def check_haproxy(topo: Topology, root: Path) -> Outcome:
+    """`haproxy -c` on the Swarm config (no name to resolve: every slot starts empty)."""
+    cfg = root / swarm_stack.HAPROXY_FILE
+    local = shutil.which("haproxy")
+    image = topo.images["haproxy"].resolve(os.environ)
+    if local:
+        argv = [local, "-c", "-f", str(cfg)]
+    elif docker_reachable() and image_available(image):
+        argv = ["docker", "run", "--rm", "-v", f"{cfg.parent}:/cfg:ro", image,
+                "haproxy", "-c", "-f", "/cfg/haproxy.cfg"]  # fmt: skip
+    else:
+        return _missing("swarm-haproxy", Missing("haproxy", "apt-get install haproxy"))
+    proc = run(argv)
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0 or "WARNING" in output or "Warnings were found" in output:
+        return Outcome("swarm-haproxy", "fail", output)
+    return Outcome("swarm-haproxy", "ok", "haproxy -c: valid, no warning")
+
+
+def check_promtool(topo: Topology, root: Path) -> Outcome:
+    """`promtool check config` on the Swarm Prometheus file."""
+    cfg = root / swarm_stack.PROMETHEUS_FILE
+    image = topo.images["prometheus"].resolve(os.environ)
+    if shutil.which("promtool"):
+        argv = ["promtool", "check", "config", str(cfg)]
+    elif docker_reachable() and image_available(image):
+        mount = f"{cfg.parent}:/cfg:ro"
+        argv = ["docker", "run", "--rm", "--entrypoint", "promtool", "-v", mount, image,
+                "check", "config", "/cfg/prometheus.yml"]  # fmt: skip
+    else:
+        return _missing("swarm-promtool", Missing("promtool", "apt-get install prometheus"))
+    proc = run(argv)
+    if proc.returncode != 0:
+        return Outcome("swarm-promtool", "fail", (proc.stdout + proc.stderr).strip())
+    return Outcome("swarm-promtool", "ok", "promtool check config: SUCCESS")

@@ -1,0 +1,151 @@
+"""The Swarm drill: scale the ingest service up and down and roll it while clients send through
+the load balancer; every acknowledged event is stored exactly once and no client gives up."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.e2e import containers, harness, outside
+from tests.e2e_swarm.conftest import STACK
+from tests.tooling import missing
+
+INGEST = f"{STACK}_ese-ingest"
+CLIENTS, DELAY_MS, LIMIT = 3, 200, 6000  # about 50 events/s per client: two minutes of load
+SCALES = (4, 1, 3)  # then a rolling update, then back to 2
+
+
+def prometheus_ingest(cli: Any) -> dict[str, str]:
+    """shard -> health of the ingest targets, asked inside the Prometheus container."""
+    label = f"com.docker.swarm.service.name={STACK}_prometheus-server"
+    (container,) = cli.containers.list(filters={"label": label, "status": "running"})
+    code, out = container.exec_run(["wget", "-qO-", "http://127.0.0.1:9090/api/v1/targets"])
+    assert code == 0, out
+    targets = json.loads(out)["data"]["activeTargets"]
+    ingest = [t for t in targets if t["labels"].get("job") == "ese-server"]
+    return {t["labels"]["shard"]: t["health"] for t in ingest if t["labels"]["role"] == "ingest"}
+
+
+def check_replicas_seen(cli: Any, n: int) -> None:
+    """HAProxy routes to exactly n replicas and Prometheus scrapes exactly n (no waiting:
+    `invoke swarm.scale` returned, so both must hold now)."""
+    servers = outside.haproxy_servers()
+    up = [s for s, row in servers.items() if row["status"] == "UP"]
+    assert len(up) == n, {s: row["status"] for s, row in servers.items()}
+    targets = prometheus_ingest(cli)
+    assert len(targets) == n and set(targets.values()) == {"up"}, targets
+    assert all(s.startswith("ese-ingest@") for s in targets), targets
+
+
+def service_replicas(cli: Any) -> tuple[int, list[str]]:
+    (svc,) = cli.api.services(filters={"name": INGEST})
+    tasks = cli.api.tasks(filters={"service": INGEST, "desired-state": "running"})
+    return svc["Spec"]["Mode"]["Replicated"]["Replicas"], [t["Status"]["State"] for t in tasks]
+
+
+def test_scale_and_roll_the_ingest_service_under_load(swarm: harness.Stack) -> None:
+    steps: list[str] = []
+
+    def drill(watcher: containers.IpWatcher) -> None:
+        outside.wait_until(lambda: watcher.running_now() == CLIENTS, 60, "all clients running")
+        time.sleep(2)
+        for n in SCALES:
+            started = time.monotonic()
+            harness.invoke("swarm.scale", "--ingest", str(n), timeout=300)
+            check_replicas_seen(swarm.cli, n)
+            steps.append(f"scale {n}: {time.monotonic() - started:.1f}s")
+            assert watcher.running_now() == CLIENTS, f"clients ended during the drill: {steps}"
+        started = time.monotonic()
+        subprocess.run(["docker", "service", "update", "--force", "--detach", INGEST],
+                       check=True, timeout=60, capture_output=True)  # fmt: skip
+
+        def rolled() -> bool:
+            svc = swarm.cli.api.services(filters={"name": INGEST})[0]
+            state = (svc.get("UpdateStatus") or {}).get("State", "")
+            assert not state.startswith("rollback"), svc["UpdateStatus"]
+            return state == "completed"
+
+        outside.wait_until(rolled, 240, "rolling update of the ingest service completed", 1)
+        steps.append(f"roll 3: {time.monotonic() - started:.1f}s")
+        assert watcher.running_now() == CLIENTS, f"clients ended during the roll: {steps}"
+        harness.invoke("swarm.scale", "--ingest", "2", timeout=300)
+        check_replicas_seen(swarm.cli, 2)
+        assert watcher.running_now() > 0, f"clients ended before the last scale: {steps}"
+
+    phase = harness.run_clients(
+        swarm, clients=CLIENTS, delay_ms=DELAY_MS, limit=LIMIT, during=drill, timeout=600
+    )
+    print(f"drill steps: {steps}; client phase {phase.seconds:.0f}s; "
+          f"retries {sum(r.count('retries') for r in phase.runs)}")  # fmt: skip
+    harness.record("swarm drill: client phase", phase.seconds)
+    # Every acknowledged event stored once, per client; no client gave up on an event.
+    harness.check_phase(phase, CLIENTS, LIMIT)
+    assert service_replicas(swarm.cli) == (2, ["running", "running"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_redeploy_through_a_registry_keeps_the_scale(swarm: harness.Stack) -> None:
+    binary = "/usr/bin/docker-registry"
+    if not Path(binary).exists():
+        missing("docker-registry", "apt-get install docker-registry")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yml"
+        config.write_text(
+            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n"
+            f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: warn\n",
+            encoding="utf-8",
+        )
+        registry = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, env=dict(os.environ))  # fmt: skip
+        try:
+            outside.wait_until(
+                lambda: outside.request("GET", f"http://127.0.0.1:{port}/v2/", timeout=2)[0] == 200,
+                30,
+                "registry answers",
+            )
+            harness.invoke("swarm.scale", "--ingest", "3", timeout=300)
+            harness.invoke("swarm.up", "--registry", f"127.0.0.1:{port}", timeout=900)
+            images = {
+                s["Spec"]["Name"]: s["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+                for s in swarm.cli.api.services(
+                    filters={"label": f"com.docker.stack.namespace={STACK}"}
+                )
+            }
+            assert all(i.startswith(f"127.0.0.1:{port}/") for i in images.values()), images
+            assert service_replicas(swarm.cli) == (3, ["running"] * 3)
+            check_replicas_seen(swarm.cli, 3)
+        finally:
+            registry.terminate()
+            registry.wait(20)
+
+
+def test_swarm_down_leaves_nothing(swarm: harness.Stack) -> None:
+    cli = swarm.cli
+    created = (harness.REPO_ROOT / "docker" / ".swarm-created").exists()
+    harness.invoke("down", "--volumes", timeout=300)
+    harness.invoke("swarm.down", "--volumes", "--leave", timeout=300)
+    label = {"label": f"com.docker.stack.namespace={STACK}"}
+    assert not cli.volumes.list(filters=label)
+    assert not cli.containers.list(all=True, filters=label)
+    assert not containers.project_containers(cli, containers.FRONTEND)
+    state = (cli.info().get("Swarm") or {}).get("LocalNodeState")
+    if created:
+        assert state == "inactive"
+        assert not cli.networks.list(names=["docker_gwbridge"])
+    else:  # a swarm the user made stays; the stack's objects are gone from it
+        assert not cli.api.services(filters=label)
+        assert not cli.networks.list(filters=label)
+        assert not cli.secrets.list(filters=label)
+        assert not cli.configs.list(filters=label)

@@ -1,0 +1,239 @@
+"""The Swarm stack renderers: docker/ese.stack.yml, haproxy/swarm/, prometheus/swarm/."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+from ese import render
+from ese.paths import TOPOLOGY_FILE
+from ese.render import swarm_haproxy, swarm_prometheus, swarm_stack
+from ese.topology import Topology, TopologyError, load, parse
+from fake_grafana.server import grafana_env
+from tests.tooling import missing
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+PUBLISHED = {8100, 2003, 3000}
+
+
+def topology(**swarm: Any) -> Topology:
+    doc = tomllib.loads(TOPOLOGY_FILE.read_text(encoding="utf-8"))
+    doc["swarm"].update(swarm)
+    return parse(doc)
+
+
+def stack_doc(topo: Topology) -> dict[str, Any]:
+    return dict(yaml.safe_load(swarm_stack.stack(topo)))
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_ingest_is_one_replicated_service_with_the_topology_count(replicas: int) -> None:
+    topo = topology(ingest_replicas=replicas)
+    services = stack_doc(topo)["services"]
+    ingest = services["ese-ingest"]
+    assert ingest["deploy"]["replicas"] == f"${{ESE_INGEST_REPLICAS:-{replicas}}}"
+    assert ingest["deploy"]["update_config"]["order"] == "start-first"
+    assert ingest["environment"]["ESE_ROLE"] == "ingest"
+    # No per-shard ingest services: the compose shards ese-server1/2 become the replicas.
+    assert not {"ese-server1", "ese-server2"} & set(services)
+    assert set(services) == {"redis-server", "ese-ingest", "ese-server-analytics", "elb",
+                             "prometheus-server", "grafana-server"}  # fmt: skip
+    # HAProxy's slots and Prometheus' discovery do not depend on the count.
+    assert swarm_haproxy.config(topo) == swarm_haproxy.config(topology())
+    assert swarm_prometheus.config(topo) == swarm_prometheus.config(topology())
+
+
+def test_version_3_and_nothing_docker_stack_deploy_ignores_or_rejects() -> None:
+    text = swarm_stack.stack(load())
+    doc = yaml.safe_load(text)
+    assert re.fullmatch(r"3\.\d+", doc["version"])
+    for name, svc in doc["services"].items():
+        for key in ("build", "container_name", "restart", "depends_on", "extra_hosts", "links"):
+            assert key not in svc, (name, key)
+        assert svc["deploy"]["restart_policy"]["condition"] == "any", name
+        assert svc["deploy"]["endpoint_mode"] == "dnsrr", name
+        assert svc["networks"] == ["backend"], name
+        assert "healthcheck" in svc, name
+    assert "host-gateway" not in text
+
+
+def test_only_the_lb_analytics_and_grafana_are_published_in_host_mode() -> None:
+    doc = stack_doc(load())
+    published = {}
+    for name, svc in doc["services"].items():
+        for port in svc.get("ports", []):
+            assert isinstance(port, dict), f"{name}: short port syntax cannot say mode: host"
+            assert port["mode"] == "host", name
+            assert port["target"] == port["published"], name
+            published[port["published"]] = name
+    assert published == {8100: "elb", 2003: "ese-server-analytics", 3000: "grafana-server"}
+
+
+def test_secrets_are_external_files_named_by_the_deploy_environment() -> None:
+    doc = stack_doc(load())
+    for secret in swarm_stack.SECRETS:
+        spec = doc["secrets"][secret.key]
+        assert spec["external"] is True
+        assert spec["name"].startswith(f"${{{secret.name_var}:?")
+    services = doc["services"]
+    text = swarm_stack.stack(load())
+    # No credential travels in an environment variable; the services read files.
+    assert "REDIS_PASSWORD}" not in text and "TOKEN}" not in text
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in services["grafana-server"]["environment"]
+    assert services["grafana-server"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == (
+        "/run/secrets/grafana_admin_password"
+    )
+    for name in ("ese-ingest", "ese-server-analytics"):
+        env = services[name]["environment"]
+        assert env["REDIS_URL"] == "redis://redis-server:6379/0", "no password in the URL"
+        assert env["REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+        assert env["ESE_INGEST_TOKEN_FILE"] == "/run/secrets/ingest_token"
+        assert env["ESE_ANALYTICS_TOKEN_FILE"] == "/run/secrets/analytics_token"
+        assert set(services[name]["secrets"]) == {"redis_password", "ingest_token",
+                                                  "analytics_token"}  # fmt: skip
+    redis = services["redis-server"]
+    assert "$$(cat /run/secrets/redis_password)" in redis["command"][-1]
+    assert "$$(cat /run/secrets/redis_password)" in redis["healthcheck"]["test"][-1]
+
+
+def test_secret_names_carry_a_hash_of_the_value() -> None:
+    values = {s.env_key: f"value-of-{s.key}" for s in swarm_stack.SECRETS}
+    names = swarm_stack.secret_names("ese", values)
+    sha = hashlib.sha256(b"value-of-redis_password").hexdigest()[:12]
+    assert names["ESE_SECRET_REDIS_PASSWORD"] == f"ese_redis_password_{sha}"
+    assert len(set(names.values())) == len(swarm_stack.SECRETS)
+    changed = swarm_stack.secret_names("ese", {**values, "REDIS_PASSWORD": "rotated"})
+    assert changed["ESE_SECRET_REDIS_PASSWORD"] != names["ESE_SECRET_REDIS_PASSWORD"]
+    assert changed["ESE_SECRET_INGEST_TOKEN"] == names["ESE_SECRET_INGEST_TOKEN"]
+
+
+def test_configs_are_named_by_content_so_a_change_rolls_the_service() -> None:
+    topo = load()
+    doc = stack_doc(topo)
+    haproxy_name = doc["configs"]["haproxy_cfg"]["name"]
+    digest = hashlib.sha256(swarm_haproxy.config(topo).encode()).hexdigest()[:12]
+    assert haproxy_name == f"ese_haproxy_cfg_{digest}"
+    assert doc["configs"]["haproxy_cfg"]["file"] == "../haproxy/swarm/haproxy.cfg"
+    other = stack_doc(topology(max_ingest_replicas=4))
+    assert other["configs"]["haproxy_cfg"]["name"] != haproxy_name
+    assert other["configs"]["prometheus_yml"] == doc["configs"]["prometheus_yml"]
+
+
+def test_haproxy_finds_replicas_through_docker_dns_with_short_holds() -> None:
+    cfg = swarm_haproxy.config(topology(max_ingest_replicas=5))
+    assert "nameserver dns1 127.0.0.11:53" in cfg
+    assert "accepted_payload_size 8192" in cfg
+    assert "server-template ingest 5 tasks.ese-ingest:2001" in cfg
+    assert "init-addr none" in cfg
+    assert "balance leastconn" in cfg
+    assert "stats uri /stats" in cfg
+    assert "shutdown-sessions" not in cfg, "would cut requests a stopping replica drains"
+    holds = dict(re.findall(r"hold (\w+) (\d+)s", cfg))
+    grace = int(stack_doc(load())["services"]["ese-ingest"]["stop_grace_period"].rstrip("s"))
+    # A stopping replica leaves HAProxy's rotation (DNS hold + health-check fall) and drains
+    # (10 s in the shard) before Docker's grace period ends.
+    assert max(int(v) for v in holds.values()) + 2 + 10 < grace
+
+
+def test_prometheus_discovers_every_replica_with_shard_and_role_labels() -> None:
+    doc = yaml.safe_load(swarm_prometheus.config(load()))
+    jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
+    shards = jobs["ese-server"]
+    assert [(c["names"], c["type"], c["port"]) for c in shards["dns_sd_configs"]] == [
+        (["tasks.ese-ingest"], "A", 2001),
+        (["tasks.ese-server-analytics"], "A", 2003),
+    ]
+    relabel = shards["relabel_configs"]
+    targets = {r["target_label"] for r in relabel}
+    assert targets == {"shard", "role"}  # the labels the dashboard groups and filters by
+    assert jobs["haproxy"]["dns_sd_configs"][0]["names"] == ["tasks.elb"]
+    # The dashboard's queries use job="ese-server" and the shard label, as in compose.
+    dashboard = render.render_all(load())["grafana/dashboard.json"]
+    assert 'job=\\"ese-server\\"' in dashboard and "{{shard}}" in dashboard
+
+
+def test_relabel_regexes_give_each_replica_its_own_shard_label() -> None:
+    doc = yaml.safe_load(swarm_prometheus.config(load()))
+    relabel = doc["scrape_configs"][0]["relabel_configs"]
+    shard = relabel[0]
+    # Prometheus anchors the regex and joins source labels with ";".
+    joined = "tasks.ese-ingest;10.0.1.7:2001"
+    match = re.fullmatch(shard["regex"], joined)
+    assert match is not None
+    assert shard["replacement"].replace("$1", match[1]).replace("$2", match[2]) == (
+        "ese-ingest@10.0.1.7:2001"
+    )
+    roles = {r["replacement"]: r["regex"] for r in relabel[1:]}
+    assert re.fullmatch(roles["ingest"], "tasks.ese-ingest")
+    assert not re.fullmatch(roles["ingest"], "tasks.ese-server-analytics")
+    assert re.fullmatch(roles["analytics"], "tasks.ese-server-analytics")
+
+
+def test_optional_services_hook_adds_services_and_scrapes(monkeypatch) -> None:
+    extra = {"alertmanager": {"image": "alertmanager", "deploy": {"replicas": 1}}}
+    monkeypatch.setattr(swarm_stack, "EXTRA_SERVICES", [lambda topo: extra])
+    job = {"job_name": "alertmanager", "static_configs": [{"targets": ["alertmanager:9093"]}]}
+    monkeypatch.setattr(swarm_prometheus, "EXTRA_SCRAPES", [lambda topo: [job]])
+    assert "alertmanager" in stack_doc(load())["services"]
+    jobs = yaml.safe_load(swarm_prometheus.config(load()))["scrape_configs"]
+    assert jobs[-1] == job
+
+
+def test_swarm_settings_are_validated() -> None:
+    with pytest.raises(TopologyError, match="ingest_replicas must be between 1 and"):
+        topology(ingest_replicas=0)
+    with pytest.raises(TopologyError, match="ingest_replicas must be between 1 and"):
+        topology(ingest_replicas=9, max_ingest_replicas=8)
+    with pytest.raises(TopologyError, match="taken"):
+        topology(ingest_service="elb")
+    with pytest.raises(TopologyError, match=r"\[swarm\]"):
+        topology(replicas=2)
+
+
+def test_a_topology_without_swarm_table_gets_the_defaults() -> None:
+    doc = tomllib.loads(TOPOLOGY_FILE.read_text(encoding="utf-8"))
+    del doc["swarm"]
+    assert parse(doc).swarm.ingest_replicas == 2
+
+
+def test_fake_grafana_reads_settings_from_file_like_grafana(tmp_path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    env = grafana_env({"GF_SECURITY_ADMIN_PASSWORD__FILE": str(secret), "OTHER__FILE": "x"})
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
+    assert "OTHER" not in env
+
+
+def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
+    from ese.swarm import configcheck
+
+    if shutil.which("docker") is None and shutil.which("docker-compose") is None:
+        missing("docker or docker-compose", "install the Docker CLI")
+    topo = load()
+    good = swarm_stack.stack(topo)
+    (tmp_path / "docker").mkdir()
+    path = tmp_path / swarm_stack.STACK_FILE
+    for rel in (swarm_stack.HAPROXY_FILE, swarm_stack.PROMETHEUS_FILE):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(render.render_all(topo)[rel], encoding="utf-8")
+    path.write_text(good, encoding="utf-8")
+    assert configcheck.check_stack(topo, tmp_path).status == "ok"
+    bad = good.replace(
+        "    stop_grace_period: 15s\n",
+        "    depends_on:\n      redis-server:\n        condition: service_healthy\n"
+        "    stop_grace_period: 15s\n",
+        1,
+    )
+    path.write_text(bad, encoding="utf-8")
+    outcome = configcheck.check_stack(topo, tmp_path)
+    assert outcome.status == "fail" and "depends_on" in outcome.detail

@@ -1,0 +1,313 @@
+"""The Swarm flows with a fake engine: commands printed and run in order, waits, validation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from invoke import Exit, MockContext
+
+from ese import task_defaults
+from ese.engine import commands
+from ese.errors import EseError
+from ese.flows import provisioning, shared
+from ese.host import lan, ports, secrets
+from ese.render import swarm_stack
+from ese.swarm import engine, flows, images
+from ese.swarm import tasks as swarm_tasks
+from ese.topology import load
+
+SERVICES = ["elb", "ese-ingest", "ese-server-analytics", "grafana-server", "prometheus-server",
+            "redis-server"]  # fmt: skip
+
+
+@dataclass
+class Item:
+    name: str
+    removed: list[str] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def remove(self) -> None:
+        self.removed.append(self.name)
+
+
+class FakeSwarm:
+    """The slice of the Docker SDK the flows use; `deploy()` makes every service converge."""
+
+    def __init__(self, state: str = "inactive", replicas: int | None = None) -> None:
+        self.state = state
+        self.replicas: dict[str, int] = {}
+        if replicas is not None:
+            self.deploy(replicas)
+        self.secret_items: list[Item] = []
+        self.created: list[tuple[str, bytes]] = []
+        self.volume_items = [Item("ese_redis-data")]
+        self.exec_output = b"{}"
+        self.api = SimpleNamespace(services=self._services, tasks=self._tasks)
+        self.secrets = SimpleNamespace(list=lambda filters=None: list(self.secret_items),
+                                       create=self._create_secret)  # fmt: skip
+        self.configs = SimpleNamespace(list=lambda filters=None: [])
+        self.networks = SimpleNamespace(list=lambda filters=None, names=None: [])
+        self.volumes = SimpleNamespace(list=lambda filters=None: self.volume_items)
+        self.containers = SimpleNamespace(list=self._containers)
+        self.images = SimpleNamespace(get=lambda ref: Item(ref))
+
+    def deploy(self, ingest: int) -> None:
+        self.state = "active"
+        self.replicas = {s: 1 for s in SERVICES} | {"ese-ingest": ingest}
+
+    def info(self) -> dict[str, Any]:
+        manager = self.state == "active"
+        return {"Swarm": {"LocalNodeState": self.state, "ControlAvailable": manager,
+                          "NodeID": "node1" if manager else ""}}  # fmt: skip
+
+    def _services(self, filters: Any = None) -> list[dict[str, Any]]:
+        return [{"Spec": {"Name": f"ese_{s}", "Mode": {"Replicated": {"Replicas": n}},
+                          "TaskTemplate": {"ContainerSpec": {"Image": "img"}}}}
+                for s, n in self.replicas.items()]  # fmt: skip
+
+    def _tasks(self, filters: Any) -> list[dict[str, Any]]:
+        n = self.replicas[filters["service"].removeprefix("ese_")]
+        return [{"DesiredState": "running", "Status": {"State": "running"}}] * n
+
+    def _create_secret(self, name: str, data: bytes, labels: dict[str, str]) -> None:
+        self.created.append((name, data))
+        self.secret_items.append(Item(name))
+
+    def _containers(self, all: bool = False, filters: Any = None) -> list[Any]:
+        if "status" in (filters or {}):  # the Prometheus container
+            return [SimpleNamespace(exec_run=lambda argv: (0, self.exec_output))]
+        return []
+
+
+class Ctx:
+    """Stands in for ese.engine.commands.run: records the commands; the fake reacts to them."""
+
+    def __init__(self, fake: FakeSwarm) -> None:
+        self.fake = fake
+        self.lines: list[str] = []
+        self.envs: list[dict[str, str]] = []
+
+    def __call__(self, argv: list[str], env: Any = None, **kwargs: Any) -> Any:
+        line = commands.shown(argv, windows=False)
+        print(f"> {line}")
+        self.lines.append(line)
+        self.envs.append(dict(env or {}))
+        if line.startswith("docker stack deploy"):
+            self.fake.deploy(int(env[swarm_stack.REPLICAS_VAR]))
+        if line.startswith("docker swarm init"):
+            self.fake.state = "active"
+        if line.startswith("docker service scale"):
+            self.fake.replicas["ese-ingest"] = int(line.rpartition("=")[2])
+        return SimpleNamespace(returncode=0)
+
+
+def ctx(monkeypatch: pytest.MonkeyPatch, fake: FakeSwarm) -> Ctx:
+    c = Ctx(fake)
+    monkeypatch.setattr(commands, "run", c)
+    return c
+
+
+@pytest.fixture
+def wired(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    monkeypatch.setattr(secrets, "ENV_FILE", env_file)
+    monkeypatch.setattr(flows, "MARKER", tmp_path / ".swarm-created")
+    monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
+    monkeypatch.setattr(images, "resolve", lambda cli, topo, build, mode: {
+        topo.images[k].env: topo.images[k].default for k in images.STACK_IMAGES})  # fmt: skip
+    monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
+    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
+    provisioned: list[str] = []
+    monkeypatch.setattr(
+        provisioning, "provision_grafana", lambda topo, url, *a, **k: provisioned.append(url)
+    )
+    return SimpleNamespace(
+        env_file=env_file, marker=tmp_path / ".swarm-created", grafana=provisioned
+    )
+
+
+def up(c: Ctx, fake: FakeSwarm, **kwargs: Any) -> None:
+    args = dict(build=False, images_mode="auto", replicas=None, registry="", timeout=5,
+                grafana_timeout=5, log_lines=5)  # fmt: skip
+    flows.up(cli=fake, **(args | kwargs))
+
+
+def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch, capsys) -> None:
+    fake = FakeSwarm()
+    c = ctx(monkeypatch, fake)
+    up(c, fake)
+    assert c.lines[0] == "docker swarm init --advertise-addr 192.168.1.23"
+    assert wired.marker.read_text().strip() == "node1"
+    deploy = [line for line in c.lines if line.startswith("docker stack deploy")]
+    assert deploy == [
+        f"docker stack deploy -c {flows.STACK_FILE} --prune --resolve-image never ese"
+    ]
+    env = c.envs[c.lines.index(deploy[0])]
+    values = secrets.read(wired.env_file)
+    assert {
+        k: v for k, v in env.items() if k.startswith("ESE_SECRET_")
+    } == swarm_stack.secret_names("ese", values)
+    assert env["ESE_INGEST_REPLICAS"] == "2"  # topology.toml's count on a first deploy
+    assert sorted(n for n, _ in fake.created) == sorted(
+        swarm_stack.secret_names("ese", values).values()
+    )
+    assert (swarm_stack.secret_name("ese", swarm_stack.REDIS_SECRET, values["REDIS_PASSWORD"]),
+            values["REDIS_PASSWORD"].encode()) in fake.created  # fmt: skip
+    assert wired.grafana == ["http://127.0.0.1:3000"]
+    out = capsys.readouterr().out
+    assert f"> {deploy[0]}" in out and values["REDIS_PASSWORD"] not in out
+
+
+def test_up_again_keeps_the_scale_and_the_secrets(wired, monkeypatch, capsys) -> None:
+    fake = FakeSwarm()
+    up(ctx(monkeypatch, fake), fake)
+    fake.replicas["ese-ingest"] = 4  # invoke swarm.scale --ingest 4
+    c = ctx(monkeypatch, fake)
+    up(c, fake)
+    assert not any(line.startswith("docker swarm init") for line in c.lines)
+    assert c.envs[-1]["ESE_INGEST_REPLICAS"] == "4"
+    assert len(fake.created) == 4, "the secrets exist: none created again"
+    assert "keeping 4 ese-ingest replicas" in capsys.readouterr().out
+    up(c, fake, replicas="3")
+    assert c.envs[-1]["ESE_INGEST_REPLICAS"] == "3"
+
+
+def test_up_refuses_a_busy_published_port_before_changing_anything(wired, monkeypatch) -> None:
+    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": port != 8100)
+    monkeypatch.setattr(ports, "holder", lambda port, ps=None: "haproxy (pid 7)")
+    fake = FakeSwarm()
+    c = ctx(monkeypatch, fake)
+    with pytest.raises(EseError, match="8100"):
+        up(c, fake)
+    assert c.lines == [] and fake.state == "inactive"
+
+
+def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch) -> None:
+    fake = FakeSwarm()
+    c = ctx(monkeypatch, fake)
+    monkeypatch.setattr(fake.api, "tasks", lambda filters: [
+        {"DesiredState": "shutdown", "Status": {"State": "failed", "Err": "No such image: x",
+                                                "Timestamp": "1"}}])  # fmt: skip
+    monkeypatch.setattr(engine.time, "sleep", lambda s: None)
+    with pytest.raises(engine.NotConverged, match="No such image: x") as err:
+        up(c, fake, timeout=0)
+    assert "docker service ps --no-trunc ese_elb" in c.lines
+    assert any(line.startswith("docker service logs") for line in c.lines)
+    assert "\n" not in str(err.value)
+
+
+def lb_csv(states: dict[str, str]) -> str:
+    head = "# pxname,svname,status,scur\n"
+    return head + "".join(f"ingest,{s},{st},0\n" for s, st in states.items())
+
+
+def targets(n: int) -> bytes:
+    active = [{"labels": {"job": "ese-server", "role": "ingest", "shard": f"ese-ingest@10.0.0.{i}"},
+               "health": "up"} for i in range(n)]  # fmt: skip
+    return json.dumps({"data": {"activeTargets": active}}).encode()
+
+
+def test_scale_waits_for_haproxy_and_prometheus(wired, monkeypatch, capsys) -> None:
+    fake = FakeSwarm(replicas=2)
+    c = ctx(monkeypatch, fake)
+    fake.exec_output = targets(3)
+    slots = {f"ingest{i}": "UP" if i <= 3 else "MAINT (resolution)" for i in range(1, 9)}
+    result = flows.scale(ingest="3", timeout=5, log_lines=5, cli=fake,
+                         get=lambda url, headers: lb_csv(slots))  # fmt: skip
+    assert c.lines == ["docker service scale --detach ese_ese-ingest=3"]
+    assert set(result) == {"haproxy", "prometheus"}
+    assert "ese_ese-ingest: 3 replicas, in HAProxy after" in capsys.readouterr().out
+
+
+def test_scale_fails_when_haproxy_never_sees_them(wired, monkeypatch) -> None:
+    fake = FakeSwarm(replicas=2)
+    ctx(monkeypatch, fake)
+    times = iter(range(100))
+    monkeypatch.setattr(engine.time, "monotonic", lambda: next(times))
+    monkeypatch.setattr(engine.time, "sleep", lambda s: None)
+    with pytest.raises(
+        EseError, match=r"HAProxy routes to 3 replicas: not reached after 5s \(now: 2 UP"
+    ):
+        two = lb_csv({"ingest1": "UP", "ingest2": "UP"})
+        flows.scale(ingest="3", timeout=5, log_lines=5, cli=fake,
+                    get=lambda url, headers: two)  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["0", "9", "x", "2.5", ""])
+def test_scale_validates_the_count(wired, value) -> None:
+    with pytest.raises(EseError, match="--ingest must be a whole number between 1 and 8"):
+        flows.scale(ingest=value, timeout=5, log_lines=5,
+                    cli=FakeSwarm(replicas=2))  # fmt: skip
+
+
+def test_scale_without_a_stack_says_how_to_deploy(wired) -> None:
+    with pytest.raises(EseError, match=r"not deployed; run `invoke swarm\.up` first"):
+        flows.scale(ingest="2", timeout=5, log_lines=5,
+                    cli=FakeSwarm("active"))  # fmt: skip
+
+
+def test_down_removes_volumes_and_leaves_only_a_swarm_it_created(
+    wired, monkeypatch, capsys
+) -> None:
+    fake = FakeSwarm(replicas=2)
+    c = ctx(monkeypatch, fake)
+    fake.replicas = {}  # stack rm has removed the services
+    flows.down(volumes=True, leave=True, timeout=5, cli=fake)
+    assert fake.volume_items[0].removed == ["ese_redis-data"]
+    assert "docker swarm leave --force" not in c.lines
+    assert "not leaving the swarm" in capsys.readouterr().out
+    wired.marker.write_text("node1\n")
+    flows.down(volumes=False, leave=True, timeout=5, cli=fake)
+    assert c.lines[-1] == "docker swarm leave --force" and not wired.marker.exists()
+
+
+def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
+    assert images.check_registry("127.0.0.1:5000") == "127.0.0.1:5000"
+    for bad in ("127.0.0.1", "host:0", "host:99999", "http://h:5000", "h:5000/x"):
+        with pytest.raises(EseError, match="is not HOST:PORT"):
+            images.check_registry(bad)
+    assert images.registry_ref("r:5000", "ese-offline/redis:7") == "r:5000/ese-offline/redis:7"
+    assert (
+        images.registry_ref("r:5000", "old.example:443/ese-server:local")
+        == "r:5000/ese-server:local"
+    )
+    hub = SimpleNamespace(attrs={"RepoDigests": ["redis@sha256:1"]})
+    local = SimpleNamespace(attrs={"RepoDigests": []})
+    ours = SimpleNamespace(attrs={"RepoDigests": ["r:5000/ese-server@sha256:2"]})
+    assert not images.needs_push(hub, "redis:7")
+    assert images.needs_push(local, "ese-offline/redis:7")
+    assert images.needs_push(ours, "ese-server:local"), "pushed to some registry before"
+    assert images.repository("127.0.0.1:5000/a/b:1@sha256:f") == "127.0.0.1:5000/a/b"
+    cli = SimpleNamespace(
+        images=SimpleNamespace(get=lambda ref: hub if ref == "redis:7" else local)
+    )
+    ran: list[list[str]] = []
+    refs = images.push(cli, {"ESE_REDIS_IMAGE": "redis:7", "ESE_SERVER_IMAGE": "ese-server:local"},
+                       "r:5000", lambda argv: ran.append(argv) or True)  # fmt: skip
+    assert refs == {"ESE_REDIS_IMAGE": "redis:7", "ESE_SERVER_IMAGE": "r:5000/ese-server:local"}
+    assert ran == [["docker", "tag", "ese-server:local", "r:5000/ese-server:local"],
+                   ["docker", "push", "r:5000/ese-server:local"]]  # fmt: skip
+
+
+def test_lb_and_prometheus_views_count_exactly() -> None:
+    assert engine.lb_view({"ingest1": "UP", "ingest2": "MAINT (resolution)"}, 1) == (True, "1 UP")
+    assert engine.lb_view({"ingest1": "UP", "ingest2": "DOWN"}, 1)[0] is False
+    assert engine.lb_view({"ingest1": "UP", "ingest2": "UP"}, 1)[0] is False
+    found = engine.ingest_targets(targets(2).decode())
+    assert engine.prometheus_view(found, 2) == (True, "2 ingest targets, 2 up")
+    assert engine.prometheus_view(found, 3)[0] is False
+
+
+def test_tasks_turn_errors_into_one_line_exits(wired) -> None:
+    c = MockContext()
+    c.config.ese = task_defaults.defaults()
+    with pytest.raises(Exit) as err:
+        swarm_tasks.scale(c, ingest="0")
+    assert err.value.code == 1 and "\n" not in str(err.value.message)
+    with pytest.raises(Exit, match=r"e\.g\. --registry 127\.0\.0\.1:5000"):
+        swarm_tasks.up(c, registry="localhost")
+    assert load().swarm.stack == "ese"
