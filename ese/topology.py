@@ -77,7 +77,7 @@ class Balancer(Service):
 @dataclass(frozen=True)
 class Redis(Service):
     # Redis size syntax (`256mb`, `1gb`, plain bytes); rendered as `--maxmemory`.
-    maxmemory: str = "256mb"
+    maxmemory: str = "512mb"
 
     @property
     def maxmemory_bytes(self) -> int:
@@ -295,7 +295,7 @@ def validate(topo: Topology) -> None:
     if topo.redis.maxmemory_bytes < MIN_MAXMEMORY:
         raise TopologyError(
             f"topology: [redis] maxmemory {topo.redis.maxmemory!r} is below 16mb; Redis would "
-            "refuse writes almost at once (the demo's window needs about 12 MB)"
+            "refuse writes almost at once (the demo's window needs about 20 MB)"
         )
     hook = topo.alertmanager.webhook_url
     if hook and not re.match(r"https?://[^/\s]+", hook):

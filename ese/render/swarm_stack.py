@@ -170,6 +170,8 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
             f'--requirepass "$$(cat {REDIS_SECRET.path})"',
             "--appendonly yes",
             "--lazyfree-lazy-expire yes",
+            # Bounded as in the compose stack: refuse writes when full, never evict events.
+            f"--maxmemory {redis.maxmemory} --maxmemory-policy noeviction",
         ]
     )
     out: dict[str, dict[str, Any]] = {
