@@ -9,9 +9,10 @@ from typing import Any
 
 from ese.errors import EseError
 from ese.paths import REPO_ROOT
+from ese.render.compose_files import SERVICE_DOCKERFILE, build_args
 
 LABEL = "org.ese.service"
-DOCKERFILE = "services/ese_consumer/Dockerfile"
+DOCKERFILE = SERVICE_DOCKERFILE
 
 
 def _errors() -> Any:
@@ -76,13 +77,15 @@ def ensure_image(
         except errors.ImageNotFound:
             pass
     report(f"> building {image} from {DOCKERFILE} (base {base_image})")
+    args = {"BASE_IMAGE": base_image, **build_args("ese-consumer")}
     try:
-        cli.images.build(path=str(REPO_ROOT), dockerfile=DOCKERFILE, tag=image,
-                         buildargs={"BASE_IMAGE": base_image}, rm=True)  # fmt: skip
+        cli.images.build(path=str(REPO_ROOT), dockerfile=DOCKERFILE, tag=image, buildargs=args,
+                         rm=True)  # fmt: skip
     except (errors.BuildError, errors.APIError) as exc:
         raise EseError(
             f"building {image} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-            f"run `docker build -f {DOCKERFILE} -t {image} .` in the repository to see the log",
+            f"run `docker build -f {DOCKERFILE} --build-arg SERVICE=ese-consumer --build-arg "
+            f"EXTRA=consumer -t {image} .` in the repository to see the log",
         ) from None
 
 

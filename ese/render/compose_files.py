@@ -11,6 +11,12 @@ from ese.topology import Shard, Topology
 # Compose reads these from docker/.env, which `invoke backend` writes on first run.
 SECRETS_HINT = "run `invoke backend` once (it writes docker/.env)"
 HOST_GATEWAY = "host.docker.internal:host-gateway"
+SERVICE_DOCKERFILE = "services/Dockerfile"
+
+
+def build_args(service: str) -> dict[str, str]:
+    """The build arguments that pick `service` (ese-server, ese-client, ese-consumer)."""
+    return {"SERVICE": service, "EXTRA": service.removeprefix("ese-")}
 
 
 def _required(var: str) -> str:
@@ -49,11 +55,12 @@ def _healthy(*names: str) -> dict[str, Any]:
     return {name: {"condition": "service_healthy"} for name in names}
 
 
-def _build(topo: Topology, package: str) -> dict[str, Any]:
+def _build(topo: Topology, service: str) -> dict[str, Any]:
+    """services/Dockerfile, which builds every service image of this repository."""
     return {
         "context": "..",
-        "dockerfile": f"services/{package}/Dockerfile",
-        "args": {"BASE_IMAGE": topo.images["python_base"].ref},
+        "dockerfile": SERVICE_DOCKERFILE,
+        "args": {"BASE_IMAGE": topo.images["python_base"].ref, **build_args(service)},
     }
 
 
@@ -69,7 +76,7 @@ def _shard(topo: Topology, shard: Shard) -> dict[str, Any]:
     # compose v2 with bake builds the same tag in parallel and the second export fails.
     owner = shard == topo.shards[0]
     return {
-        **({"build": _build(topo, "ese_server")} if owner else {}),
+        **({"build": _build(topo, "ese-server")} if owner else {}),
         "image": topo.images["ese_server"].ref,
         "environment": {
             "SERVER_PORT": str(shard.port),
@@ -223,7 +230,7 @@ def frontend(topo: Topology) -> str:
     """The frontend project: the simulators, scaled with `--scale ese-client=N`."""
     clients = topo.clients
     service = {
-        "build": _build(topo, "ese_client"),
+        "build": _build(topo, "ese-client"),
         "image": topo.images["ese_client"].ref,
         "environment": {
             "REACT_APP_BE_SERVER": "${REACT_APP_BE_SERVER:?REACT_APP_BE_SERVER is not set; "

@@ -225,11 +225,15 @@ def test_the_port_comes_from_one_environment_variable() -> None:
 
 
 def test_the_image_healthcheck_and_entrypoint_share_the_port_variable() -> None:
-    dockerfile = (Path(cli.__file__).parent / "Dockerfile").read_text()
-    healthcheck = dockerfile.split("HEALTHCHECK", 1)[1].split("\n\n", 1)[0]
-    assert "ESE_CONSUMER_PORT" in healthcheck and ":8501/" not in healthcheck
+    from ese_settings import image
+
+    dockerfile = (Path(cli.__file__).parents[1] / "Dockerfile").read_text()
     assert "ESE_CONSUMER_PORT=8501" in dockerfile
     assert 'CMD ["--port"' not in dockerfile, "a --port in CMD would bypass the variable"
+    env = {"ESE_CONSUMER_PORT": "8600"}
+    assert cli.parse_args([], env).port == 8600
+    assert image.probe_url("ese-consumer", env) == "http://127.0.0.1:8600/_stcore/health"
+    assert image.probe_url("ese-consumer", {}) == "http://127.0.0.1:8501/_stcore/health"
 
 
 @pytest.mark.parametrize("raw", ["inf", "-inf", "nan", "1e999"])

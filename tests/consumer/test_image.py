@@ -19,6 +19,7 @@ import pytest
 
 from ese.engine import images
 from ese.host.processes import wait_until
+from ese.render.compose_files import SERVICE_DOCKERFILE, build_args
 from ese.topology import load
 from tests.tooling import free_port, missing, need_binary
 
@@ -56,9 +57,9 @@ def test_image_builds_runs_as_non_root_and_is_healthy(docker_client: Any) -> Non
     try:
         docker_client.images.build(
             path=str(REPO_ROOT),
-            dockerfile="services/ese_consumer/Dockerfile",
+            dockerfile=SERVICE_DOCKERFILE,
             tag=tag,
-            buildargs={"BASE_IMAGE": base},
+            buildargs={"BASE_IMAGE": base, **build_args("ese-consumer")},
             rm=True,
             forcerm=True,
         )

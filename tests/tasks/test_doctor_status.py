@@ -295,8 +295,10 @@ def test_consumer_image_is_built_only_when_missing():
     assert cli.images.builds == []
     cli = FakeDocker()
     consumer_container.ensure_image(cli, "ese-consumer:local", "py:base", False, lambda _: None)
-    assert cli.images.builds[0]["buildargs"] == {"BASE_IMAGE": "py:base"}
-    assert cli.images.builds[0]["dockerfile"] == "services/ese_consumer/Dockerfile"
+    assert cli.images.builds[0]["buildargs"] == {
+        "BASE_IMAGE": "py:base", "SERVICE": "ese-consumer", "EXTRA": "consumer",
+    }  # fmt: skip
+    assert cli.images.builds[0]["dockerfile"] == "services/Dockerfile"
 
 
 def test_doctor_reports_ports_of_the_running_demo_as_in_use_not_failed(topo):

@@ -173,7 +173,9 @@ def test_the_page_files_ship_in_the_package(tmp_path: Path) -> None:
 
 
 def test_the_image_listens_on_all_interfaces_and_exposes_the_page_port() -> None:
-    dockerfile = (REPO_ROOT / "services" / "ese_client" / "Dockerfile").read_text()
-    assert "ENV ESE_WEB_HOST=0.0.0.0" in dockerfile
-    assert "EXPOSE 3006" in dockerfile
-    assert 'RUN pip install ".[client]"' in dockerfile, "a non-editable install: package data"
+    dockerfile = (REPO_ROOT / "services" / "Dockerfile").read_text()
+    assert "ESE_WEB_HOST=0.0.0.0" in dockerfile
+    assert "EXPOSE 2001 3006 8501" in dockerfile
+    assert 'RUN pip install -c constraints.txt ".[${EXTRA}]"' in dockerfile, (
+        "a non-editable install: package data"
+    )
