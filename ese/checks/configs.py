@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -169,10 +170,15 @@ def check_haproxy(topo: Topology, root: Path) -> Outcome:
         if isinstance(argv, Missing):
             return _missing("haproxy", argv)
         proc = run(argv)
+    return haproxy_verdict("haproxy", proc)
+
+
+def haproxy_verdict(name: str, proc: subprocess.CompletedProcess[str]) -> Outcome:
+    """ok only when `haproxy -c` passed and printed no warning (a warning hides a mistake)."""
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0 or "WARNING" in output or "Warnings were found" in output:
-        return Outcome("haproxy", "fail", output)
-    return Outcome("haproxy", "ok", "haproxy -c: valid, no warning")
+        return Outcome(name, "fail", output)
+    return Outcome(name, "ok", "haproxy -c: valid, no warning")
 
 
 # --- promtool ---------------------------------------------------------------------------------

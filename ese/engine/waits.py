@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from ese.engine.sdk import ContainerInfo
 from ese.errors import EseError
@@ -50,6 +51,68 @@ def restart_loops(found: Sequence[ContainerInfo], first: dict[str, int]) -> list
     return out
 
 
+@dataclass(frozen=True)
+class Round:
+    """One look at what is being waited for: what is not ready yet (name -> state), and a
+    failure that must end the wait at once (what, hint, names) or None."""
+
+    bad: dict[str, str]
+    fatal: tuple[str, str, list[str]] | None = None
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How a wait speaks: `done` after "all N ...", `ready` in "3/7 ready", and the hint at
+    the deadline."""
+
+    done: str
+    ready: str
+    late: str
+    late_hint: str
+
+
+def wait_for(
+    look: Callable[[], Round],
+    total: int,
+    timeout: float,
+    words: Wording,
+    error: type[NotHealthy],
+    report: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    interval: float = 2.0,
+) -> float:
+    """Poll `look` until nothing is bad, printing a progress line when it changes; return the
+    seconds it took. `error` at the deadline, or at once for a fatal round."""
+    start = clock()
+    last = ""
+    while True:
+        now = look()
+        elapsed = clock() - start
+        if now.fatal:
+            raise error(*now.fatal)
+        if not now.bad:
+            report(f"all {total} {words.done} after {elapsed:.0f}s")
+            return elapsed
+        states = ", ".join(f"{s} ({st})" for s, st in now.bad.items())
+        line = f"{total - len(now.bad)}/{total} {words.ready}; waiting for {states}"
+        if line != last:
+            report(f"[{elapsed:4.0f}s] {line}")
+            last = line
+        if elapsed >= timeout:
+            what = f"{words.late} after {timeout:.0f}s: {states}"
+            raise error(what, words.late_hint, list(now.bad))
+        sleep(interval)
+
+
+HEALTH = Wording(
+    "services healthy",
+    "healthy",
+    "not healthy",
+    "see the log lines above; raise the deadline with INVOKE_ESE_HEALTH_TIMEOUT",
+)
+
+
 def wait_healthy(
     poll: Callable[[], Sequence[ContainerInfo]],
     services: Sequence[str],
@@ -59,43 +122,23 @@ def wait_healthy(
     sleep: Callable[[float], None] = time.sleep,
     interval: float = 2.0,
 ) -> None:
-    """Return when all `services` are ok; raise NotHealthy at the deadline or on an exit."""
-    start = clock()
-    last = ""
+    """Return when all `services` are ok; raise NotHealthy at the deadline, on an exit or on a
+    restart loop."""
     restarts: dict[str, int] = {}  # container -> restart count when first seen
-    while True:
+    again = "see its log lines above; fix it and run `invoke backend` again"
+
+    def look() -> Round:
         found = poll()
         looping = restart_loops(found, restarts)
         if looping:
-            raise NotHealthy(
-                "restarting over and over: " + ", ".join(f"{s} ({why})" for s, why in looping),
-                "see its log lines above; fix it and run `invoke backend` again",
-                [s for s, _ in looping],
-            )
+            what = "restarting over and over: " + ", ".join(f"{s} ({w})" for s, w in looping)
+            return Round({}, (what, again, [s for s, _ in looping]))
         states = summarize(services, found)
         bad = {s: st for s, st in states.items() if st != "ok"}
-        elapsed = clock() - start
-        if not bad:
-            report(f"all {len(services)} services healthy after {elapsed:.0f}s")
-            return
         dead = {s: st for s, st in bad.items() if st.startswith(("exited", "dead"))}
         if dead:
-            raise NotHealthy(
-                "service stopped: " + ", ".join(f"{s} ({st})" for s, st in dead.items()),
-                "see its log lines above; fix it and run `invoke backend` again",
-                list(dead),
-            )
-        line = f"{len(services) - len(bad)}/{len(services)} healthy; waiting for " + ", ".join(
-            f"{s} ({st})" for s, st in bad.items()
-        )
-        if line != last:
-            report(f"[{elapsed:4.0f}s] {line}")
-            last = line
-        if elapsed >= timeout:
-            raise NotHealthy(
-                f"not healthy after {timeout:.0f}s: "
-                + ", ".join(f"{s} ({st})" for s, st in bad.items()),
-                "see the log lines above; raise the deadline with INVOKE_ESE_HEALTH_TIMEOUT",
-                list(bad),
-            )
-        sleep(interval)
+            what = "service stopped: " + ", ".join(f"{s} ({st})" for s, st in dead.items())
+            return Round(bad, (what, again, list(dead)))
+        return Round(bad)
+
+    wait_for(look, len(services), timeout, HEALTH, NotHealthy, report, clock, sleep, interval)

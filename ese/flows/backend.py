@@ -72,14 +72,7 @@ def backend(
     up = ["up", "-d", "--remove-orphans"]
     shared.run_compose(project, BACKEND_COMPOSE, *up, env=env)
     wait_backend(topo, cli, plan, timeout, log_lines)
-    provisioning.provision_grafana(
-        topo,
-        provisioning.grafana_url(topo, grafana_url_override, "INVOKE_ESE_GRAFANA_URL"),
-        values[secrets.GRAFANA_USER],
-        values[secrets.GRAFANA_PASSWORD],
-        grafana_timeout,
-        container=provisioning.grafana_container(topo, cli),
-    )
+    provisioning.provision_after_up(topo, values, grafana_url_override, grafana_timeout, cli)
     print()
     print(endpoints.table(endpoints.rows(topo, shared.lan_or_none(), auth=auth)))
     if not auth:

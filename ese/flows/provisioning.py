@@ -58,6 +58,20 @@ def provision_grafana(
     return report
 
 
+def provision_after_up(
+    topo: Topology, values: dict[str, str], url_override: str, timeout: float, cli: Any = None
+) -> grafana_api.Report:
+    """Provision the Grafana a task just started, with docker/.env's admin credentials."""
+    return provision_grafana(
+        topo,
+        grafana_url(topo, url_override, "INVOKE_ESE_GRAFANA_URL"),
+        values[secrets.GRAFANA_USER],
+        values[secrets.GRAFANA_PASSWORD],
+        timeout,
+        container=grafana_container(topo, cli) if cli is not None else "",
+    )
+
+
 def reprovision_grafana(
     *,
     url: str,

@@ -32,14 +32,15 @@ _FORBIDDEN = (
 )
 
 
-def config(topo: Topology) -> str:
-    """The full HAProxy configuration."""
+def frontends(topo: Topology, intro: str, dns_hold: str) -> str:
+    """Everything but the backend: global, Docker's resolver, defaults and both frontends.
+
+    The compose and the Swarm configs share it; they differ in `dns_hold` and the backend.
+    """
     lb = topo.balancer
-    servers = "\n".join(f"    server {s.name} {s.name}:{s.port}" for s in topo.ingest_shards)
     return f"""\
 # {HEADER_NOTE}
-# Load balancer `{lb.name}`: {lb.balance} over the ingest shards; stats at {lb.stats_path};
-# Prometheus exporter on :{lb.exporter_port}/metrics.
+{intro}
 
 global
     log stdout format raw local0 info
@@ -50,12 +51,12 @@ resolvers docker
     resolve_retries 3
     timeout resolve 1s
     timeout retry 1s
-    hold valid 10s
-    hold other 10s
-    hold refused 10s
-    hold nx 10s
-    hold timeout 10s
-    hold obsolete 10s
+    hold valid {dns_hold}
+    hold other {dns_hold}
+    hold refused {dns_hold}
+    hold nx {dns_hold}
+    hold timeout {dns_hold}
+    hold obsolete {dns_hold}
     accepted_payload_size 8192
 
 defaults
@@ -92,7 +93,20 @@ frontend prometheus
     # Scrapes every second would drown the access log.
     http-request set-log-level silent
     http-request use-service prometheus-exporter if {{ path /metrics }}
+"""
 
+
+def config(topo: Topology) -> str:
+    """The full HAProxy configuration."""
+    lb = topo.balancer
+    servers = "\n".join(f"    server {s.name} {s.name}:{s.port}" for s in topo.ingest_shards)
+    intro = (
+        f"# Load balancer `{lb.name}`: {lb.balance} over the ingest shards; stats at "
+        f"{lb.stats_path};\n# Prometheus exporter on :{lb.exporter_port}/metrics."
+    )
+    return (
+        frontends(topo, intro, "10s")
+        + f"""
 backend {BACKEND}
     balance {lb.balance}
     option httpchk GET /
@@ -100,3 +114,4 @@ backend {BACKEND}
     default-server check inter 2s fall 2 rise 2 {_RESOLVE}
 {servers}
 """
+    )

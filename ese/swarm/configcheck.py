@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ese.checks.configs import Outcome, _missing
+from ese.checks.configs import Outcome, _missing, haproxy_verdict
 from ese.checks.tools import Missing, run
 from ese.engine.sdk import docker_reachable, image_available
 from ese.render import swarm_stack
@@ -65,11 +65,7 @@ def check_haproxy(topo: Topology, root: Path) -> Outcome:
                 "haproxy", "-c", "-f", "/cfg/haproxy.cfg"]  # fmt: skip
     else:
         return _missing("swarm-haproxy", Missing("haproxy", "apt-get install haproxy"))
-    proc = run(argv)
-    output = (proc.stdout + proc.stderr).strip()
-    if proc.returncode != 0 or "WARNING" in output or "Warnings were found" in output:
-        return Outcome("swarm-haproxy", "fail", output)
-    return Outcome("swarm-haproxy", "ok", "haproxy -c: valid, no warning")
+    return haproxy_verdict("swarm-haproxy", run(argv))
 
 
 def check_promtool(topo: Topology, root: Path) -> Outcome:

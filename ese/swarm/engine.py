@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ese.engine import waits
 from ese.errors import EseError
 from ese.flows import status as status_report
 from ese.topology import Topology
@@ -114,12 +115,16 @@ def ingest_replicas(cli: Any, topo: Topology) -> int | None:
     return None
 
 
-class NotConverged(EseError):
+class NotConverged(waits.NotHealthy):
     """Services without all their replicas running at the deadline; `services` names them."""
 
-    def __init__(self, what: str, hint: str, services: Sequence[str]) -> None:
-        super().__init__(what, hint)
-        self.services = list(services)
+
+CONVERGED = waits.Wording(
+    "services have their replicas running",
+    "ready",
+    "replicas not running",
+    "see the tasks and logs above; raise the deadline with INVOKE_ESE_HEALTH_TIMEOUT",
+)
 
 
 def wait_converged(
@@ -133,37 +138,21 @@ def wait_converged(
 ) -> float:
     """Wait until every expected service has all replicas running (healthy: Swarm reports a
     task with a healthcheck running only once it passed); return the seconds it took."""
-    start = clock()
-    last = ""
-    while True:
+
+    def look() -> waits.Round:
         found = {s.short: s for s in poll()}
         bad = {n: (found[n].state if n in found else "missing") for n in expected
                if n not in found or not found[n].ok}  # fmt: skip
-        elapsed = clock() - start
-        if not bad:
-            report(f"all {len(expected)} services have their replicas running after {elapsed:.0f}s")
-            return elapsed
         rolled = [n for n in bad if n in found and found[n].update.startswith("rollback")]
         if rolled:
-            raise NotConverged(
-                "update rolled back: " + ", ".join(f"{n} ({bad[n]})" for n in rolled),
-                "see the task errors and logs above; fix and run `invoke swarm.up` again",
-                rolled,
-            )
-        line = f"{len(expected) - len(bad)}/{len(expected)} ready; waiting for " + ", ".join(
-            f"{n} ({st})" for n, st in bad.items()
-        )
-        if line != last:
-            report(f"[{elapsed:4.0f}s] {line}")
-            last = line
-        if elapsed >= timeout:
-            raise NotConverged(
-                f"replicas not running after {timeout:.0f}s: "
-                + ", ".join(f"{n} ({st})" for n, st in bad.items()),
-                "see the tasks and logs above; raise the deadline with INVOKE_ESE_HEALTH_TIMEOUT",
-                list(bad),
-            )
-        sleep(interval)
+            what = "update rolled back: " + ", ".join(f"{n} ({bad[n]})" for n in rolled)
+            hint = "see the task errors and logs above; fix and run `invoke swarm.up` again"
+            return waits.Round(bad, (what, hint, rolled))
+        return waits.Round(bad)
+
+    total = len(expected)
+    return waits.wait_for(look, total, timeout, CONVERGED, NotConverged, report, clock, sleep,
+                          interval)  # fmt: skip
 
 
 def wait_until(

@@ -239,13 +239,7 @@ def up(
     docker(argv, env=deploy_env(values, names, refs, count))
     wait_stack(cli, topo, timeout, log_lines)
     prune_secrets(cli, topo, set(names.values()))
-    provisioning.provision_grafana(
-        topo,
-        provisioning.grafana_url(topo, grafana_url_override, "INVOKE_ESE_GRAFANA_URL"),
-        values[secrets.GRAFANA_USER],
-        values[secrets.GRAFANA_PASSWORD],
-        grafana_timeout,
-    )
+    provisioning.provision_after_up(topo, values, grafana_url_override, grafana_timeout)
     print()
     print(endpoints.table(endpoint_rows(topo, shared.lan_or_none())))
 
