@@ -15,3 +15,4 @@ def test_down_volumes_leaves_no_container_network_or_volume(stack: harness.Stack
         assert not cli.networks.list(filters=label), project
         assert not cli.volumes.list(filters=label), project
     assert not containers.consumer_containers(cli)
+    assert not cli.containers.list(all=True, filters={"name": "ese-webclient"})
