@@ -7,9 +7,10 @@ from typing import Any
 
 from ese.engine import images, sdk, waits
 from ese.errors import EseError
-from ese.flows import endpoints, provisioning, shared
+from ese.flows import endpoints, provisioning, shared, status
 from ese.host import ports, secrets
 from ese.paths import BACKEND_COMPOSE
+from ese.render.haproxy_cfg import BACKEND
 from ese.topology import Topology
 
 
@@ -72,6 +73,7 @@ def backend(
     up = ["up", "-d", "--remove-orphans"]
     shared.run_compose(project, BACKEND_COMPOSE, *up, env=env)
     wait_backend(topo, cli, plan, timeout, log_lines)
+    wait_routed(topo, timeout)
     provisioning.provision_after_up(topo, values, grafana_url_override, grafana_timeout, cli)
     print()
     print(endpoints.table(endpoints.rows(topo, shared.lan_or_none(), auth=auth)))
@@ -107,3 +109,33 @@ def wait_backend(
             tail = ["logs", "--no-color", "--tail", str(log_lines), svc]
             shared.run_compose(project, BACKEND_COMPOSE, *tail, env=plan.env(), check=False)
         raise
+
+
+ROUTED = waits.Wording(
+    "ingest shards routed by the load balancer",
+    "routed",
+    "not routed by the load balancer",
+    "`invoke status` shows HAProxy's view; `invoke logs -s elb` its log",
+)
+
+
+def wait_routed(topo: Topology, timeout: float, get: status.Fetch | None = None) -> float:
+    """Wait until HAProxy marks every ingest shard UP, so "ready" means events get through.
+
+    Why: a shard that was just recreated (new address) is healthy before HAProxy has resolved
+    it again; the first requests would meet a 503 from the load balancer.
+    """
+    lb = topo.balancer
+    url = status.local_url(lb.bind, lb.port, f"{lb.stats_path};csv")
+    names = [s.name for s in topo.ingest_shards]
+    fetch = get or status.fetch
+
+    def look() -> waits.Round:
+        try:
+            rows = status.haproxy_servers(fetch(url, {}))
+        except (OSError, ValueError) as exc:
+            return waits.Round({lb.name: f"stats unreachable: {exc}"})
+        seen = {server: state for backend, server, state, _ in rows if backend == BACKEND}
+        return waits.Round({n: seen.get(n, "missing") for n in names if seen.get(n) != "UP"})
+
+    return waits.wait_for(look, len(names), timeout, ROUTED, waits.NotHealthy, interval=0.5)

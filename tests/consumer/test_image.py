@@ -85,8 +85,12 @@ def test_image_builds_runs_as_non_root_and_is_healthy(docker_client: Any) -> Non
         code, output = container.exec_run(["id", "-u"])
         assert code == 0 and output.decode().strip() not in ("", "0")
         config = docker_client.images.get(tag).attrs["Config"]
-        assert config["Entrypoint"] == ["ese-consumer"]
+        assert config["Entrypoint"] == ["python", "-m", "ese_settings.image", "run"]
+        assert "ESE_SERVICE=ese-consumer" in config["Env"]
         assert "8501/tcp" in config["ExposedPorts"]
+        # PID 1 is the service itself (the entry point exec'd), so `docker stop` reaches it.
+        code, output = container.exec_run(["cat", "/proc/1/cmdline"])
+        assert code == 0 and b"ese-consumer" in output, output
     finally:
         if container is not None:
             container.remove(force=True)

@@ -14,7 +14,7 @@ from ese.engine import commands, compose, sdk
 from ese.engine.compose import V1, V2, Compose
 from ese.errors import EseError
 from ese.flows import consumer as consumer_flow
-from ese.flows import shared
+from ese.flows import shared, status
 from ese.host import lan, ports, secrets
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
 from ese.topology import load
@@ -43,7 +43,14 @@ def wired(monkeypatch, env_file, spawned):
     monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
     monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
+    monkeypatch.setattr(status, "fetch", lambda url, headers: lb_stats("UP", "UP"))
     return cli
+
+
+def lb_stats(*states: str) -> str:
+    """HAProxy's stats CSV with the ingest shards in these states."""
+    rows = [f"ingest,ese-server{i},0,{st}" for i, st in enumerate(states, 1)]
+    return "\n".join(["# pxname,svname,scur,status", "ingest,BACKEND,0,UP", *rows]) + "\n"
 
 
 def context() -> Any:
@@ -430,3 +437,32 @@ def test_status_says_loudly_when_the_shards_run_without_tokens(topo):
     assert status.tokens_off(topo, cli) is False
     lines = status.report(topo, {}, {}, get=lambda url, headers: "{}", auth=False)
     assert lines[0].startswith("!! AUTH OFF")
+
+
+def test_backend_is_ready_only_once_the_load_balancer_routes_to_every_shard(topo, capsys):
+    from ese.flows import backend
+
+    answers = iter([OSError("connection refused"), lb_stats("DOWN", "UP"), lb_stats("UP", "UP")])
+
+    def get(url: str, headers: Any) -> str:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    backend.wait_routed(topo, timeout=30, get=get)
+    out = capsys.readouterr().out
+    assert "stats unreachable" in out
+    assert "1/2 routed; waiting for ese-server1 (DOWN)" in out
+    assert "all 2 ingest shards routed by the load balancer" in out
+
+
+def test_a_shard_the_load_balancer_never_routes_fails_the_wait(topo):
+    from ese.engine.waits import NotHealthy
+    from ese.flows import backend
+
+    with pytest.raises(NotHealthy) as err:
+        backend.wait_routed(topo, timeout=0, get=lambda url, headers: lb_stats("UP", "MAINT"))
+    assert str(err.value).startswith(
+        "not routed by the load balancer after 0s: ese-server2 (MAINT); `invoke status`"
+    )
