@@ -3,6 +3,11 @@
 DNS service discovery needs no Docker socket (dockerswarm_sd_configs would). Each replica gets
 the `shard` label (service@address, unique per replica) and the `role` label, so the dashboard
 shows every replica as the compose stack shows every shard.
+
+The alert rules are the compose stack's file (a Docker config mounted where `rule_files`
+resolves, beside this file), and the job names are compose's, so the rules and the dashboard
+select the same series. redis_exporter and Alertmanager are one task each: their service name
+resolves to that task (endpoint_mode dnsrr), so their targets and labels are compose's too.
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ese.render.common import HEADER_NOTE, dump_yaml
+from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, RULES_FILE, SHARD_JOB
 from ese.topology import Topology
 
 # How often the DNS names are re-resolved: a new replica is scraped within this time.
 DNS_REFRESH = "5s"
 
-# Hook for optional services (Alertmanager, redis_exporter, ...): each returns extra scrape
-# jobs for this topology (empty when the service is not configured).
+# Hook for optional services: each returns extra scrape jobs for this topology (empty when the
+# service is not configured).
 ScrapeHook = Callable[[Topology], list[dict[str, Any]]]
 EXTRA_SCRAPES: list[ScrapeHook] = []
 
@@ -37,7 +43,7 @@ def shard_services(topo: Topology) -> list[tuple[str, str, int]]:
 
 def config(topo: Topology) -> str:
     """The Prometheus configuration for the Swarm stack."""
-    prom, lb = topo.prometheus, topo.balancer
+    prom, lb, exporter, am = topo.prometheus, topo.balancer, topo.redis_exporter, topo.alertmanager
     services = shard_services(topo)
     relabel: list[dict[str, Any]] = [
         {
@@ -61,15 +67,23 @@ def config(topo: Topology) -> str:
             "scrape_interval": prom.scrape_interval,
             "evaluation_interval": prom.scrape_interval,
         },
+        "rule_files": [RULES_FILE],
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [f"{am.name}:{am.port}"]}]}],
+        },
         "scrape_configs": [
             {
-                "job_name": "ese-server",
+                "job_name": SHARD_JOB,
                 "dns_sd_configs": [_dns(name, port) for name, _, port in services],
                 "relabel_configs": relabel,
             },
             {
-                "job_name": "haproxy",
+                "job_name": HAPROXY_JOB,
                 "dns_sd_configs": [_dns(lb.name, lb.exporter_port)],
+            },
+            {
+                "job_name": REDIS_JOB,
+                "static_configs": [{"targets": [f"{exporter.name}:{exporter.port}"]}],
             },
             {
                 "job_name": "prometheus",

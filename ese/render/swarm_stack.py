@@ -8,12 +8,14 @@ Differences from the compose files, each forced by Swarm or by `docker stack dep
 - credentials are Docker secrets (files under /run/secrets, read through `*_FILE` variables),
   never environment variables. Secrets are immutable, so their names carry a hash of the value
   and the stack file takes the names from the environment (`invoke swarm.up` creates them);
-- HAProxy's and Prometheus' files are Docker configs named after a hash of their content, so a
-  changed file is a new config and a redeploy rolls the service (names rendered here: the
-  committed stack file changes with the config, never with the install);
+- HAProxy's, Prometheus', the alert rules' and Alertmanager's files are Docker configs named
+  after a hash of their content, so a changed file is a new config and a redeploy rolls the
+  service (names rendered here: the committed stack file changes with the config, never with
+  the install); the rules and alertmanager.yml are the compose stack's files;
 - ports are published in host mode (the routing mesh is not needed with one replica per
   published service and does not answer everywhere); only the LB, the analytics shard and
-  Grafana are published;
+  Grafana are published. Prometheus, Alertmanager and redis_exporter are reached on the overlay
+  network (`invoke status` asks Prometheus and Alertmanager with `docker exec`);
 - no depends_on: services wait for each other through their healthchecks and restarts.
 """
 
@@ -25,9 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ese.host import secrets
-from ese.render import swarm_haproxy, swarm_prometheus
+from ese.render import alert_rules, alertmanager, swarm_haproxy, swarm_prometheus
 from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.compose_files import _healthcheck, _http_probe, _wget_probe
+from ese.render.prometheus_yml import RULES_FILE
+from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Topology
 
 STACK_FILE = "docker/ese.stack.yml"
@@ -37,6 +41,14 @@ NETWORK = "backend"  # the overlay network; Docker names it <stack>_backend
 MANAGER = "node.role == manager"
 HAPROXY_CFG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
 PROMETHEUS_CFG_PATH = "/etc/prometheus/prometheus.yml"
+# The compose stack's files, shared: the rules where prometheus.yml's relative rule_files
+# entry resolves (beside the config file), Alertmanager's where its image expects it.
+RULES_SOURCE = f"prometheus/{RULES_FILE}"
+RULES_PATH = f"/etc/prometheus/{RULES_FILE}"
+ALERTMANAGER_FILE = "alertmanager/alertmanager.yml"
+ALERTMANAGER_CFG_PATH = "/etc/alertmanager/alertmanager.yml"
+# Where both redis_exporter images (official and the offline stand-in) have the binary.
+REDIS_EXPORTER_BIN = "/redis_exporter"
 # Longer than the shard's own drain (uvicorn's graceful shutdown, 10 s) plus HAProxy's DNS
 # hold and health-check fall (about 2 s each), so Docker never SIGKILLs a draining replica.
 SHARD_STOP_GRACE = "15s"
@@ -87,11 +99,22 @@ def config_names(topo: Topology) -> dict[str, str]:
     return {
         "haproxy_cfg": f"{stack}_haproxy_cfg_{digest(swarm_haproxy.config(topo))}",
         "prometheus_yml": f"{stack}_prometheus_yml_{digest(swarm_prometheus.config(topo))}",
+        "alert_rules": f"{stack}_alert_rules_{digest(alert_rules.rules_file(topo))}",
+        "alertmanager_yml": f"{stack}_alertmanager_yml_{digest(alertmanager.config(topo))}",
     }
 
 
-# Hook for optional services (the alerts branch: Alertmanager, redis_exporter): each returns
-# extra stack services for this topology, {} when the service is not configured.
+# The files behind the configs, relative to the repository root.
+CONFIG_FILES = {
+    "haproxy_cfg": HAPROXY_FILE,
+    "prometheus_yml": PROMETHEUS_FILE,
+    "alert_rules": RULES_SOURCE,
+    "alertmanager_yml": ALERTMANAGER_FILE,
+}
+
+
+# Hook for optional services: each returns extra stack services for this topology, {} when
+# the service is not configured.
 ServiceHook = Callable[[Topology], dict[str, dict[str, Any]]]
 EXTRA_SERVICES: list[ServiceHook] = []
 
@@ -156,6 +179,50 @@ def _shard_healthcheck(port: int) -> dict[str, Any]:
     check = _healthcheck(_http_probe(port))
     check.update(interval="2s", timeout="2s", retries=3)
     return check
+
+
+def _alerting(topo: Topology) -> dict[str, dict[str, Any]]:
+    """redis_exporter and Alertmanager, as in the compose stack but unpublished: Prometheus
+    reaches them on the overlay network, `invoke status` with docker exec."""
+    redis, exporter, am = topo.redis, topo.redis_exporter, topo.alertmanager
+    # The password is a secret file; redis_exporter reads it from REDIS_PASSWORD only (its
+    # --redis.password-file is a JSON map of addresses, not the plain secret), so a shell sets
+    # the variable for the exporter process alone: it is in no service spec.
+    read_password = (
+        f'REDIS_PASSWORD="$$(cat {REDIS_SECRET.path})" || exit 1; '
+        f"export REDIS_PASSWORD; exec {REDIS_EXPORTER_BIN}"
+    )
+    return {
+        exporter.name: {
+            "image": topo.images["redis_exporter"].ref,
+            "entrypoint": ["sh", "-c", read_password],
+            "environment": {
+                "REDIS_ADDR": f"redis://{redis.name}:{redis.port}",
+                "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f":{exporter.port}",
+                "REDIS_EXPORTER_CHECK_SINGLE_STREAMS": STREAM_KEY,
+            },
+            "secrets": _secret_refs(REDIS_SECRET),
+            "networks": [NETWORK],
+            "healthcheck": _healthcheck(_wget_probe(exporter.port, "/health"), "5s"),
+            "deploy": _deploy(),
+        },
+        am.name: {
+            "image": topo.images["alertmanager"].ref,
+            "command": [
+                f"--config.file={ALERTMANAGER_CFG_PATH}",
+                "--storage.path=/alertmanager",
+                f"--web.listen-address=:{am.port}",
+                # One instance: no HA gossip (which also fails without a private IP address).
+                "--cluster.listen-address=",
+            ],
+            "configs": [{"source": "alertmanager_yml", "target": ALERTMANAGER_CFG_PATH}],
+            "volumes": ["alertmanager-data:/alertmanager"],
+            "networks": [NETWORK],
+            "healthcheck": _healthcheck(_wget_probe(am.port, "/-/healthy"), "5s"),
+            # On the manager: `invoke status` asks it for the firing alerts with docker exec.
+            "deploy": _deploy(),
+        },
+    }
 
 
 def services(topo: Topology) -> dict[str, dict[str, Any]]:
@@ -240,13 +307,17 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
             "--storage.tsdb.retention.time=2d",
             "--web.enable-lifecycle",
         ],
-        "configs": [{"source": "prometheus_yml", "target": PROMETHEUS_CFG_PATH}],
+        "configs": [
+            {"source": "prometheus_yml", "target": PROMETHEUS_CFG_PATH},
+            {"source": "alert_rules", "target": RULES_PATH},
+        ],
         "volumes": ["prometheus-data:/prometheus"],
         "networks": [NETWORK],
         "healthcheck": _healthcheck(_wget_probe(prom.port, "/-/healthy")),
         # On the manager: `invoke swarm.scale` and `invoke status` query it with docker exec.
         "deploy": _deploy(),
     }
+    out.update(_alerting(topo))
     out[graf.name] = {
         "image": topo.images["grafana"].ref,
         "environment": {
@@ -278,7 +349,12 @@ def stack(topo: Topology) -> str:
         "version": "3.9",
         "services": services(topo),
         "networks": {NETWORK: {"driver": "overlay", "attachable": True}},
-        "volumes": {"redis-data": {}, "prometheus-data": {}, "grafana-data": {}},
+        "volumes": {
+            "redis-data": {},
+            "prometheus-data": {},
+            "alertmanager-data": {},
+            "grafana-data": {},
+        },
         "secrets": {
             s.key: {
                 "external": True,
@@ -288,8 +364,7 @@ def stack(topo: Topology) -> str:
             for s in SECRETS
         },
         "configs": {
-            "haproxy_cfg": {"name": configs["haproxy_cfg"], "file": f"../{HAPROXY_FILE}"},
-            "prometheus_yml": {"name": configs["prometheus_yml"], "file": f"../{PROMETHEUS_FILE}"},
+            key: {"name": configs[key], "file": f"../{path}"} for key, path in CONFIG_FILES.items()
         },
     }
     header = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -68,19 +69,36 @@ def check_haproxy(topo: Topology, root: Path) -> Outcome:
     return haproxy_verdict("swarm-haproxy", run(argv))
 
 
+def prometheus_layout(root: Path, into: Path) -> Path:
+    """The Swarm Prometheus file with the rule file beside it, as the stack mounts them in the
+    container (so `rule_files` resolves); the config file's path under `into`."""
+    cfg = into / Path(swarm_stack.PROMETHEUS_CFG_PATH).name
+    shutil.copyfile(root / swarm_stack.PROMETHEUS_FILE, cfg)
+    rules = into / Path(swarm_stack.RULES_PATH).relative_to(
+        Path(swarm_stack.PROMETHEUS_CFG_PATH).parent
+    )
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / swarm_stack.RULES_SOURCE, rules)
+    return cfg
+
+
 def check_promtool(topo: Topology, root: Path) -> Outcome:
-    """`promtool check config` on the Swarm Prometheus file."""
-    cfg = root / swarm_stack.PROMETHEUS_FILE
+    """`promtool check config` on the Swarm Prometheus file, with the rule file it loads."""
     image = topo.images["prometheus"].resolve(os.environ)
-    if shutil.which("promtool"):
-        argv = ["promtool", "check", "config", str(cfg)]
-    elif docker_reachable() and image_available(image):
-        mount = f"{cfg.parent}:/cfg:ro"
-        argv = ["docker", "run", "--rm", "--entrypoint", "promtool", "-v", mount, image,
-                "check", "config", "/cfg/prometheus.yml"]  # fmt: skip
-    else:
-        return _missing("swarm-promtool", Missing("promtool", "apt-get install prometheus"))
-    proc = run(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = prometheus_layout(root, Path(tmp))
+        if shutil.which("promtool"):
+            argv = ["promtool", "check", "config", str(cfg)]
+        elif docker_reachable() and image_available(image):
+            mount = f"{tmp}:/cfg:ro"
+            argv = ["docker", "run", "--rm", "--entrypoint", "promtool", "-v", mount, image,
+                    "check", "config", f"/cfg/{cfg.name}"]  # fmt: skip
+        else:
+            return _missing("swarm-promtool", Missing("promtool", "apt-get install prometheus"))
+        proc = run(argv)
+    output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
-        return Outcome("swarm-promtool", "fail", (proc.stdout + proc.stderr).strip())
-    return Outcome("swarm-promtool", "ok", "promtool check config: SUCCESS")
+        return Outcome("swarm-promtool", "fail", output)
+    found = re.search(r"SUCCESS: (\d+) rules found", output)
+    rules = f", {found[1]} alert rules loaded" if found else ""
+    return Outcome("swarm-promtool", "ok", f"promtool check config: SUCCESS{rules}")

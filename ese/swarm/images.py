@@ -16,7 +16,15 @@ from ese.flows import backend as backend_flow
 from ese.flows import shared
 from ese.topology import Topology
 
-STACK_IMAGES = ("ese_server", "redis", "haproxy", "prometheus", "grafana")
+STACK_IMAGES = (
+    "ese_server",
+    "redis",
+    "haproxy",
+    "prometheus",
+    "alertmanager",
+    "redis_exporter",
+    "grafana",
+)
 _REGISTRY = re.compile(r"^(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
 
 Run = Callable[[list[str]], bool]  # run a printed docker command; True when it succeeded

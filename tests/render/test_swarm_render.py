@@ -13,7 +13,16 @@ import yaml
 
 from ese import render
 from ese.paths import TOPOLOGY_FILE
-from ese.render import swarm_haproxy, swarm_prometheus, swarm_stack
+from ese.render import (
+    alert_rules,
+    alertmanager,
+    compose_files,
+    prometheus_yml,
+    swarm_haproxy,
+    swarm_prometheus,
+    swarm_stack,
+)
+from ese.swarm import images
 from ese.topology import Topology, TopologyError, load, parse
 from fake_grafana.server import grafana_env
 from tests.tooling import missing
@@ -47,7 +56,8 @@ def test_ingest_is_one_replicated_service_with_the_topology_count(replicas: int)
     # No per-shard ingest services: the compose shards ese-server1/2 become the replicas.
     assert not {"ese-server1", "ese-server2"} & set(services)
     assert set(services) == {"redis-server", "ese-ingest", "ese-server-analytics", "elb",
-                             "prometheus-server", "grafana-server"}  # fmt: skip
+                             "prometheus-server", "grafana-server", "alertmanager",
+                             "redis-exporter"}  # fmt: skip
     # HAProxy's slots and Prometheus' discovery do not depend on the count.
     assert swarm_haproxy.config(topo) == swarm_haproxy.config(topology())
     assert swarm_prometheus.config(topo) == swarm_prometheus.config(topology())
@@ -179,12 +189,127 @@ def test_relabel_regexes_give_each_replica_its_own_shard_label() -> None:
     assert re.fullmatch(roles["analytics"], "tasks.ese-server-analytics")
 
 
+def test_alertmanager_and_redis_exporter_run_unpublished_on_the_manager() -> None:
+    topo = load()
+    services = stack_doc(topo)["services"]
+    compose = yaml.safe_load(compose_files.backend(topo))["services"]
+    for name, image in (("alertmanager", "alertmanager"), ("redis-exporter", "redis_exporter")):
+        svc = services[name]
+        # The compose stack's image, with the same override variable.
+        assert svc["image"] == compose[name]["image"] == topo.images[image].ref
+        assert "ports" not in svc, f"{name}: Swarm cannot publish on 127.0.0.1"
+        assert svc["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+        assert svc["deploy"]["endpoint_mode"] == "dnsrr"
+        assert svc["healthcheck"]["test"] == compose[name]["healthcheck"]["test"]
+        # `invoke swarm.up` resolves and passes every image of the stack.
+        assert image in images.STACK_IMAGES
+    am = services["alertmanager"]
+    assert am["configs"] == [{"source": "alertmanager_yml",
+                              "target": "/etc/alertmanager/alertmanager.yml"}]  # fmt: skip
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in am["command"]
+    assert "alertmanager-data:/alertmanager" in am["volumes"]
+    assert "alertmanager-data" in stack_doc(topo)["volumes"]
+
+
+def test_every_image_variable_of_the_stack_is_resolved_by_swarm_up() -> None:
+    text = swarm_stack.stack(load())
+    used = set(re.findall(r"image: \$\{(ESE_[A-Z_]+_IMAGE):-", text))
+    assert used == {load().images[k].env for k in images.STACK_IMAGES}
+
+
+def test_redis_exporter_reads_the_password_from_the_secret_file_not_the_environment() -> None:
+    topo = load()
+    exporter = stack_doc(topo)["services"]["redis-exporter"]
+    compose = yaml.safe_load(compose_files.backend(topo))["services"]["redis-exporter"]
+    assert exporter["secrets"] == ["redis_password"]
+    assert "REDIS_PASSWORD" not in exporter["environment"]
+    # Everything else as in compose: the address without password, port, the event stream.
+    assert exporter["environment"] == {
+        k: v for k, v in compose["environment"].items() if k != "REDIS_PASSWORD"
+    }
+    sh, flag, script = exporter["entrypoint"]
+    assert (sh, flag) == ("sh", "-c")
+    # `$$` is the stack file's escape of `$`: the shell, not stack deploy, reads the file.
+    assert 'REDIS_PASSWORD="$$(cat /run/secrets/redis_password)" || exit 1' in script
+    assert script.endswith("export REDIS_PASSWORD; exec /redis_exporter")
+
+
+def test_redis_exporter_entrypoint_exports_the_secret_and_execs(tmp_path) -> None:
+    """The entrypoint script itself, run by sh with the secret path and binary swapped for
+    temporary files: the exporter gets the file's content in REDIS_PASSWORD."""
+    if shutil.which("sh") is None:
+        missing("sh", "a POSIX shell")
+    import subprocess
+
+    script = stack_doc(load())["services"]["redis-exporter"]["entrypoint"][2]
+    secret = tmp_path / "redis_password"
+    secret.write_text("s3 cr$t", encoding="utf-8")
+    fake = tmp_path / "redis_exporter"
+    fake.write_text('#!/bin/sh\nprintf "%s|%s" "$REDIS_PASSWORD" "$REDIS_ADDR"\n')
+    fake.chmod(0o755)
+    script = (
+        script.replace("$$", "$")
+        .replace("/run/secrets/redis_password", str(secret))
+        .replace("/redis_exporter", str(fake))
+    )
+    env = {"PATH": "/usr/bin:/bin", "REDIS_ADDR": "redis://r:6379"}
+    out = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
+                         check=True, timeout=10)  # fmt: skip
+    assert out.stdout == "s3 cr$t|redis://r:6379"
+    secret.unlink()
+    failed = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
+                            check=False, timeout=10)  # fmt: skip
+    assert failed.returncode != 0 and failed.stdout == "", "no exporter without its password"
+
+
+def test_alert_configs_are_the_compose_files_named_by_content() -> None:
+    topo = load()
+    doc = stack_doc(topo)
+    rendered = render.render_all(topo)
+    rules_file = f"prometheus/{prometheus_yml.RULES_FILE}"
+    for key, rel, text in (
+        ("alert_rules", rules_file, alert_rules.rules_file(topo)),
+        ("alertmanager_yml", "alertmanager/alertmanager.yml", alertmanager.config(topo)),
+    ):
+        assert doc["configs"][key]["file"] == f"../{rel}"
+        assert rendered[rel] == text, "the compose stack's file, from the same renderer"
+        sha = hashlib.sha256(text.encode()).hexdigest()[:12]
+        assert doc["configs"][key]["name"] == f"ese_{key}_{sha}"
+    prom = doc["services"]["prometheus-server"]
+    # Mounted where prometheus.yml's relative rule_files entry resolves (beside it).
+    assert {"source": "alert_rules", "target": "/etc/prometheus/rules/ese.rules.yml"} in (
+        prom["configs"]
+    )
+    other = dict(yaml.safe_load(swarm_stack.stack(topology(max_ingest_replicas=4))))
+    assert other["configs"]["alert_rules"] == doc["configs"]["alert_rules"]
+
+
+def test_swarm_prometheus_loads_the_rules_alerts_alertmanager_and_scrapes_the_exporter() -> None:
+    topo = load()
+    doc = yaml.safe_load(swarm_prometheus.config(topo))
+    compose = yaml.safe_load(prometheus_yml.config(topo))
+    assert doc["rule_files"] == compose["rule_files"] == ["rules/ese.rules.yml"]
+    assert doc["alerting"] == compose["alerting"]
+    assert doc["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"
+    ]
+    jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
+    compose_jobs = {j["job_name"]: j for j in compose["scrape_configs"]}
+    # The job names the rules select on, and the exporter's target (so its instance label) as
+    # in compose: the rules and the dashboard work unchanged.
+    assert set(jobs) == set(compose_jobs)
+    assert jobs["redis"] == compose_jobs["redis"]
+    rules_text = alert_rules.rules_file(topo)
+    for job in ("ese-server", "haproxy", "redis"):
+        assert f'job="{job}"' in rules_text
+
+
 def test_optional_services_hook_adds_services_and_scrapes(monkeypatch) -> None:
-    extra = {"alertmanager": {"image": "alertmanager", "deploy": {"replicas": 1}}}
+    extra = {"mailhog": {"image": "mailhog", "deploy": {"replicas": 1}}}
     monkeypatch.setattr(swarm_stack, "EXTRA_SERVICES", [lambda topo: extra])
     job = {"job_name": "alertmanager", "static_configs": [{"targets": ["alertmanager:9093"]}]}
     monkeypatch.setattr(swarm_prometheus, "EXTRA_SCRAPES", [lambda topo: [job]])
-    assert "alertmanager" in stack_doc(load())["services"]
+    assert "mailhog" in stack_doc(load())["services"]
     jobs = yaml.safe_load(swarm_prometheus.config(load()))["scrape_configs"]
     assert jobs[-1] == job
 
@@ -223,7 +348,7 @@ def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
     good = swarm_stack.stack(topo)
     (tmp_path / "docker").mkdir()
     path = tmp_path / swarm_stack.STACK_FILE
-    for rel in (swarm_stack.HAPROXY_FILE, swarm_stack.PROMETHEUS_FILE):
+    for rel in swarm_stack.CONFIG_FILES.values():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(render.render_all(topo)[rel], encoding="utf-8")
     path.write_text(good, encoding="utf-8")
