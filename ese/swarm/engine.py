@@ -205,9 +205,10 @@ def lb_view(servers: dict[str, str], n: int) -> tuple[bool, str]:
     return len(up) == n and not other, f"{len(up)} UP" + (f", {', '.join(other)}" if other else "")
 
 
-def prometheus_container(cli: Any, topo: Topology) -> Any:
-    """The running Prometheus task's container on this node (placed on a manager)."""
-    name = f"{topo.swarm.stack}_{topo.prometheus.name}"
+def service_container(cli: Any, topo: Topology, short: str) -> Any:
+    """The running task container of stack service `short` on this node (the singletons are
+    placed on a manager)."""
+    name = f"{topo.swarm.stack}_{short}"
     found = cli.containers.list(filters={"label": f"{SERVICE_LABEL}={name}", "status": "running"})
     if not found:
         hint = "run the task on the swarm manager; `invoke status` shows the services"
@@ -215,17 +216,33 @@ def prometheus_container(cli: Any, topo: Topology) -> Any:
     return found[0]
 
 
-def prometheus_get(cli: Any, topo: Topology, path: str) -> str:
-    """GET a Prometheus API path inside its container (busybox wget; the port is unpublished).
+def prometheus_container(cli: Any, topo: Topology) -> Any:
+    """The running Prometheus task's container on this node (placed on a manager)."""
+    return service_container(cli, topo, topo.prometheus.name)
 
-    No `-T` timeout: Debian's busybox wget (the offline stand-in) crashes with it.
+
+def service_get(cli: Any, topo: Topology, short: str, port: int, path: str) -> str:
+    """GET `path` from a service's own port inside its container (busybox wget; the port is
+    unpublished): Prometheus' and Alertmanager's APIs.
+
+    No `-T` timeout: Debian's busybox wget (the offline stand-ins) crashes with it.
     """
-    url = f"http://127.0.0.1:{topo.prometheus.port}{path}"
-    code, output = prometheus_container(cli, topo).exec_run(["wget", "-qO-", url])
+    url = f"http://127.0.0.1:{port}{path}"
+    code, output = service_container(cli, topo, short).exec_run(["wget", "-qO-", url])
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
     if code != 0:
-        raise OSError(f"wget {url} in the Prometheus container exited {code}: {text.strip()}")
+        raise OSError(f"wget {url} in the {short} container exited {code}: {text.strip()}")
     return text
+
+
+def prometheus_get(cli: Any, topo: Topology, path: str) -> str:
+    """GET a Prometheus API path inside its container."""
+    return service_get(cli, topo, topo.prometheus.name, topo.prometheus.port, path)
+
+
+def alertmanager_get(cli: Any, topo: Topology, path: str) -> str:
+    """GET an Alertmanager API path inside its container."""
+    return service_get(cli, topo, topo.alertmanager.name, topo.alertmanager.port, path)
 
 
 def ingest_targets(text: str) -> dict[str, str]:

@@ -195,8 +195,10 @@ def endpoint_rows(topo: Topology, lan_ip: str | None) -> list[endpoints.Row]:
         ("Analytics", f"http://{host}:{shard.port}/events", f"token: ESE_ANALYTICS_TOKEN in {env}"),
         ("Grafana", f"http://{host}:{graf.port}/d/{graf.dashboard_uid}",
          f"login: GRAFANA_ADMIN_USER / GRAFANA_ADMIN_PASSWORD in {env}"),
-        ("Prometheus, Redis, ingest", "(overlay network only)",
-         "`invoke status`; `invoke swarm.scale --ingest N`"),
+        ("Prometheus, Alertmanager", "(overlay network only)",
+         "`invoke status` (targets, firing alerts) asks them with docker exec"),
+        ("Redis, redis_exporter, ingest", "(overlay network only)",
+         "`invoke swarm.scale --ingest N`"),
     ]  # fmt: skip
 
 
@@ -387,18 +389,23 @@ def status_lines(get: Fetch = status_report.fetch, cli: Any = None) -> list[str]
     width = max(len(s.short) for s in found)
     lines = [f"Services (swarm stack {topo.swarm.stack})"]
     lines += [f"  {s.short:<{width}}  {s.state}" for s in found]
-    prom = topo.prometheus
-    prom_url = status_report.local_url(prom.bind, prom.port, "/api/v1/targets")
+    prom, am = topo.prometheus, topo.alertmanager
+    # Prometheus and Alertmanager are not published in the Swarm stack: the URLs the compose
+    # report uses are asked inside their containers instead.
+    inside = {
+        status_report.local_url(prom.bind, prom.port, ""): (prom.name, prom.port),
+        status_report.local_url(am.bind, am.port, ""): (am.name, am.port),
+    }
 
     def routed(url: str, headers: Mapping[str, str]) -> str:
-        # Prometheus is not published in the Swarm stack: ask it from inside its container.
-        if url.startswith(prom_url):
-            return engine.prometheus_get(
-                cli, topo, url.removeprefix(prom_url[: -len("/api/v1/targets")])
-            )
+        for base, (short, port) in inside.items():
+            if url.startswith(base + "/"):
+                return engine.service_get(cli, topo, short, port, url.removeprefix(base))
         return get(url, headers)
 
     env = secrets.read() if Path(secrets.ENV_FILE).exists() else {}
     report = status_report.report(topo, {}, env, get=routed)
-    inside = f"docker exec {_service(topo, prom.name)}.* wget {prom_url}"
-    return lines + [line.replace(f"({prom_url})", f"({inside})") for line in report]
+    for base, (short, _) in inside.items():
+        shown = f"docker exec {_service(topo, short)}.* wget {base}"
+        report = [line if line.startswith(" ") else line.replace(base, shown) for line in report]
+    return lines + report

@@ -20,8 +20,8 @@ from ese.swarm import engine, flows, images
 from ese.swarm import tasks as swarm_tasks
 from ese.topology import load
 
-SERVICES = ["elb", "ese-ingest", "ese-server-analytics", "grafana-server", "prometheus-server",
-            "redis-server"]  # fmt: skip
+SERVICES = ["alertmanager", "elb", "ese-ingest", "ese-server-analytics", "grafana-server",
+            "prometheus-server", "redis-exporter", "redis-server"]  # fmt: skip
 
 
 @dataclass
@@ -46,6 +46,8 @@ class FakeSwarm:
         self.created: list[tuple[str, bytes]] = []
         self.volume_items = [Item("ese_redis-data")]
         self.exec_output = b"{}"
+        self.exec_outputs: dict[str, bytes] = {}
+        self.execs: list[tuple[str, str]] = []
         self.api = SimpleNamespace(services=self._services, tasks=self._tasks)
         self.secrets = SimpleNamespace(list=lambda filters=None: list(self.secret_items),
                                        create=self._create_secret)  # fmt: skip
@@ -78,8 +80,16 @@ class FakeSwarm:
         self.secret_items.append(Item(name))
 
     def _containers(self, all: bool = False, filters: Any = None) -> list[Any]:
-        if "status" in (filters or {}):  # the Prometheus container
-            return [SimpleNamespace(exec_run=lambda argv: (0, self.exec_output))]
+        if "status" in (filters or {}):  # a running task: Prometheus' or Alertmanager's
+            service = filters["label"].rpartition("=")[2].removeprefix("ese_")
+            if service not in self.replicas:
+                return []
+
+            def exec_run(argv: list[str]) -> tuple[int, bytes]:
+                self.execs.append((service, argv[-1]))
+                return 0, self.exec_outputs.get(service, self.exec_output)
+
+            return [SimpleNamespace(exec_run=exec_run)]
         return []
 
 
@@ -311,3 +321,76 @@ def test_tasks_turn_errors_into_one_line_exits(wired) -> None:
     with pytest.raises(Exit, match=r"e\.g\. --registry 127\.0\.0\.1:5000"):
         swarm_tasks.up(c, registry="localhost")
     assert load().swarm.stack == "ese"
+
+
+def test_up_waits_for_alertmanager_and_the_exporter_too(wired, monkeypatch) -> None:
+    assert {"alertmanager", "redis-exporter"} <= set(flows.expected_services(load()))
+    fake = FakeSwarm()
+    c = ctx(monkeypatch, fake)
+    deploy = fake.deploy
+
+    def without_alertmanager(ingest: int) -> None:
+        deploy(ingest)
+        del fake.replicas["alertmanager"]
+
+    monkeypatch.setattr(fake, "deploy", without_alertmanager)
+    monkeypatch.setattr(engine.time, "sleep", lambda s: None)
+    with pytest.raises(engine.NotConverged) as err:
+        up(c, fake, timeout=0)
+    assert err.value.services == ["alertmanager"]
+
+
+def test_status_lists_firing_alerts_and_memory_through_docker_exec(wired, capsys) -> None:
+    fake = FakeSwarm(replicas=2)
+    alert = {"labels": {"alertname": "EseShardDown", "severity": "critical",
+                        "shard": "ese-ingest@10.0.1.7:2001"},
+             "annotations": {"summary": "Shard ese-ingest@10.0.1.7:2001 is down"},
+             "status": {"state": "active"}, "startsAt": "2024-05-01T10:00:00Z"}  # fmt: skip
+    memory = {"status": "success", "data": {"result": [
+        {"metric": {"__name__": "redis_memory_used_bytes"}, "value": [0, str(64 * 1024**2)]},
+        {"metric": {"__name__": "redis_memory_max_bytes"}, "value": [0, str(512 * 1024**2)]},
+    ]}}  # fmt: skip
+    fake.exec_outputs["alertmanager"] = json.dumps([alert]).encode()
+    prom_answers = {"/api/v1/targets": targets(2), "/api/v1/query": json.dumps(memory).encode()}
+
+    fetched: list[str] = []
+
+    def get(url: str, headers: Any) -> str:
+        fetched.append(url)
+        if "/stats" in url and "csv" in url:
+            return lb_csv({"ingest1": "UP"})
+        return json.dumps({"total": 3, "by_type": {}})
+
+    real = fake._containers
+
+    def containers(all: bool = False, filters: Any = None) -> list[Any]:
+        found = real(all, filters)
+        if found and filters["label"].endswith("_prometheus-server"):
+            inner = found[0].exec_run
+
+            def exec_run(argv: list[str]) -> tuple[int, bytes]:
+                inner(argv)
+                path = argv[-1].removeprefix("http://127.0.0.1:9090").partition("?")[0]
+                return 0, prom_answers[path]
+
+            return [SimpleNamespace(exec_run=exec_run)]
+        return found
+
+    fake.containers = SimpleNamespace(list=containers)
+    lines = flows.status_lines(get=get, cli=fake)
+    assert lines is not None
+    text = "\n".join(lines)
+    services = {line.split()[0]: line.split()[1] for line in lines[1:9]}
+    assert services["alertmanager"] == services["redis-exporter"] == "1/1"
+    assert (
+        "Alerts (docker exec ese_alertmanager.* wget http://127.0.0.1:9093/api/v2/alerts)" in text
+    )
+    assert (
+        "critical EseShardDown ese-ingest@10.0.1.7:2001: Shard ese-ingest@10.0.1.7:2001 is down"
+        in text
+    )
+    assert "64.0 MiB used of 512.0 MiB maxmemory (12.5%)" in text
+    assert "unreachable" not in text, text
+    # Prometheus and Alertmanager were asked inside their containers, never on a host port.
+    assert {s for s, _ in fake.execs} == {"alertmanager", "prometheus-server"}
+    assert not [u for u in fetched if ":9090" in u or ":9093" in u]
