@@ -21,13 +21,22 @@ CLIENTS, DELAY_MS, LIMIT = 3, 200, 6000  # about 50 events/s per client: two min
 SCALES = (4, 1, 3)  # then a rolling update, then back to 2
 
 
+def inside(cli: Any, service: str, port: int, path: str) -> Any:
+    """JSON from `path` of a stack service's unpublished port, asked inside its container."""
+    label = f"com.docker.swarm.service.name={STACK}_{service}"
+    (container,) = cli.containers.list(filters={"label": label, "status": "running"})
+    code, out = container.exec_run(["wget", "-qO-", f"http://127.0.0.1:{port}{path}"])
+    assert code == 0, out
+    return json.loads(out)
+
+
+def prometheus(cli: Any, path: str) -> Any:
+    return inside(cli, "prometheus-server", 9090, path)
+
+
 def prometheus_ingest(cli: Any) -> dict[str, str]:
     """shard -> health of the ingest targets, asked inside the Prometheus container."""
-    label = f"com.docker.swarm.service.name={STACK}_prometheus-server"
-    (container,) = cli.containers.list(filters={"label": label, "status": "running"})
-    code, out = container.exec_run(["wget", "-qO-", "http://127.0.0.1:9090/api/v1/targets"])
-    assert code == 0, out
-    targets = json.loads(out)["data"]["activeTargets"]
+    targets = prometheus(cli, "/api/v1/targets")["data"]["activeTargets"]
     ingest = [t for t in targets if t["labels"].get("job") == "ese-server"]
     return {t["labels"]["shard"]: t["health"] for t in ingest if t["labels"]["role"] == "ingest"}
 
@@ -87,6 +96,61 @@ def test_scale_and_roll_the_ingest_service_under_load(swarm: harness.Stack) -> N
     # Every acknowledged event stored once, per client; no client gave up on an event.
     harness.check_phase(phase, CLIENTS, LIMIT)
     assert service_replicas(swarm.cli) == (2, ["running", "running"])
+
+
+def test_alertmanager_exporter_and_rules_run_in_the_stack(swarm: harness.Stack) -> None:
+    """Alertmanager and redis_exporter converged; Prometheus scrapes the exporter, has the rule
+    group loaded, sends to Alertmanager; `invoke status` lists the alerts from the stack."""
+    cli = swarm.cli
+    for short in ("alertmanager", "redis-exporter"):
+        name = f"{STACK}_{short}"
+        (svc,) = cli.api.services(filters={"name": name})
+        assert not svc["Endpoint"].get("Ports"), f"{name} publishes a port"
+
+        def converged(name: str = name) -> bool:
+            tasks = cli.api.tasks(filters={"service": name, "desired-state": "running"})
+            return [t["Status"]["State"] for t in tasks] == ["running"]
+
+        outside.wait_until(converged, 60, f"{name} has its one task running", 1)
+
+    def exporter_up() -> dict[str, Any] | None:
+        targets = prometheus(cli, "/api/v1/targets")["data"]["activeTargets"]
+        redis = [t for t in targets if t["labels"]["job"] == "redis"]
+        return redis[0] if len(redis) == 1 and redis[0]["health"] == "up" else None
+
+    target = outside.wait_until(exporter_up, 60, "Prometheus scrapes redis-exporter", 1)
+    assert target["labels"]["instance"] == "redis-exporter:9121", "as in compose"
+    # The exporter logged in with the password from the secret file: Redis' own numbers.
+    query = "/api/v1/query?query=redis_memory_max_bytes"
+    (series,) = prometheus(cli, query)["data"]["result"]
+    assert float(series["value"][1]) == 512 * 1024**2, series
+
+    groups = prometheus(cli, "/api/v1/rules")["data"]["groups"]
+    assert [g["name"] for g in groups] == ["ese"], groups
+    names = {r["name"] for r in groups[0]["rules"]}
+    assert {"EseShardDown", "EseStoreNearlyFull", "EseRedisDown"} <= names, names
+    assert all(r["health"] == "ok" for r in groups[0]["rules"]), groups[0]["rules"]
+
+    def alertmanager_found() -> bool:
+        found = prometheus(cli, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+        return [a["url"] for a in found] == ["http://alertmanager:9093/api/v2/alerts"]
+
+    outside.wait_until(alertmanager_found, 30, "Prometheus sends alerts to alertmanager", 1)
+    # EseShardDown selects up{job="ese-server"} and names the shard and role: every replica's
+    # target has both, the shard label its own.
+    targets = prometheus(cli, "/api/v1/targets")["data"]["activeTargets"]
+    shards = [t["labels"] for t in targets if t["labels"]["job"] == "ese-server"]
+    assert {s["role"] for s in shards} == {"ingest", "analytics"}, shards
+    assert len({s["shard"] for s in shards}) == len(shards), shards
+    firing = prometheus(cli, "/api/v1/alerts")["data"]["alerts"]
+    print("Prometheus alerts:", [(a["labels"], a["state"]) for a in firing])
+    held = inside(cli, "alertmanager", 9093, "/api/v2/alerts")
+    print("Alertmanager alerts:", [a["labels"] for a in held])
+
+    status = harness.invoke("status", timeout=120).stdout
+    section = status.split("Alerts (docker exec ese_alertmanager", 1)[1].split("\n")[1:]
+    assert section and "unreachable" not in section[0], status
+    assert "maxmemory" in status.split("Redis memory", 1)[1], status
 
 
 def free_port() -> int:
