@@ -71,13 +71,25 @@ def kit_possible(platform: str = sys.platform, which: Callable[[str], Any] = shu
     return ""
 
 
+# Per engine, what its registry answered in this process: `invoke up` runs three tasks, and
+# neither asks again nor says "no registry" three times.
+_ANSWERED: dict[str, bool] = {}
+
+
+def _engine(cli: Any) -> str:
+    """The engine's address, or "" for a client that has none (a test's fake)."""
+    return str(getattr(getattr(cli, "api", None), "base_url", "") or "")
+
+
 class Registry:
     """Asks the engine's registry once per run, with a short deadline, and remembers."""
 
     def __init__(self, cli: Any, dry: bool = False) -> None:
         self.cli = cli
         self.dry = dry  # only ask whether it could be pulled (invoke doctor)
-        self.answers: bool | None = None
+        self.engine = _engine(cli)
+        self.answers: bool | None = _ANSWERED.get(self.engine) if self.engine else None
+        self.known = self.answers is False  # said already in this process
 
     def pull(self, ref: str, report: Callable[[str], None]) -> bool:
         """Pull `ref`; False (and no more tries this run) when no registry answers."""
@@ -91,9 +103,9 @@ class Registry:
             if _not_found(exc):
                 self.answers = True
                 return False
-            self.answers = False
+            self._remember(False)
             return False
-        self.answers = True
+        self._remember(True)
         if self.dry:
             return True
         report(f"pulling {ref}")
@@ -105,6 +117,11 @@ class Registry:
                 f"pulling {ref} failed: {exc}", "check the registry, then retry"
             ) from None
         return True
+
+    def _remember(self, answers: bool) -> None:
+        self.answers = answers
+        if self.engine:
+            _ANSWERED[self.engine] = answers
 
 
 def _not_found(exc: Exception) -> bool:
@@ -172,7 +189,9 @@ def plan(
     if need_kit:
         if dry:
             build_kit = kit_tags
-        result.choices.update(_from_kit(topo, need_kit, mode, report, build_kit, why_no_kit))
+        # Said once per process: the first task of `invoke up` says it, the others need not.
+        say = (lambda _: None) if registry.known else report
+        result.choices.update(_from_kit(topo, need_kit, mode, say, build_kit, why_no_kit))
         # Keep the topology's order in the plan, whatever order the choices were made in.
         result.choices = {k: result.choices[k] for k in topo.images if k in result.choices}
     return result
@@ -229,7 +248,13 @@ def build_offline(envs: list[str], report: Callable[[str], None]) -> dict[str, s
                 f"building {len(stale)} local image(s) from Debian packages: this takes a few "
                 "minutes, once; later runs reuse them"
             )
-        build_all(images, Options(), report=report, quiet=True)
+
+        # One line per image while building; a warm run says only what it had to rebuild.
+        def rebuilt(line: str) -> None:
+            if "up to date" not in line:
+                report(line)
+
+        build_all(images, Options(), report=report if stale else rebuilt, quiet=True)
     except KitError as exc:
         raise EseError(
             f"building the offline images failed: {exc}", "see the lines above"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ese.engine import consumer_container
 from ese.errors import EseError
 from ese.flows import endpoints, shared
-from ese.host import lan, ports, secrets
+from ese.host import lan, ports, processes, secrets
 from ese.topology import Topology
 from ese.validate import check_url
 
@@ -79,5 +80,25 @@ def consumer(
             "ESE_POLL_SECONDS": str(topo.consumer.poll_seconds),
         },
     )
-    print(f"Consumer dashboard: http://{endpoints.local_host(topo.consumer.bind)}:{port}")
+    local = f"http://{endpoints.local_host(topo.consumer.bind)}:{port}"
+    wait_answering(local, READY_SECONDS)
+    print(f"Consumer dashboard: {local}")
     print(f"Data source URL:    {url}")
+
+
+READY_SECONDS = 90.0  # Streamlit starts in a few seconds; a slow first start takes longer
+
+
+def answers(url: str) -> bool:
+    """True when the dashboard's health endpoint says ok."""
+    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=3) as resp:
+        return bool(resp.status == 200)
+
+
+def wait_answering(url: str, timeout: float) -> None:
+    """Return once the dashboard answers, so the printed URL works when the task ends."""
+    what = "the consumer dashboard answers"
+    try:
+        processes.wait_until(lambda: answers(url), timeout, what, retry=OSError)
+    except processes.TimedOut as exc:
+        raise EseError(str(exc), "see `invoke logs -s ese-consumer`") from None

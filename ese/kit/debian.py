@@ -21,6 +21,9 @@ from ese.kit.dockercli import (
 )
 
 SUITE = "bookworm"
+# In the base, so every stand-in has `wget` for its healthcheck as the alpine/busybox originals
+# do, without each installing it again.
+INCLUDE = ("busybox",)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
 OVERLAY = IMAGES_DIR / "debian" / "rootfs"
@@ -95,7 +98,7 @@ def sources_list(mirrors: Mirrors) -> str:
 
 def key(mirrors: Mirrors) -> str:
     """Inputs of the base image: the overlay files, the suite and the mirrors."""
-    return tree_digest([OVERLAY], [SUITE, mirrors.main, mirrors.security])
+    return tree_digest([OVERLAY], [SUITE, mirrors.main, mirrors.security, *INCLUDE])
 
 
 def _unmount_below(root: Path) -> None:
@@ -117,12 +120,14 @@ def build(tag: str, mirrors: Mirrors, image_key: str) -> None:
     rootfs = work / "rootfs"
     try:
         echo(f"debootstrap {SUITE} from {mirrors.main} (about 30 s)")
-        cmd = ["debootstrap", "--variant=minbase", SUITE, str(rootfs), mirrors.main]
+        include = f"--include={','.join(INCLUDE)}"
+        cmd = ["debootstrap", "--variant=minbase", include, SUITE, str(rootfs), mirrors.main]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
             raise KitError(f"debootstrap failed ({proc.returncode}); last lines:\n{tail}")
         shutil.copytree(OVERLAY, rootfs, dirs_exist_ok=True, symlinks=True)
+        (rootfs / "usr/local/bin/wget").symlink_to("/bin/busybox")
         (rootfs / "etc/apt/sources.list").write_text(sources_list(mirrors))
         for junk in ("var/lib/apt/lists", "var/cache/apt/archives", "usr/share/doc"):
             for child in (rootfs / junk).glob("*"):

@@ -74,6 +74,21 @@ def test_no_registry_falls_back_to_the_kit_asking_the_registry_once(topo):
     assert list(plan.choices) == list(topo.images)  # the topology's order
 
 
+def test_the_tasks_of_one_run_ask_the_registry_and_say_so_once(topo, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(images, "_ANSWERED", {})
+    cli = FakeDocker(registry=None)
+    cli.api = SimpleNamespace(base_url="http+docker://localhost")  # a real engine's address
+    first: list[str] = []
+    second: list[str] = []
+    decide(topo, cli, lines=first)
+    decide(topo, cli, lines=second)  # the next task of `invoke up`, same process
+    assert len(cli.images.asked) == 1
+    assert first[0].startswith("no image registry answered")
+    assert second == []
+
+
 def test_offline_mode_uses_the_kit_even_with_a_registry(topo):
     cli = FakeDocker(registry={topo.images[k].default for k in INFRA})
     plan = decide(topo, cli, mode="offline")

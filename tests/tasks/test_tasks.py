@@ -44,6 +44,7 @@ def wired(monkeypatch, env_file, spawned):
     monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
     monkeypatch.setattr(status, "fetch", lambda url, headers: lb_stats("UP", "UP"))
+    monkeypatch.setattr(consumer_flow, "answers", lambda url: True)
     return cli
 
 
@@ -466,3 +467,21 @@ def test_a_shard_the_load_balancer_never_routes_fails_the_wait(topo):
     assert str(err.value).startswith(
         "not routed by the load balancer after 0s: ese-server2 (MAINT); `invoke status`"
     )
+
+
+def test_consumer_waits_until_the_dashboard_answers(wired, env_file, monkeypatch, capsys):
+    calls = iter([False, False, True])
+    monkeypatch.setattr(consumer_flow, "answers", lambda url: next(calls))
+    tasks.consumer(context(), port="8600")
+    assert next(calls, "done") == "done"  # asked until it answered
+    assert "Consumer dashboard: http://localhost:8600" in capsys.readouterr().out
+
+
+def test_a_consumer_that_never_answers_is_one_line_pointing_at_its_logs(
+    wired, env_file, monkeypatch
+):
+    monkeypatch.setattr(consumer_flow, "READY_SECONDS", 0.2)
+    monkeypatch.setattr(consumer_flow, "answers", lambda url: False)
+    with pytest.raises(Exit) as err:
+        tasks.consumer(context())
+    assert str(err.value.message).endswith("; see `invoke logs -s ese-consumer`")
