@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.haproxy_cfg import BACKEND
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
+from ese.render.swarm_haproxy import template_prefix
 from ese.topology import Topology
 
 # Thresholds of the issue "Alerts and bounded memory". Constants, not topology settings: the
@@ -114,13 +115,17 @@ def rules(topo: Topology) -> list[Rule]:
             # and MAINT (the name stopped resolving: the container is gone), and its labels
             # stay the same when HAProxy moves from one to the other, so `for` keeps counting.
             f'label_replace(max without (state) (haproxy_server_status{{job="{HAPROXY_JOB}",'
-            f'proxy="{BACKEND}",state="UP"}}), "shard", "$1", "server", "(.+)") == 0',
+            f'proxy="{BACKEND}",state="UP"}}), "shard", "$1", "server", "(.+)") == 0'
+            # In the Swarm stack the server-template keeps empty slots in MAINT: not an outage.
+            f' unless on (server) haproxy_server_status{{job="{HAPROXY_JOB}",proxy="{BACKEND}",'
+            f'state="MAINT",server=~"{template_prefix(topo)}[0-9]+"}} == 1',
             "30s",
             "warning",
             f"{lb} has taken {SHARD} out of rotation",
             f"HAProxy ({lb}) has not had ingest server {SHARD} UP for 30 s: DOWN when it "
             "fails its health checks, MAINT when its name no longer resolves (its container "
-            "is gone). The other ingest shards take its traffic. "
+            "is gone; the Swarm stack's empty replica slots are MAINT too and do not count). "
+            "The other ingest shards take its traffic. "
             f"{status} (HAProxy servers), then {per_shard_logs}.",
             {"role": "ingest"},
         ),

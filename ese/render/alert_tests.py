@@ -19,6 +19,7 @@ from ese.render.alert_rules import Rule, rules
 from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.haproxy_cfg import BACKEND
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, RULES_FILE, SHARD_JOB
+from ese.render.swarm_haproxy import template_prefix
 from ese.topology import Shard, Topology
 
 STEP = "15s"  # input sample interval and rule evaluation interval of the tests
@@ -170,6 +171,29 @@ def scenarios(topo: Topology) -> list[Scenario]:
                     (Fired({**server, "shard": first.name}),),
                 ),
                 Check("120s", "EseLoadBalancerServerDown"),
+            ),
+        )
+    )
+
+    # The Swarm stack's HAProxy: an empty server-template slot sits in MAINT (quiet), a replica
+    # failing its health checks is DOWN (fires) like a compose shard.
+    prefix = template_prefix(topo)
+    empty, failing = {**lb, "server": f"{prefix}3"}, {**lb, "server": f"{prefix}2"}
+    out.append(
+        Scenario(
+            f"EseLoadBalancerServerDown: Swarm slot {prefix}3 empty (MAINT), {prefix}2 DOWN",
+            (
+                (_sel("haproxy_server_status", **empty, state="UP"), "0x8"),
+                (_sel("haproxy_server_status", **empty, state="MAINT"), "1x8"),
+                (_sel("haproxy_server_status", **failing, state="UP"), "0x8"),
+                (_sel("haproxy_server_status", **failing, state="DOWN"), "1x8"),
+            ),
+            (
+                Check(
+                    "60s",
+                    "EseLoadBalancerServerDown",
+                    (Fired({**failing, "shard": f"{prefix}2"}),),
+                ),
             ),
         )
     )
