@@ -19,10 +19,9 @@ from ese.flows import frontend as frontend_flow
 from ese.flows import logs as logs_flow
 from ese.flows import provisioning, shared, teardown
 from ese.flows import status as status_flow
+from ese.flows import swarm as swarm_flow
 from ese.flows import webclient as webclient_flow
 from ese.host import shells
-from ese.swarm import flows as swarm_flows
-from ese.swarm.tasks import ns as swarm_ns
 from ese.task_defaults import option
 from ese.validate import check_url
 
@@ -155,7 +154,7 @@ def webclient(
 
 @task(help={"volumes": "also delete the Redis, Prometheus and Grafana data volumes"})
 def down(c: Context, volumes: bool = False) -> None:
-    """Remove both compose projects and the consumer container."""
+    """Remove both compose projects, the consumer and the click-through page."""
     with as_exit():
         teardown.down(volumes=volumes)
 
@@ -165,7 +164,7 @@ def status(c: Context) -> None:
     """Show containers, HAProxy servers, Prometheus targets, alerts, Redis memory, events."""
     with as_exit():
         # The Swarm stack when it is deployed (`invoke swarm.up`), else the compose projects.
-        print("\n".join(swarm_flows.status_lines() or status_flow.status_lines()))
+        print("\n".join(swarm_flow.status_lines() or status_flow.status_lines()))
 
 
 # SERVICE is a flag, not a positional argument: Invoke makes every positional argument
@@ -235,5 +234,55 @@ def doctor(c: Context, images: str | None = None) -> None:
 ns = Collection(
     render, backend, frontend, consumer, webclient, up, down, status, logs, grafana, env, doctor
 )
-ns.add_collection(swarm_ns)
+
+
+@task(
+    name="up",
+    help={
+        "build": "rebuild the ese-server image first (as `invoke backend --build`)",
+        "replicas": "ingest replicas (default: the running count, else topology.toml)",
+        "registry": "HOST:PORT of a registry every node reaches: push local images there",
+        "images": IMAGES_HELP,
+    },
+)
+def swarm_up(
+    c: Context,
+    build: bool = False,
+    replicas: str | None = None,
+    registry: str = "",
+    images: str | None = None,
+) -> None:
+    """Deploy the stack on Docker Swarm (initialising one here if needed) and wait for it."""
+    with as_exit():
+        swarm_flow.up(
+            build=build, images_mode=option(c, images, "images"), replicas=replicas,
+            registry=registry, timeout=option(c, None, "health_timeout"),
+            grafana_timeout=option(c, None, "grafana_timeout"),
+            log_lines=option(c, None, "log_lines"),
+            grafana_url_override=option(c, None, "grafana_url"),
+        )  # fmt: skip
+
+
+@task(name="scale", help={"ingest": "number of ingest replicas (1 to [swarm] max_ingest_replicas)"})
+def swarm_scale(c: Context, ingest: str | None = None) -> None:
+    """Scale the ingest service; wait until HAProxy and Prometheus see every replica."""
+    with as_exit():
+        timeout, lines = option(c, None, "health_timeout"), option(c, None, "log_lines")
+        swarm_flow.scale(ingest=ingest, timeout=timeout, log_lines=lines)
+
+
+@task(
+    name="down",
+    help={
+        "volumes": "also delete the Redis, Prometheus and Grafana volumes",
+        "leave": "leave the swarm too, if `invoke swarm.up` created it",
+    },
+)
+def swarm_down(c: Context, volumes: bool = False, leave: bool = False) -> None:
+    """Remove the stack with its secrets and configs; optionally volumes and the swarm."""
+    with as_exit():
+        swarm_flow.down(volumes=volumes, leave=leave, timeout=option(c, None, "health_timeout"))
+
+
+ns.add_collection(Collection("swarm", swarm_up, swarm_scale, swarm_down))
 ns.configure({"ese": task_defaults.defaults()})

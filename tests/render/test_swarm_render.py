@@ -22,7 +22,7 @@ from ese.render import (
     swarm_prometheus,
     swarm_stack,
 )
-from ese.swarm import images
+from ese.swarm import stack_images as images
 from ese.topology import Topology, TopologyError, load, parse
 from fake_grafana.server import grafana_env
 from tests.tooling import missing
@@ -340,7 +340,7 @@ def test_fake_grafana_reads_settings_from_file_like_grafana(tmp_path) -> None:
 
 
 def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
-    from ese.swarm import configcheck
+    from ese.checks import swarm as configcheck
 
     if shutil.which("docker") is None and shutil.which("docker-compose") is None:
         missing("docker or docker-compose", "install the Docker CLI")

@@ -10,14 +10,16 @@ from typing import Any
 import pytest
 from invoke import Exit, MockContext
 
+import tasks
 from ese import task_defaults
 from ese.engine import commands
 from ese.errors import EseError
 from ese.flows import provisioning, shared
+from ese.flows import swarm as flows
 from ese.host import lan, ports, secrets
 from ese.render import swarm_stack
-from ese.swarm import engine, flows, images
-from ese.swarm import tasks as swarm_tasks
+from ese.swarm import stack_images as images
+from ese.swarm import state as engine
 from ese.topology import load
 
 SERVICES = ["alertmanager", "elb", "ese-ingest", "ese-server-analytics", "grafana-server",
@@ -316,10 +318,10 @@ def test_tasks_turn_errors_into_one_line_exits(wired) -> None:
     c = MockContext()
     c.config.ese = task_defaults.defaults()
     with pytest.raises(Exit) as err:
-        swarm_tasks.scale(c, ingest="0")
+        tasks.swarm_scale(c, ingest="0")
     assert err.value.code == 1 and "\n" not in str(err.value.message)
     with pytest.raises(Exit, match=r"e\.g\. --registry 127\.0\.0\.1:5000"):
-        swarm_tasks.up(c, registry="localhost")
+        tasks.swarm_up(c, registry="localhost")
     assert load().swarm.stack == "ese"
 
 

@@ -1,7 +1,7 @@
 """What the Swarm tasks read from the engine (Docker SDK), and waits with deadlines.
 
 Reads go through the SDK (easy to fake in tests); commands that change something are printed
-and run as `docker ...` lines by the flows (ese/swarm/flows.py).
+and run as `docker ...` lines by the flows (ese/flows/swarm.py).
 """
 
 from __future__ import annotations

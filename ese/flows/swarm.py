@@ -14,7 +14,7 @@ from ese.flows import status as status_report
 from ese.host import ports, secrets
 from ese.paths import DOCKER_DIR, REPO_ROOT
 from ese.render import swarm_stack
-from ese.swarm import engine, images
+from ese.swarm import stack_images, state
 from ese.topology import Topology
 
 STACK_FILE = REPO_ROOT / swarm_stack.STACK_FILE
@@ -64,7 +64,7 @@ def expected_services(topo: Topology) -> list[str]:
 
 def ensure_swarm(cli: Any, advertise: Callable[[], str | None] | None = None) -> bool:
     """Make this engine a swarm manager; True when this call created the swarm."""
-    node = engine.node_state(cli)
+    node = state.node_state(cli)
     if node.state == "active":
         if not node.manager:
             raise EseError("this engine is a swarm worker, not a manager",
@@ -76,7 +76,7 @@ def ensure_swarm(cli: Any, advertise: Callable[[], str | None] | None = None) ->
     address = (advertise or shared.lan_or_none)() or "127.0.0.1"
     docker(["docker", "swarm", "init", "--advertise-addr", address])
     MARKER.parent.mkdir(parents=True, exist_ok=True)
-    MARKER.write_text(engine.node_state(cli).node_id + "\n", encoding="utf-8")
+    MARKER.write_text(state.node_state(cli).node_id + "\n", encoding="utf-8")
     print(f"initialised a single-node swarm advertised on {address} "
           f"(`invoke swarm.down --leave` leaves it again)")  # fmt: skip
     return True
@@ -86,7 +86,7 @@ def created_here(cli: Any) -> bool:
     """True when swarm.up created the swarm this engine is in (marker holds its node id)."""
     if not MARKER.exists():
         return False
-    return MARKER.read_text(encoding="utf-8").strip() == engine.node_state(cli).node_id
+    return MARKER.read_text(encoding="utf-8").strip() == state.node_state(cli).node_id
 
 
 # --- secrets ---------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def ensure_secrets(cli: Any, topo: Topology, values: Mapping[str, str]) -> dict[
     stack_name = topo.swarm.stack
     names = swarm_stack.secret_names(stack_name, values)
     existing = {
-        s.name for s in cli.secrets.list(filters={"label": f"{engine.STACK_LABEL}={stack_name}"})
+        s.name for s in cli.secrets.list(filters={"label": f"{state.STACK_LABEL}={stack_name}"})
     }
     for secret in swarm_stack.SECRETS:
         name = names[secret.name_var]
@@ -105,16 +105,16 @@ def ensure_secrets(cli: Any, topo: Topology, values: Mapping[str, str]) -> dict[
             continue
         source = f"{secret.env_key} from {endpoints.show_path(secrets.ENV_FILE)} on stdin"
         print(
-            f"> docker secret create --label {engine.STACK_LABEL}={stack_name} {name} - ({source})"
+            f"> docker secret create --label {state.STACK_LABEL}={stack_name} {name} - ({source})"
         )
-        labels = {engine.STACK_LABEL: stack_name, SECRET_LABEL: secret.key}
+        labels = {state.STACK_LABEL: stack_name, SECRET_LABEL: secret.key}
         cli.secrets.create(name=name, data=values[secret.env_key].encode("utf-8"), labels=labels)
     return names
 
 
 def prune_secrets(cli: Any, topo: Topology, keep: set[str]) -> None:
     """Remove this stack's secrets of earlier values (best effort: one in use stays)."""
-    for secret in cli.secrets.list(filters={"label": f"{engine.STACK_LABEL}={topo.swarm.stack}"}):
+    for secret in cli.secrets.list(filters={"label": f"{state.STACK_LABEL}={topo.swarm.stack}"}):
         if secret.name not in keep:
             try:
                 secret.remove()
@@ -176,10 +176,10 @@ def show_failures(topo: Topology, failing: list[str], log_lines: int) -> None:
 
 def wait_stack(cli: Any, topo: Topology, timeout: float, log_lines: int) -> float:
     try:
-        return engine.wait_converged(
-            lambda: engine.services(cli, topo.swarm.stack), expected_services(topo), timeout
+        return state.wait_converged(
+            lambda: state.services(cli, topo.swarm.stack), expected_services(topo), timeout
         )
-    except engine.NotConverged as exc:
+    except state.NotConverged as exc:
         show_failures(topo, exc.services, log_lines)
         raise
 
@@ -218,18 +218,18 @@ def up(
     topo = shared.topology()
     count = None if replicas is None else check_count(replicas, "--replicas", topo)
     if registry:
-        images.check_registry(registry)
+        stack_images.check_registry(registry)
     shared.render_if_stale(topo)
     values = shared.ensure_env()
     cli = cli or shared.docker()
-    active = engine.node_state(cli).state == "active"
-    current = engine.ingest_replicas(cli, topo) if active else None
+    active = state.node_state(cli).state == "active"
+    current = state.ingest_replicas(cli, topo) if active else None
     if current is None:
         check_ports(topo)  # before anything changes: a busy port fails its task over and over
     ensure_swarm(cli)
-    refs = images.resolve(cli, topo, build=build, mode=images_mode)
+    refs = stack_images.resolve(cli, topo, build=build, mode=images_mode)
     if registry:
-        refs = images.push(cli, refs, registry, images.run_docker)
+        refs = stack_images.push(cli, refs, registry, stack_images.run_docker)
     names = ensure_secrets(cli, topo, values)
     count = count or current or topo.swarm.ingest_replicas
     if current is not None and replicas is None:
@@ -255,11 +255,11 @@ def balanced(
     """Probes: HAProxy routes to exactly n replicas; Prometheus scrapes exactly n."""
 
     def lb() -> tuple[bool, str]:
-        return engine.lb_view(engine.lb_servers(get(engine.lb_stats_url(topo), {})), n)
+        return state.lb_view(state.lb_servers(get(state.lb_stats_url(topo), {})), n)
 
     def prom() -> tuple[bool, str]:
-        text = engine.prometheus_get(cli, topo, "/api/v1/targets?state=active")
-        return engine.prometheus_view(engine.ingest_targets(text), n)
+        text = state.prometheus_get(cli, topo, "/api/v1/targets?state=active")
+        return state.prometheus_view(state.ingest_targets(text), n)
 
     return lb, prom
 
@@ -278,21 +278,21 @@ def scale(
         raise EseError("--ingest is required", "e.g. invoke swarm.scale --ingest 3")
     n = check_count(ingest, "--ingest", topo)
     cli = cli or shared.docker()
-    if engine.ingest_replicas(cli, topo) is None:
+    if state.ingest_replicas(cli, topo) is None:
         raise EseError(f"stack {topo.swarm.stack} is not deployed", "run `invoke swarm.up` first")
     service = _service(topo, topo.swarm.ingest_service)
     started = time.monotonic()
     docker(["docker", "service", "scale", "--detach", f"{service}={n}"])
     try:
-        engine.wait_converged(lambda: engine.services(cli, topo.swarm.stack),
+        state.wait_converged(lambda: state.services(cli, topo.swarm.stack),
                               [topo.swarm.ingest_service], timeout)  # fmt: skip
-    except engine.NotConverged as exc:
+    except state.NotConverged as exc:
         show_failures(topo, exc.services, log_lines)
         raise
     lb, prom = balanced(cli, topo, n, get or status_report.fetch)
-    engine.wait_until(lb, f"HAProxy routes to {n} replicas", timeout)
+    state.wait_until(lb, f"HAProxy routes to {n} replicas", timeout)
     seconds_lb = time.monotonic() - started
-    engine.wait_until(prom, f"Prometheus scrapes {n} replicas", timeout)
+    state.wait_until(prom, f"Prometheus scrapes {n} replicas", timeout)
     seconds_prom = time.monotonic() - started
     print(f"{service}: {n} replicas, in HAProxy after {seconds_lb:.1f}s, "
           f"in Prometheus after {seconds_prom:.1f}s")  # fmt: skip
@@ -303,7 +303,7 @@ def scale(
 
 
 def _leftovers(cli: Any, stack_name: str, kinds: tuple[str, ...]) -> list[str]:
-    label = {"label": f"{engine.STACK_LABEL}={stack_name}"}
+    label = {"label": f"{state.STACK_LABEL}={stack_name}"}
     found: list[str] = []
     if "services" in kinds:
         found += [f"service {s['Spec']['Name']}" for s in cli.api.services(filters=label)]
@@ -343,12 +343,12 @@ def down(*, volumes: bool, leave: bool, timeout: float, cli: Any = None) -> None
     topo = shared.topology()
     cli = cli or shared.docker()
     name = topo.swarm.stack
-    node = engine.node_state(cli)
+    node = state.node_state(cli)
     if node.state != "active":
         print("this engine is in no swarm: no stack to remove")
         MARKER.unlink(missing_ok=True)
         return
-    label = {"label": f"{engine.STACK_LABEL}={name}"}
+    label = {"label": f"{state.STACK_LABEL}={name}"}
     if cli.api.services(filters=label) or cli.networks.list(filters=label):
         docker(["docker", "stack", "rm", name])
     wait_gone(cli, name, ("services", "networks"), timeout)
@@ -381,9 +381,9 @@ def status_lines(get: Fetch = status_report.fetch, cli: Any = None) -> list[str]
     """`invoke status` for the Swarm stack; None when it is not deployed here."""
     topo = shared.topology()
     cli = cli or shared.docker()
-    if engine.node_state(cli).state != "active":
+    if state.node_state(cli).state != "active":
         return None
-    found = engine.services(cli, topo.swarm.stack)
+    found = state.services(cli, topo.swarm.stack)
     if not found:
         return None
     width = max(len(s.short) for s in found)
@@ -400,7 +400,7 @@ def status_lines(get: Fetch = status_report.fetch, cli: Any = None) -> list[str]
     def routed(url: str, headers: Mapping[str, str]) -> str:
         for base, (short, port) in inside.items():
             if url.startswith(base + "/"):
-                return engine.service_get(cli, topo, short, port, url.removeprefix(base))
+                return state.service_get(cli, topo, short, port, url.removeprefix(base))
         return get(url, headers)
 
     env = secrets.read() if Path(secrets.ENV_FILE).exists() else {}
