@@ -418,10 +418,10 @@ CHECKS: dict[str, Callable[[Topology, Path], Outcome]] = {
 
 
 def _swarm(name: str) -> Callable[[Topology, Path], Outcome]:
-    """A check of the Swarm stack's files, from ese/checks/swarm.py (which imports us)."""
+    """A check of the Swarm stack's files, from ese/checks/swarm_files.py (which imports us)."""
 
     def check(topo: Topology, root: Path) -> Outcome:
-        from ese.checks import swarm
+        from ese.checks import swarm_files as swarm
 
         return getattr(swarm, name)(topo, root)
 

@@ -340,7 +340,7 @@ def test_fake_grafana_reads_settings_from_file_like_grafana(tmp_path) -> None:
 
 
 def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
-    from ese.checks import swarm as configcheck
+    from ese.checks import swarm_files as configcheck
 
     if shutil.which("docker") is None and shutil.which("docker-compose") is None:
         missing("docker or docker-compose", "install the Docker CLI")
