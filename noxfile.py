@@ -69,8 +69,16 @@ def e2e(session: nox.Session) -> None:
     session.install("pip")  # the offline kit downloads its wheelhouse with `python -m pip`
     env = {"ESE_E2E": "1"}
     # The single-image tests first (quick, and they tell an image problem from a stack one).
-    session.run("pytest", "-m", "docker", "tests", "--ignore=tests/e2e",
-                "--ignore=tests/e2e_swarm", "-q", env=env)  # fmt: skip
+    session.run(
+        "pytest",
+        "-m",
+        "docker",
+        "tests",
+        "--ignore=tests/e2e",
+        "--ignore=tests/e2e_swarm",
+        "-q",
+        env=env,
+    )
     session.run("pytest", "tests/e2e", *(session.posargs or ["-v", "--durations=15"]), env=env)
     # The Swarm drill publishes the same ports (8100, 2003, 3000): only after the compose
     # stack is gone. Same images (picked the same way; ese-server is rebuilt from the cache).
@@ -83,6 +91,17 @@ def lock(session: nox.Session) -> None:
     """Re-resolve constraints.txt (every platform, Python 3.10+) after a dependency change."""
     session.install("uv")
     session.run(
-        "uv", "pip", "compile", "--universal", "--python-version", "3.10", "--extra", "dev",
-        "pyproject.toml", "-o", CONSTRAINTS, "--no-header", *session.posargs,
-    )  # fmt: skip
+        "uv",
+        "pip",
+        "compile",
+        "--universal",
+        "--python-version",
+        "3.10",
+        "--extra",
+        "dev",
+        "pyproject.toml",
+        "-o",
+        CONSTRAINTS,
+        "--no-header",
+        *session.posargs,
+    )

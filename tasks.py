@@ -57,14 +57,15 @@ def backend(c: Context, build: bool = False, images: str | None = None, auth: bo
     """Start the backend, wait until healthy, provision Grafana, print the endpoints."""
     with as_exit():
         backend_flow.backend(
-            build=build, images_mode=option(c, images, "images"),
+            build=build,
+            images_mode=option(c, images, "images"),
             auth=auth and option(c, None, "auth"),
             webclient_port=option(c, None, "webclient_port"),
             timeout=option(c, None, "health_timeout"),
             grafana_timeout=option(c, None, "grafana_timeout"),
             log_lines=option(c, None, "log_lines"),
             grafana_url_override=option(c, None, "grafana_url"),
-        )  # fmt: skip
+        )
 
 
 @task(
@@ -89,11 +90,14 @@ def frontend(
     """Start N simulator containers (project ese-frontend) against the load balancer."""
     with as_exit():
         frontend_flow.frontend(
-            clients=option(c, clients, "clients"), be_server=option(c, be_server, "be_server"),
-            delay_ms=option(c, delay_ms, "delay_ms"), limit=option(c, limit, "limit"),
-            build=build, images_mode=option(c, images, "images"),
+            clients=option(c, clients, "clients"),
+            be_server=option(c, be_server, "be_server"),
+            delay_ms=option(c, delay_ms, "delay_ms"),
+            limit=option(c, limit, "limit"),
+            build=build,
+            images_mode=option(c, images, "images"),
             be_server_flag=source(be_server, "be_server"),
-        )  # fmt: skip
+        )
 
 
 @task(
@@ -116,13 +120,17 @@ def consumer(
     """Run the ese-consumer Streamlit container and print its URLs."""
     with as_exit():
         consumer_flow.consumer(
-            remote=remote, server_url=server_url, port=option(c, port, "consumer_port"),
-            build=build, images_mode=option(c, images, "images"),
-        )  # fmt: skip
+            remote=remote,
+            server_url=server_url,
+            port=option(c, port, "consumer_port"),
+            build=build,
+            images_mode=option(c, images, "images"),
+        )
 
 
-@task(help={"build": "rebuild every image before starting", "images": IMAGES_HELP,
-            "auth": AUTH_HELP})  # fmt: skip
+@task(
+    help={"build": "rebuild every image before starting", "images": IMAGES_HELP, "auth": AUTH_HELP}
+)
 def up(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
     """Bring up everything: backend, frontend and consumer."""
     backend(c, build=build, images=images, auth=auth)
@@ -148,8 +156,12 @@ def webclient(
     """Serve the click-through page that posts events from your browser."""
     with as_exit():
         url = check_url(be_server or shared.browser_be_server(shared.topology()), "--be-server")
-        webclient_flow.webclient(port=option(c, port, "webclient_port"), be_server=url,
-                                 build=build, images_mode=option(c, images, "images"))  # fmt: skip
+        webclient_flow.webclient(
+            port=option(c, port, "webclient_port"),
+            be_server=url,
+            build=build,
+            images_mode=option(c, images, "images"),
+        )
 
 
 @task(help={"volumes": "also delete the Redis, Prometheus and Grafana data volumes"})
@@ -203,10 +215,13 @@ def grafana(
     """Provision Grafana's datasource and dashboard again (idempotent)."""
     with as_exit():
         provisioning.reprovision_grafana(
-            url=option(c, url, "grafana_url"), url_source=source(url, "grafana_url"),
-            user=user, password=password, dashboard=Path(dashboard) if dashboard else None,
+            url=option(c, url, "grafana_url"),
+            url_source=source(url, "grafana_url"),
+            user=user,
+            password=password,
+            dashboard=Path(dashboard) if dashboard else None,
             timeout=option(c, None, "grafana_timeout"),
-        )  # fmt: skip
+        )
 
 
 @task(
@@ -255,12 +270,15 @@ def swarm_up(
     """Deploy the stack on Docker Swarm (initialising one here if needed) and wait for it."""
     with as_exit():
         swarm_flow.up(
-            build=build, images_mode=option(c, images, "images"), replicas=replicas,
-            registry=registry, timeout=option(c, None, "health_timeout"),
+            build=build,
+            images_mode=option(c, images, "images"),
+            replicas=replicas,
+            registry=registry,
+            timeout=option(c, None, "health_timeout"),
             grafana_timeout=option(c, None, "grafana_timeout"),
             log_lines=option(c, None, "log_lines"),
             grafana_url_override=option(c, None, "grafana_url"),
-        )  # fmt: skip
+        )
 
 
 @task(name="scale", help={"ingest": "number of ingest replicas (1 to [swarm] max_ingest_replicas)"})

@@ -191,8 +191,7 @@ class Topology:
 
 
 # Redis' size units (redis.conf): k/m/g are powers of 1000, kb/mb/gb powers of 1024.
-_UNITS = {"": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3,
-          "gb": 1024**3}  # fmt: skip
+_UNITS = {"": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 _SIZE = re.compile(r"(\d+)([kmg]b?)?", re.IGNORECASE)
 # An empty Redis already uses about 1 MB; below this it would refuse writes from the start.
 MIN_MAXMEMORY = 16 * 1024**2
@@ -237,9 +236,18 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         key: _build(Image, f"images.{key}", {"key": key, **raw})
         for key, raw in _section(data, "images").items()
     }
-    missing = {"redis", "haproxy", "prometheus", "grafana", "python_base", "ese_server",
-               "ese_client", "ese_consumer", "redis_exporter",
-               "alertmanager"} - images.keys()  # fmt: skip
+    missing = {
+        "redis",
+        "haproxy",
+        "prometheus",
+        "grafana",
+        "python_base",
+        "ese_server",
+        "ese_client",
+        "ese_consumer",
+        "redis_exporter",
+        "alertmanager",
+    } - images.keys()
     if missing:
         raise TopologyError(f"topology: [images] lacks {', '.join(sorted(missing))}")
     raw_shards = data.get("shards")

@@ -184,27 +184,34 @@ def haproxy_verdict(name: str, proc: subprocess.CompletedProcess[str]) -> Outcom
 # --- promtool ---------------------------------------------------------------------------------
 
 
-def check_promtool(topo: Topology, root: Path) -> Outcome:
-    """`promtool check config prometheus/prometheus.yml`."""
-    cfg = root / "prometheus/prometheus.yml"
-    image = topo.images["prometheus"].resolve(os.environ)
+def promtool_config_argv(cfg: Path, image: str) -> list[str] | None:
+    """`promtool check config` on `cfg` (its folder mounted when in the image), or None."""
     if shutil.which("promtool"):
-        argv = ["promtool", "check", "config", str(cfg)]
-    elif docker_reachable() and image_available(image):
-        argv = [
+        return ["promtool", "check", "config", str(cfg)]
+    if docker_reachable() and image_available(image):
+        mount = f"{cfg.parent}:/cfg:ro"
+        return [
             "docker",
             "run",
             "--rm",
             "--entrypoint",
             "promtool",
             "-v",
-            f"{root / 'prometheus'}:/etc/prometheus:ro",
+            mount,
             image,
             "check",
             "config",
-            "/etc/prometheus/prometheus.yml",
+            f"/cfg/{cfg.name}",
         ]
-    else:
+    return None
+
+
+def check_promtool(topo: Topology, root: Path) -> Outcome:
+    """`promtool check config prometheus/prometheus.yml`."""
+    cfg = root / "prometheus/prometheus.yml"
+    image = topo.images["prometheus"].resolve(os.environ)
+    argv = promtool_config_argv(cfg, image)
+    if argv is None:
         return _missing(
             "promtool", Missing("promtool", "apt-get install prometheus, or run Docker")
         )
@@ -346,16 +353,29 @@ def _tool_argv(
     image = topo.images[image_key].resolve(os.environ)
     if docker_reachable() and image_available(image):
         mapped = [f"/src/{a.as_posix()}" if isinstance(a, Path) else a for a in args]
-        return ["docker", "run", "--rm", "--entrypoint", tool, "-v", f"{root}:/src:ro",
-                image, *mapped]  # fmt: skip
+        return [
+            "docker",
+            "run",
+            "--rm",
+            "--entrypoint",
+            tool,
+            "-v",
+            f"{root}:/src:ro",
+            image,
+            *mapped,
+        ]
     package = "prometheus" if tool == "promtool" else "prometheus-alertmanager"
     return Missing(tool, f"apt-get install {package}, or run Docker with {image}")
 
 
 def rule_test_gaps(rules_doc: dict, tests_doc: dict) -> list[str]:
     """Alerts of the rule file without a firing and a not-firing case in the test file."""
-    names = [r["alert"] for g in rules_doc.get("groups") or [] for r in g.get("rules") or []
-             if "alert" in r]  # fmt: skip
+    names = [
+        r["alert"]
+        for g in rules_doc.get("groups") or []
+        for r in g.get("rules") or []
+        if "alert" in r
+    ]
     checks = [c for t in tests_doc.get("tests") or [] for c in t.get("alert_rule_test") or []]
     fires = {c.get("alertname") for c in checks if c.get("exp_alerts")}
     quiet = {c.get("alertname") for c in checks if not c.get("exp_alerts")}

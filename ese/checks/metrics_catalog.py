@@ -104,9 +104,22 @@ def haproxy_metrics(
             # Named, so the finally below can remove it: stopping the `docker run` client
             # alone leaves the container running.
             container = f"ese-metrics-check-{port}"
-            cmd = ["docker", "run", "--rm", "--name", container, "-p", f"127.0.0.1:{port}:{port}",
-                   "-v", f"{tmp}:/usr/local/etc/haproxy:ro", image,
-                   "haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]  # fmt: skip
+            cmd = [
+                "docker",
+                "run",
+                "--rm",
+                "--name",
+                container,
+                "-p",
+                f"127.0.0.1:{port}:{port}",
+                "-v",
+                f"{tmp}:/usr/local/etc/haproxy:ro",
+                image,
+                "haproxy",
+                "-db",
+                "-f",
+                "/usr/local/etc/haproxy/haproxy.cfg",
+            ]
         else:
             raise RuntimeError("neither a haproxy binary nor a haproxy image to read metrics from")
         try:
@@ -155,10 +168,25 @@ def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 3
     """
     redis_port, exporter_port, password = free_port(), free_port(), "configcheck"
     with tempfile.TemporaryDirectory() as tmp:
-        redis_cmd = [redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1",
-                     "--requirepass", password, "--maxmemory", "64mb",
-                     "--maxmemory-policy", "noeviction", "--save", "", "--appendonly", "no",
-                     "--dir", tmp]  # fmt: skip
+        redis_cmd = [
+            redis_bin,
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            password,
+            "--maxmemory",
+            "64mb",
+            "--maxmemory-policy",
+            "noeviction",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+        ]
         env = {
             **os.environ,
             "REDIS_ADDR": f"redis://127.0.0.1:{redis_port}",
@@ -167,8 +195,9 @@ def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 3
             "REDIS_EXPORTER_CHECK_SINGLE_STREAMS": STREAM_KEY,
         }
         with _process(redis_cmd):
-            _redis_call(redis_port, timeout, ("AUTH", password),
-                        ("XADD", STREAM_KEY, "*", "e", "{}"))  # fmt: skip
+            _redis_call(
+                redis_port, timeout, ("AUTH", password), ("XADD", STREAM_KEY, "*", "e", "{}")
+            )
             with _process([exporter_bin], env) as proc:
                 try:
                     text = _scrape(f"http://127.0.0.1:{exporter_port}/metrics", timeout)

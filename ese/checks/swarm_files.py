@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ese.checks.configs import Outcome, _missing, haproxy_verdict
+from ese.checks.configs import Outcome, _missing, haproxy_verdict, promtool_config_argv
 from ese.checks.tools import Missing, run
 from ese.engine.sdk import docker_reachable, image_available
 from ese.render import swarm_stack
@@ -62,8 +62,18 @@ def check_haproxy(topo: Topology, root: Path) -> Outcome:
     if local:
         argv = [local, "-c", "-f", str(cfg)]
     elif docker_reachable() and image_available(image):
-        argv = ["docker", "run", "--rm", "-v", f"{cfg.parent}:/cfg:ro", image,
-                "haproxy", "-c", "-f", "/cfg/haproxy.cfg"]  # fmt: skip
+        argv = [
+            "docker",
+            "run",
+            "--rm",
+            "-v",
+            f"{cfg.parent}:/cfg:ro",
+            image,
+            "haproxy",
+            "-c",
+            "-f",
+            "/cfg/haproxy.cfg",
+        ]
     else:
         return _missing("swarm-haproxy", Missing("haproxy", "apt-get install haproxy"))
     return haproxy_verdict("swarm-haproxy", run(argv))
@@ -87,13 +97,8 @@ def check_promtool(topo: Topology, root: Path) -> Outcome:
     image = topo.images["prometheus"].resolve(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = prometheus_layout(root, Path(tmp))
-        if shutil.which("promtool"):
-            argv = ["promtool", "check", "config", str(cfg)]
-        elif docker_reachable() and image_available(image):
-            mount = f"{tmp}:/cfg:ro"
-            argv = ["docker", "run", "--rm", "--entrypoint", "promtool", "-v", mount, image,
-                    "check", "config", f"/cfg/{cfg.name}"]  # fmt: skip
-        else:
+        argv = promtool_config_argv(cfg, image)
+        if argv is None:
             return _missing("swarm-promtool", Missing("promtool", "apt-get install prometheus"))
         proc = run(argv)
     output = (proc.stdout + proc.stderr).strip()

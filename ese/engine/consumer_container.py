@@ -79,8 +79,9 @@ def ensure_image(
     report(f"> building {image} from {DOCKERFILE} (base {base_image})")
     args = {"BASE_IMAGE": base_image, **build_args("ese-consumer")}
     try:
-        cli.images.build(path=str(REPO_ROOT), dockerfile=DOCKERFILE, tag=image, buildargs=args,
-                         rm=True)  # fmt: skip
+        cli.images.build(
+            path=str(REPO_ROOT), dockerfile=DOCKERFILE, tag=image, buildargs=args, rm=True
+        )
     except (errors.BuildError, errors.APIError) as exc:
         raise EseError(
             f"building {image} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}",

@@ -55,8 +55,11 @@ def demo_ports(topo: Topology, cli: Any) -> dict[int, str]:
         ours = {s.port: s.name for s in topo.published() if s.name in running}
         for svc in topo.published():
             if svc.name == topo.consumer.name:
-                ours.update({svc.port: svc.name} if consumer_container.holds_port(
-                    cli, svc.name, svc.port) else {})  # fmt: skip
+                ours.update(
+                    {svc.port: svc.name}
+                    if consumer_container.holds_port(cli, svc.name, svc.port)
+                    else {}
+                )
         return ours
     except Exception:  # best effort: a Docker hiccup here must not hide the port checks
         return {}
@@ -117,9 +120,11 @@ def _images(topo: Topology, cli: Any, mode: str, why_no_kit: Callable[[], str]) 
         registry = Check("registry", "ok", "an image registry answers")
     else:
         registry = Check(
-            "registry", "warn", "no image registry answers",
+            "registry",
+            "warn",
+            "no image registry answers",
             "fine: missing images are built from Debian packages on first use",
-        )  # fmt: skip
+        )
     return [registry, *(Check("image", "ok", line) for line in plan.lines())]
 
 

@@ -24,8 +24,10 @@ def frontend(
     topo = shared.topology()
     check_url(be_server, be_server_flag)
     if urlsplit(be_server).hostname in ("localhost", "127.0.0.1", "::1"):
-        print("note: inside a container localhost is the container itself; the host is "
-              "host.docker.internal")  # fmt: skip
+        print(
+            "note: inside a container localhost is the container itself; the host is "
+            "host.docker.internal"
+        )
     shared.render_if_stale(topo)
     shared.ensure_env()
     cli = shared.docker()  # a clear "Docker is not running" before compose runs

@@ -58,9 +58,13 @@ def prometheus_targets(text: str) -> list[tuple[str, str, str, str]]:
     for t in data.get("activeTargets", []):
         labels = t.get("labels", {})
         out.append(
-            (labels.get("job", "?"), labels.get("instance", t.get("scrapeUrl", "?")),
-             t.get("health", "?"), t.get("lastError", ""))
-        )  # fmt: skip
+            (
+                labels.get("job", "?"),
+                labels.get("instance", t.get("scrapeUrl", "?")),
+                t.get("health", "?"),
+                t.get("lastError", ""),
+            )
+        )
     return sorted(out)
 
 

@@ -67,8 +67,10 @@ def ensure_swarm(cli: Any, advertise: Callable[[], str | None] | None = None) ->
     node = state.node_state(cli)
     if node.state == "active":
         if not node.manager:
-            raise EseError("this engine is a swarm worker, not a manager",
-                           "run `invoke swarm.up` on a manager node")  # fmt: skip
+            raise EseError(
+                "this engine is a swarm worker, not a manager",
+                "run `invoke swarm.up` on a manager node",
+            )
         return False
     if node.state != "inactive":
         hint = "fix it (`docker info`, `docker swarm unlock`) or `docker swarm leave`"
@@ -77,8 +79,10 @@ def ensure_swarm(cli: Any, advertise: Callable[[], str | None] | None = None) ->
     docker(["docker", "swarm", "init", "--advertise-addr", address])
     MARKER.parent.mkdir(parents=True, exist_ok=True)
     MARKER.write_text(state.node_state(cli).node_id + "\n", encoding="utf-8")
-    print(f"initialised a single-node swarm advertised on {address} "
-          f"(`invoke swarm.down --leave` leaves it again)")  # fmt: skip
+    print(
+        f"initialised a single-node swarm advertised on {address} "
+        f"(`invoke swarm.down --leave` leaves it again)"
+    )
     return True
 
 
@@ -170,8 +174,10 @@ def show_failures(topo: Topology, failing: list[str], log_lines: int) -> None:
     for short in failing[:3]:
         name = _service(topo, short)
         docker(["docker", "service", "ps", "--no-trunc", name], check=False)
-        docker(["docker", "service", "logs", "--no-task-ids", "--tail", str(log_lines), name],
-               check=False)  # fmt: skip
+        docker(
+            ["docker", "service", "logs", "--no-task-ids", "--tail", str(log_lines), name],
+            check=False,
+        )
 
 
 def wait_stack(cli: Any, topo: Topology, timeout: float, log_lines: int) -> float:
@@ -193,13 +199,22 @@ def endpoint_rows(topo: Topology, lan_ip: str | None) -> list[endpoints.Row]:
         ("Load balancer", f"http://{host}:{lb.port}", "ingest: POST /event, POST /events"),
         ("HAProxy stats", f"http://{host}:{lb.port}{lb.stats_path}", "one row per ingest replica"),
         ("Analytics", f"http://{host}:{shard.port}/events", f"token: ESE_ANALYTICS_TOKEN in {env}"),
-        ("Grafana", f"http://{host}:{graf.port}/d/{graf.dashboard_uid}",
-         f"login: GRAFANA_ADMIN_USER / GRAFANA_ADMIN_PASSWORD in {env}"),
-        ("Prometheus, Alertmanager", "(overlay network only)",
-         "`invoke status` (targets, firing alerts) asks them with docker exec"),
-        ("Redis, redis_exporter, ingest", "(overlay network only)",
-         "`invoke swarm.scale --ingest N`"),
-    ]  # fmt: skip
+        (
+            "Grafana",
+            f"http://{host}:{graf.port}/d/{graf.dashboard_uid}",
+            f"login: GRAFANA_ADMIN_USER / GRAFANA_ADMIN_PASSWORD in {env}",
+        ),
+        (
+            "Prometheus, Alertmanager",
+            "(overlay network only)",
+            "`invoke status` (targets, firing alerts) asks them with docker exec",
+        ),
+        (
+            "Redis, redis_exporter, ingest",
+            "(overlay network only)",
+            "`invoke swarm.scale --ingest N`",
+        ),
+    ]
 
 
 def up(
@@ -284,8 +299,9 @@ def scale(
     started = time.monotonic()
     docker(["docker", "service", "scale", "--detach", f"{service}={n}"])
     try:
-        state.wait_converged(lambda: state.services(cli, topo.swarm.stack),
-                              [topo.swarm.ingest_service], timeout)  # fmt: skip
+        state.wait_converged(
+            lambda: state.services(cli, topo.swarm.stack), [topo.swarm.ingest_service], timeout
+        )
     except state.NotConverged as exc:
         show_failures(topo, exc.services, log_lines)
         raise
@@ -294,8 +310,10 @@ def scale(
     seconds_lb = time.monotonic() - started
     state.wait_until(prom, f"Prometheus scrapes {n} replicas", timeout)
     seconds_prom = time.monotonic() - started
-    print(f"{service}: {n} replicas, in HAProxy after {seconds_lb:.1f}s, "
-          f"in Prometheus after {seconds_prom:.1f}s")  # fmt: skip
+    print(
+        f"{service}: {n} replicas, in HAProxy after {seconds_lb:.1f}s, "
+        f"in Prometheus after {seconds_prom:.1f}s"
+    )
     return {"haproxy": seconds_lb, "prometheus": seconds_prom}
 
 
@@ -333,8 +351,10 @@ def wait_gone(
             print(f"[{clock() - start:4.0f}s] {line}")
             last = line
         if clock() - start >= timeout:
-            raise EseError(f"still there after {timeout:.0f}s: {', '.join(left)}",
-                           "run `invoke swarm.down` again, or remove them with docker")  # fmt: skip
+            raise EseError(
+                f"still there after {timeout:.0f}s: {', '.join(left)}",
+                "run `invoke swarm.down` again, or remove them with docker",
+            )
         sleep(1.0)
 
 
@@ -352,8 +372,10 @@ def down(*, volumes: bool, leave: bool, timeout: float, cli: Any = None) -> None
     if cli.api.services(filters=label) or cli.networks.list(filters=label):
         docker(["docker", "stack", "rm", name])
     wait_gone(cli, name, ("services", "networks"), timeout)
-    for kind, items in (("secret", cli.secrets.list(filters=label)),
-                        ("config", cli.configs.list(filters=label))):  # fmt: skip
+    for kind, items in (
+        ("secret", cli.secrets.list(filters=label)),
+        ("config", cli.configs.list(filters=label)),
+    ):
         for item in items:  # stack rm removes its own; these are the ones swarm.up created
             print(f"> docker {kind} rm {item.name}")
             item.remove()

@@ -23,8 +23,9 @@ def webclient(*, port: int, be_server: str, build: bool = False, images_mode: st
     image = plan.ref("ese_client")
     if build or not images.present(cli, image):
         env = {**shared.frontend_env(be_server, 0, 0), **plan.env()}
-        shared.run_compose(topo.frontend_project, FRONTEND_COMPOSE, "build", topo.clients.service,
-                           env=env)  # fmt: skip
+        shared.run_compose(
+            topo.frontend_project, FRONTEND_COMPOSE, "build", topo.clients.service, env=env
+        )
     consumer_container.run(
         cli,
         image=image,
@@ -40,8 +41,10 @@ def webclient(*, port: int, be_server: str, build: bool = False, images_mode: st
     )
     print(f"Click-through page: http://localhost:{port} (posts to {be_server})")
     if port != 3006:
-        print("note: run `invoke backend` with INVOKE_ESE_WEBCLIENT_PORT set to this port, so "
-              "the shards allow the page's origin")  # fmt: skip
+        print(
+            "note: run `invoke backend` with INVOKE_ESE_WEBCLIENT_PORT set to this port, so "
+            "the shards allow the page's origin"
+        )
 
 
 def remove(cli: object) -> bool:

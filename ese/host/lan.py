@@ -17,10 +17,30 @@ from ese.errors import EseError
 # Interfaces that are never "the LAN": loopback, container bridges and veths, VM host-only
 # networks, and tunnels (VPNs are point-to-point even when they do carry a broadcast address).
 _SKIP_PREFIXES = (
-    "lo", "docker", "br-", "veth", "virbr", "vboxnet", "vmnet", "cni", "flannel", "cali",
-    "kube", "tun", "tap", "wg", "utun", "ppp", "ipsec", "gif", "stf", "awdl", "llw", "zt",
+    "lo",
+    "docker",
+    "br-",
+    "veth",
+    "virbr",
+    "vboxnet",
+    "vmnet",
+    "cni",
+    "flannel",
+    "cali",
+    "kube",
+    "tun",
+    "tap",
+    "wg",
+    "utun",
+    "ppp",
+    "ipsec",
+    "gif",
+    "stf",
+    "awdl",
+    "llw",
+    "zt",
     "tailscale",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +54,22 @@ class Candidate:
 # virtual ones apart: Hyper-V/WSL/Docker Desktop switches are "vEthernet (...)", and VM and
 # VPN software names its adapters after itself.
 _SKIP_WINDOWS_WORDS = (
-    "vethernet", "hyper-v", "wsl", "docker", "virtualbox", "vmware", "loopback", "pseudo",
-    "tailscale", "zerotier", "wireguard", "openvpn", "tap-windows", "wintun", "npcap",
-)  # fmt: skip
+    "vethernet",
+    "hyper-v",
+    "wsl",
+    "docker",
+    "virtualbox",
+    "vmware",
+    "loopback",
+    "pseudo",
+    "tailscale",
+    "zerotier",
+    "wireguard",
+    "openvpn",
+    "tap-windows",
+    "wintun",
+    "npcap",
+)
 
 
 def _skipped(name: str) -> bool:

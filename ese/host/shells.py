@@ -11,10 +11,17 @@ VAR = "REACT_APP_BE_SERVER"
 SHELLS = ("powershell", "cmd", "bash", "zsh", "fish")
 # Process names (lower case, without .exe) that identify each shell.
 _NAMES = {
-    "pwsh": "powershell", "powershell": "powershell", "powershell_ise": "powershell",
-    "cmd": "cmd", "bash": "bash", "sh": "bash", "dash": "bash", "ksh": "bash",
-    "zsh": "zsh", "fish": "fish",
-}  # fmt: skip
+    "pwsh": "powershell",
+    "powershell": "powershell",
+    "powershell_ise": "powershell",
+    "cmd": "cmd",
+    "bash": "bash",
+    "sh": "bash",
+    "dash": "bash",
+    "ksh": "bash",
+    "zsh": "zsh",
+    "fish": "fish",
+}
 
 
 def _escape(value: str, specials: str, escape: str) -> str:

@@ -18,9 +18,21 @@ WAIT_SECONDS = 30.0
 _UNRESOLVED = "could not resolve address"
 # What the python check leaves out of its copy of the repo (as .dockerignore does for builds).
 COPY_EXCLUDES = (
-    ".git", ".nox", ".venv", "wheelhouse", "artifacts", "build", "dist", "node_modules",
-    "__pycache__", "*.egg-info", ".mypy_cache", ".ruff_cache", ".pytest_cache", "docker/.env",
-)  # fmt: skip
+    ".git",
+    ".nox",
+    ".venv",
+    "wheelhouse",
+    "artifacts",
+    "build",
+    "dist",
+    "node_modules",
+    "__pycache__",
+    "*.egg-info",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "docker/.env",
+)
 
 
 @dataclass(frozen=True)
@@ -95,16 +107,33 @@ def haproxy() -> Check:
     if (REPO_ROOT / "haproxy" / "haproxy.cfg").is_file():
         configs.append(REPO_ROOT / "haproxy")
     for folder in configs:
-        out = _out("run", "--rm", "-v", f"{folder}:{official}:ro", tag, "haproxy", "-c", "-f",
-                   f"{official}/haproxy.cfg")  # fmt: skip
+        out = _out(
+            "run",
+            "--rm",
+            "-v",
+            f"{folder}:{official}:ro",
+            tag,
+            "haproxy",
+            "-c",
+            "-f",
+            f"{official}/haproxy.cfg",
+        )
         # Outside the compose network the shard names do not resolve (init-addr none allows
         # that); any other warning is a real difference from the official image.
         warnings = [w for w in out.splitlines() if "[WARNING]" in w and _UNRESOLVED not in w]
         if "Configuration file is valid" not in out or warnings:
             return Check("haproxy", False, f"haproxy -c on {folder}/haproxy.cfg: {out}")
         details.append(f"haproxy -c {folder.relative_to(REPO_ROOT)}/haproxy.cfg valid")
-    run = ["-v", f"{SMOKE_DIR}:{official}:ro", tag, "haproxy", "-W", "-db", "-f",
-           f"{official}/haproxy.cfg"]  # fmt: skip
+    run = [
+        "-v",
+        f"{SMOKE_DIR}:{official}:ro",
+        tag,
+        "haproxy",
+        "-W",
+        "-db",
+        "-f",
+        f"{official}/haproxy.cfg",
+    ]
     with _container("haproxy", run) as name:
         if not _until(name, ["wget", "-q", "--spider", "http://127.0.0.1:8100/stats"]):
             return Check("haproxy", False, f"stats page not served; logs: {_logs(name)}")
@@ -115,17 +144,30 @@ def prometheus() -> Check:
     tag = BY_NAME["prometheus"].tag
     details = []
     if (REPO_ROOT / "prometheus" / "prometheus.yml").is_file():
-        out = _out("run", "--rm", "--entrypoint", "/bin/promtool", "-v",
-                   f"{REPO_ROOT / 'prometheus'}:/etc/prometheus:ro", tag, "check", "config",
-                   "/etc/prometheus/prometheus.yml")  # fmt: skip
+        out = _out(
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/promtool",
+            "-v",
+            f"{REPO_ROOT / 'prometheus'}:/etc/prometheus:ro",
+            tag,
+            "check",
+            "config",
+            "/etc/prometheus/prometheus.yml",
+        )
         if "SUCCESS" not in out:
             return Check("prometheus", False, f"promtool check config: {out}")
         details.append("promtool check config prometheus/prometheus.yml ok")
     # The compose file's arguments, config mount and data volume.
     run = ["-v", f"{SMOKE_DIR}:/etc/prometheus:ro", "-v", f"{_name('prometheus')}:/prometheus"]
-    run += [tag, "--config.file=/etc/prometheus/prometheus.yml",
-            "--storage.tsdb.path=/prometheus", "--storage.tsdb.retention.time=2d",
-            "--web.enable-lifecycle"]  # fmt: skip
+    run += [
+        tag,
+        "--config.file=/etc/prometheus/prometheus.yml",
+        "--storage.tsdb.path=/prometheus",
+        "--storage.tsdb.retention.time=2d",
+        "--web.enable-lifecycle",
+    ]
     with _container("prometheus", run) as name:
         if not _until(name, ["wget", "-q", "--spider", "http://127.0.0.1:9090/-/healthy"]):
             return Check("prometheus", False, f"/-/healthy not ok; logs: {_logs(name)}")
@@ -158,27 +200,52 @@ def alertmanager() -> Check:
     details = []
     repo_config = REPO_ROOT / "alertmanager"
     if (repo_config / "alertmanager.yml").is_file():
-        out = _out("run", "--rm", "--entrypoint", "/bin/amtool", "-v",
-                   f"{repo_config}:/etc/alertmanager:ro", tag, "check-config",
-                   "/etc/alertmanager/alertmanager.yml")  # fmt: skip
+        out = _out(
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/amtool",
+            "-v",
+            f"{repo_config}:/etc/alertmanager:ro",
+            tag,
+            "check-config",
+            "/etc/alertmanager/alertmanager.yml",
+        )
         if "SUCCESS" not in out:
             return Check("alertmanager", False, f"amtool check-config: {out}")
         details.append("amtool check-config alertmanager/alertmanager.yml ok")
     # The compose file's arguments, config mount and data volume (the image's own config when
     # the repository has none rendered).
     mount = ["-v", f"{repo_config}:/etc/alertmanager:ro"] if details else []
-    run = [*mount, "-v", f"{_name('alertmanager')}:/alertmanager", tag,
-           "--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager",
-           "--web.listen-address=:9093", "--cluster.listen-address="]  # fmt: skip
+    run = [
+        *mount,
+        "-v",
+        f"{_name('alertmanager')}:/alertmanager",
+        tag,
+        "--config.file=/etc/alertmanager/alertmanager.yml",
+        "--storage.path=/alertmanager",
+        "--web.listen-address=:9093",
+        "--cluster.listen-address=",
+    ]
     url = "http://127.0.0.1:9093"
     with _container("alertmanager", run) as name:
         if not _until(name, ["wget", "-q", "--spider", f"{url}/-/healthy"]):
             return Check("alertmanager", False, f"/-/healthy not ok; logs: {_logs(name)}")
         # The API Prometheus posts to, and the one `invoke status` reads.
         alert = '[{"labels": {"alertname": "SmokeTest", "shard": "smoke"}}]'
-        post = ["exec", name, "wget", "-q", "-O", "-", "--header",
-                "Content-Type: application/json", "--post-data", alert,
-                f"{url}/api/v2/alerts"]  # fmt: skip
+        post = [
+            "exec",
+            name,
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "--header",
+            "Content-Type: application/json",
+            "--post-data",
+            alert,
+            f"{url}/api/v2/alerts",
+        ]
         if docker(*post, capture=True, check=False).returncode != 0:
             return Check("alertmanager", False, "POST /api/v2/alerts refused")
         listed = _out("exec", name, "wget", "-q", "-O", "-", f"{url}/api/v2/alerts")
@@ -202,15 +269,28 @@ def redis_exporter() -> Check:
         if not _until(redis_name, ["sh", "-c", "redis-cli ping | grep -q PONG"]):
             return Check("redis_exporter", False, f"its Redis did not start: {_logs(redis_name)}")
         docker("exec", redis_name, "redis-cli", "XADD", stream, "*", "e", "{}", capture=True)
-        run = ["--network", f"container:{redis_name}", "-e", "REDIS_ADDR=redis://127.0.0.1:6379",
-               "-e", "REDIS_PASSWORD=smoke", "-e", "REDIS_EXPORTER_WEB_LISTEN_ADDRESS=:9121",
-               "-e", f"REDIS_EXPORTER_CHECK_SINGLE_STREAMS={stream}", tag]  # fmt: skip
+        run = [
+            "--network",
+            f"container:{redis_name}",
+            "-e",
+            "REDIS_ADDR=redis://127.0.0.1:6379",
+            "-e",
+            "REDIS_PASSWORD=smoke",
+            "-e",
+            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS=:9121",
+            "-e",
+            f"REDIS_EXPORTER_CHECK_SINGLE_STREAMS={stream}",
+            tag,
+        ]
         with _container("redis_exporter", run) as name:
             if not _until(name, ["wget", "-q", "--spider", "http://127.0.0.1:9121/health"]):
                 return Check("redis_exporter", False, f"/health not ok; logs: {_logs(name)}")
             text = _out("exec", name, "wget", "-q", "-O", "-", "http://127.0.0.1:9121/metrics")
-            wanted = ("redis_up 1", "redis_memory_max_bytes",
-                      f'redis_stream_length{{db="db0",stream="{stream}"}} 1')  # fmt: skip
+            wanted = (
+                "redis_up 1",
+                "redis_memory_max_bytes",
+                f'redis_stream_length{{db="db0",stream="{stream}"}} 1',
+            )
             missing = [w for w in wanted if w not in text]
             if missing:
                 return Check("redis_exporter", False, f"/metrics lacks {missing}: {_logs(name)}")
@@ -233,8 +313,18 @@ def python(extras: Sequence[str]) -> Check:
         f"pip install --no-cache-dir '{target}'; pip check; "
         "python -c 'import ese'"
     )
-    proc = docker("run", "--rm", "-v", f"{REPO_ROOT}:/src:ro", tag, "sh", "-c", script,
-                  capture=True, check=False)  # fmt: skip
+    proc = docker(
+        "run",
+        "--rm",
+        "-v",
+        f"{REPO_ROOT}:/src:ro",
+        tag,
+        "sh",
+        "-c",
+        script,
+        capture=True,
+        check=False,
+    )
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     if proc.returncode != 0:
         return Check("python", False, " | ".join(lines[-6:]))

@@ -16,14 +16,10 @@ REDIS_JOB = "redis"
 RULES_FILE = "rules/ese.rules.yml"
 
 
-def config(topo: Topology) -> str:
-    """The Prometheus configuration."""
-    prom, lb, exporter, am = topo.prometheus, topo.balancer, topo.redis_exporter, topo.alertmanager
-    shard_targets: list[dict[str, Any]] = [
-        {"targets": [f"{s.name}:{s.port}"], "labels": {"shard": s.name, "role": s.role}}
-        for s in topo.shards
-    ]
-    doc = {
+def evaluation(topo: Topology) -> dict[str, Any]:
+    """What the compose and the Swarm Prometheus share: intervals, the rules, Alertmanager."""
+    prom, am = topo.prometheus, topo.alertmanager
+    return {
         "global": {
             "scrape_interval": prom.scrape_interval,
             "evaluation_interval": prom.scrape_interval,
@@ -32,6 +28,18 @@ def config(topo: Topology) -> str:
         "alerting": {
             "alertmanagers": [{"static_configs": [{"targets": [f"{am.name}:{am.port}"]}]}],
         },
+    }
+
+
+def config(topo: Topology) -> str:
+    """The Prometheus configuration."""
+    prom, lb, exporter = topo.prometheus, topo.balancer, topo.redis_exporter
+    shard_targets: list[dict[str, Any]] = [
+        {"targets": [f"{s.name}:{s.port}"], "labels": {"shard": s.name, "role": s.role}}
+        for s in topo.shards
+    ]
+    doc = {
+        **evaluation(topo),
         "scrape_configs": [
             {"job_name": SHARD_JOB, "static_configs": shard_targets},
             {

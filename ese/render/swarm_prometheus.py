@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ese.render import prometheus_yml
 from ese.render.common import HEADER_NOTE, dump_yaml
-from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, RULES_FILE, SHARD_JOB
+from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
 from ese.topology import Topology
 
 # How often the DNS names are re-resolved: a new replica is scraped within this time.
@@ -29,8 +30,12 @@ EXTRA_SCRAPES: list[ScrapeHook] = []
 
 
 def _dns(service: str, port: int) -> dict[str, Any]:
-    return {"names": [f"tasks.{service}"], "type": "A", "port": port,
-            "refresh_interval": DNS_REFRESH}  # fmt: skip
+    return {
+        "names": [f"tasks.{service}"],
+        "type": "A",
+        "port": port,
+        "refresh_interval": DNS_REFRESH,
+    }
 
 
 def shard_services(topo: Topology) -> list[tuple[str, str, int]]:
@@ -43,7 +48,7 @@ def shard_services(topo: Topology) -> list[tuple[str, str, int]]:
 
 def config(topo: Topology) -> str:
     """The Prometheus configuration for the Swarm stack."""
-    prom, lb, exporter, am = topo.prometheus, topo.balancer, topo.redis_exporter, topo.alertmanager
+    prom, lb, exporter = topo.prometheus, topo.balancer, topo.redis_exporter
     services = shard_services(topo)
     relabel: list[dict[str, Any]] = [
         {
@@ -63,14 +68,7 @@ def config(topo: Topology) -> str:
             }
         )
     doc = {
-        "global": {
-            "scrape_interval": prom.scrape_interval,
-            "evaluation_interval": prom.scrape_interval,
-        },
-        "rule_files": [RULES_FILE],
-        "alerting": {
-            "alertmanagers": [{"static_configs": [{"targets": [f"{am.name}:{am.port}"]}]}],
-        },
+        **prometheus_yml.evaluation(topo),
         "scrape_configs": [
             {
                 "job_name": SHARD_JOB,

@@ -141,8 +141,11 @@ def wait_converged(
 
     def look() -> waits.Round:
         found = {s.short: s for s in poll()}
-        bad = {n: (found[n].state if n in found else "missing") for n in expected
-               if n not in found or not found[n].ok}  # fmt: skip
+        bad = {
+            n: (found[n].state if n in found else "missing")
+            for n in expected
+            if n not in found or not found[n].ok
+        }
         rolled = [n for n in bad if n in found and found[n].update.startswith("rollback")]
         if rolled:
             what = "update rolled back: " + ", ".join(f"{n} ({bad[n]})" for n in rolled)
@@ -151,8 +154,9 @@ def wait_converged(
         return waits.Round(bad)
 
     total = len(expected)
-    return waits.wait_for(look, total, timeout, CONVERGED, NotConverged, report, clock, sleep,
-                          interval)  # fmt: skip
+    return waits.wait_for(
+        look, total, timeout, CONVERGED, NotConverged, report, clock, sleep, interval
+    )
 
 
 def wait_until(
@@ -180,8 +184,10 @@ def wait_until(
             report(f"[{elapsed:4.0f}s] waiting until {what}: {now}")
             last = now
         if elapsed >= timeout:
-            raise EseError(f"{what}: not reached after {timeout:.0f}s (now: {now})",
-                           "run `invoke status` and `invoke swarm.scale` again")  # fmt: skip
+            raise EseError(
+                f"{what}: not reached after {timeout:.0f}s (now: {now})",
+                "run `invoke status` and `invoke swarm.scale` again",
+            )
         sleep(interval)
 
 

@@ -98,11 +98,34 @@ def _new_uid(n: int) -> str:
 _SLUG_KEEP = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 _SLUG_DROP = frozenset(",\"'\n\r\0?.()")
 _SLUG_SPELL = {
-    " ": "-", "&": "and", "@": "at", "©": "c", "®": "r", "™": "tm", "ß": "ss", "æ": "ae",
-    "œ": "oe", "ø": "o", "ü": "ue", "đ": "d", "ħ": "h", "ı": "i", "ĳ": "ij", "ĸ": "k", "ł": "l",
-    "ŀ": "l", "ŉ": "n", "ŋ": "n", "ŧ": "t", "þ": "p", "ſ": "z", "ƒ": "f", "ə": "e", "ǽ": "ae",
+    " ": "-",
+    "&": "and",
+    "@": "at",
+    "©": "c",
+    "®": "r",
+    "™": "tm",
+    "ß": "ss",
+    "æ": "ae",
+    "œ": "oe",
+    "ø": "o",
+    "ü": "ue",
+    "đ": "d",
+    "ħ": "h",
+    "ı": "i",
+    "ĳ": "ij",
+    "ĸ": "k",
+    "ł": "l",
+    "ŀ": "l",
+    "ŉ": "n",
+    "ŋ": "n",
+    "ŧ": "t",
+    "þ": "p",
+    "ſ": "z",
+    "ƒ": "f",
+    "ə": "e",
+    "ǽ": "ae",
     "ǿ": "o",
-}  # fmt: skip
+}
 
 
 def slug(title: str) -> str:
@@ -270,14 +293,25 @@ class Handler(BaseHTTPRequestHandler):
             return 409, {"message": "data source with the same uid already exists"}
         ds_id = state.new_id()
         ds = {
-            "id": ds_id, "uid": uid, "orgId": 1, "name": body["name"], "type": body["type"],
-            "typeLogoUrl": "", "access": body.get("access", "proxy"), "url": body.get("url", ""),
-            "user": body.get("user", ""), "database": body.get("database", ""),
+            "id": ds_id,
+            "uid": uid,
+            "orgId": 1,
+            "name": body["name"],
+            "type": body["type"],
+            "typeLogoUrl": "",
+            "access": body.get("access", "proxy"),
+            "url": body.get("url", ""),
+            "user": body.get("user", ""),
+            "database": body.get("database", ""),
             "basicAuth": bool(body.get("basicAuth", False)),
-            "basicAuthUser": body.get("basicAuthUser", ""), "withCredentials": False,
-            "isDefault": bool(body.get("isDefault", False)), "jsonData": body.get("jsonData") or {},
-            "secureJsonFields": {}, "version": 1, "readOnly": False,
-        }  # fmt: skip
+            "basicAuthUser": body.get("basicAuthUser", ""),
+            "withCredentials": False,
+            "isDefault": bool(body.get("isDefault", False)),
+            "jsonData": body.get("jsonData") or {},
+            "secureJsonFields": {},
+            "version": 1,
+            "readOnly": False,
+        }
         state.datasources[uid] = ds
         answer = {"datasource": ds, "id": ds_id, "message": "Datasource added"}
         return 200, {**answer, "name": ds["name"]}
@@ -313,8 +347,18 @@ class Handler(BaseHTTPRequestHandler):
         if new_uid != uid and new_uid in state.datasources:
             return 409, {"message": "data source with the same uid already exists"}
         updated = {**current}
-        for key in ("name", "type", "access", "url", "user", "database", "basicAuth",
-                    "basicAuthUser", "isDefault", "jsonData"):  # fmt: skip
+        for key in (
+            "name",
+            "type",
+            "access",
+            "url",
+            "user",
+            "database",
+            "basicAuth",
+            "basicAuthUser",
+            "isDefault",
+            "jsonData",
+        ):
             if key in body:
                 updated[key] = body[key] if body[key] is not None else current[key]
         updated["uid"] = new_uid
@@ -406,11 +450,18 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             dslug = slug(dash["title"])
             hit = {
-                "id": dash["id"], "uid": dash["uid"], "orgId": 1, "title": dash["title"],
-                "uri": f"db/{dslug}", "url": f"/d/{dash['uid']}/{dslug}",
-                "slug": "", "type": "dash-db", "tags": dash.get("tags") or [], "isStarred": False,
+                "id": dash["id"],
+                "uid": dash["uid"],
+                "orgId": 1,
+                "title": dash["title"],
+                "uri": f"db/{dslug}",
+                "url": f"/d/{dash['uid']}/{dslug}",
+                "slug": "",
+                "type": "dash-db",
+                "tags": dash.get("tags") or [],
+                "isStarred": False,
                 "sortMeta": 0,
-            }  # fmt: skip
+            }
             if entry["folderUid"]:  # dashboards in the General folder carry no folder fields
                 hit.update(folderUid=entry["folderUid"], folderTitle=entry["folderUid"])
             hits.append(hit)
@@ -455,12 +506,22 @@ class Handler(BaseHTTPRequestHandler):
             return status, stored
         dslug = slug(stored["title"])
         return 200, {
-            "uid": stored["uid"], "pluginId": "", "title": stored["title"], "imported": True,
-            "importedUri": f"db/{dslug}", "importedUrl": f"/d/{stored['uid']}/{dslug}",
+            "uid": stored["uid"],
+            "pluginId": "",
+            "title": stored["title"],
+            "imported": True,
+            "importedUri": f"db/{dslug}",
+            "importedUrl": f"/d/{stored['uid']}/{dslug}",
             "slug": dslug,
-            "dashboardId": stored["id"], "folderId": 0, "folderUid": body.get("folderUid") or "",
-            "importedRevision": 1, "revision": 1, "description": "", "path": "", "removed": False,
-        }  # fmt: skip
+            "dashboardId": stored["id"],
+            "folderId": 0,
+            "folderUid": body.get("folderUid") or "",
+            "importedRevision": 1,
+            "revision": 1,
+            "description": "",
+            "path": "",
+            "removed": False,
+        }
 
 
 def _valid_uid(uid: Any) -> bool:
@@ -546,14 +607,18 @@ def grafana_env(environ: Mapping[str, str]) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     env = grafana_env(os.environ)
     parser = argparse.ArgumentParser(description="Fake Grafana HTTP API for tests and e2e runs")
-    parser.add_argument("--host", default=env.get("GF_SERVER_HTTP_ADDR") or "0.0.0.0",
-                        help="listen address (all interfaces, like Grafana)")  # fmt: skip
-    parser.add_argument("--port", type=int, default=int(env.get("GF_SERVER_HTTP_PORT") or 3000),
-                        help="port to listen on (3000)")  # fmt: skip
-    parser.add_argument("--user", default=env.get("GF_SECURITY_ADMIN_USER") or "admin",
-                        help="admin user (GF_SECURITY_ADMIN_USER)")  # fmt: skip
-    parser.add_argument("--password", default=env.get("GF_SECURITY_ADMIN_PASSWORD") or "",
-                        help="admin password (GF_SECURITY_ADMIN_PASSWORD); required")  # fmt: skip
+    # (flag, Grafana's variable, default, help): the same variables the real image reads.
+    options = (
+        ("--host", "GF_SERVER_HTTP_ADDR", "0.0.0.0", "listen address (all interfaces)"),
+        ("--port", "GF_SERVER_HTTP_PORT", "3000", "port to listen on (3000)"),
+        ("--user", "GF_SECURITY_ADMIN_USER", "admin", "admin user"),
+        ("--password", "GF_SECURITY_ADMIN_PASSWORD", "", "admin password; required"),
+    )
+    for flag, var, default, text in options:
+        kind = int if flag == "--port" else str
+        parser.add_argument(
+            flag, type=kind, default=kind(env.get(var) or default), help=f"{text} ({var})"
+        )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     if not args.password:
