@@ -120,22 +120,16 @@ def _origins(raw: str, source: str) -> tuple[str, ...]:
     return origins
 
 
-def _log_level(raw: str, source: str) -> str:
-    level = raw.strip().lower()
-    if level not in LOG_LEVELS:
-        raise ConfigError(
-            f"{source}={level!r} is not a level; use critical, error, warning, info or debug"
-        )
-    return level
+def _one_of(choices: tuple[str, ...], noun: str, use: str) -> Convert:
+    """A converter that takes one of `choices` (any case) and names them when it refuses."""
 
+    def convert(raw: str, source: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{source}={value!r} is not a {noun}; use {use}")
+        return value
 
-def _redis_client(raw: str, source: str) -> str:
-    name = raw.strip().lower()
-    if name not in REDIS_CLIENTS:
-        raise ConfigError(
-            f"{source}={name!r} is not a client; use one of {', '.join(REDIS_CLIENTS)}"
-        )
-    return name
+    return convert
 
 
 REDIS_CLIENTS = ("ese", "redis-py")
@@ -212,11 +206,17 @@ OPTIONS: tuple[Option, ...] = (
         "log_level",
         "ESE_LOG_LEVEL",
         ("--log-level",),
-        _log_level,
+        _one_of(LOG_LEVELS, "level", "critical, error, warning, info or debug"),
         "uvicorn log level (default warning)",
     ),
     # No flag: a benchmark switch, kept out of --help (see Settings.redis_client).
-    Option("redis_client", "ESE_BENCH_REDIS_CLIENT", (), _redis_client, "benchmarks only"),
+    Option(
+        "redis_client",
+        "ESE_BENCH_REDIS_CLIENT",
+        (),
+        _one_of(REDIS_CLIENTS, "client", f"one of {', '.join(REDIS_CLIENTS)}"),
+        "benchmarks only",
+    ),
 )
 
 
