@@ -87,9 +87,26 @@ def info(container: Any) -> ContainerInfo:
     return ContainerInfo(service, container.name, container.status, health, restarts)
 
 
+def list_containers(cli: Any, filters: dict[str, str], every: bool = True) -> list[Any]:
+    """`containers.list`, safe while containers come and go.
+
+    Why: the SDK lists ids, then inspects each one; a container removed in between (a
+    replica stopping, compose recreating a service) is a 404 for the whole call. Asked again,
+    the list no longer has it.
+    """
+    errors = importlib.import_module("docker.errors")
+    for attempt in range(5):
+        try:
+            return list(cli.containers.list(all=every, filters=filters))
+        except errors.NotFound:
+            if attempt == 4:
+                raise
+    return []
+
+
 def project_containers(cli: Any, project: str) -> list[ContainerInfo]:
     """Every container of a compose project, found by label (not by v1/v2 container names)."""
-    found = cli.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+    found = list_containers(cli, {"label": f"{PROJECT_LABEL}={project}"})
     return sorted((info(c) for c in found), key=lambda i: (i.service, i.name))
 
 

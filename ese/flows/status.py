@@ -129,16 +129,15 @@ def containers(topo: Topology, cli: Any) -> dict[str, list[ContainerInfo]]:
         topo.backend_project: sdk.project_containers(cli, topo.backend_project),
         topo.frontend_project: sdk.project_containers(cli, topo.frontend_project),
     }
-    found = cli.containers.list(all=True, filters={"name": topo.consumer.name})
+    found = sdk.list_containers(cli, {"name": topo.consumer.name})
     out[topo.consumer.name] = [sdk.info(x) for x in found if x.name == topo.consumer.name]
     return out
 
 
 def tokens_off(topo: Topology, cli: Any) -> bool:
     """True when the running ingest shard has no token (the backend was started --no-auth)."""
-    for container in cli.containers.list(
-        filters={"label": f"{sdk.PROJECT_LABEL}={topo.backend_project}"}
-    ):
+    mine = {"label": f"{sdk.PROJECT_LABEL}={topo.backend_project}"}
+    for container in sdk.list_containers(cli, mine, every=False):
         if (container.labels or {}).get(sdk.SERVICE_LABEL) != topo.shards[0].name:
             continue
         env = ((container.attrs or {}).get("Config") or {}).get("Env") or []

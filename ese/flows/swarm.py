@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ese.engine import commands
+from ese.engine import commands, sdk
 from ese.errors import EseError
 from ese.flows import endpoints, provisioning, shared
 from ese.flows import status as status_report
@@ -328,7 +328,7 @@ def _leftovers(cli: Any, stack_name: str, kinds: tuple[str, ...]) -> list[str]:
     if "networks" in kinds:
         found += [f"network {n.name}" for n in cli.networks.list(filters=label)]
     if "containers" in kinds:
-        found += [f"container {x.name}" for x in cli.containers.list(all=True, filters=label)]
+        found += [f"container {x.name}" for x in sdk.list_containers(cli, label)]
     return found
 
 

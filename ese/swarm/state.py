@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ese.engine import waits
+from ese.engine import sdk, waits
 from ese.errors import EseError
 from ese.flows import status as status_report
 from ese.topology import Topology
@@ -215,7 +215,9 @@ def service_container(cli: Any, topo: Topology, short: str) -> Any:
     """The running task container of stack service `short` on this node (the singletons are
     placed on a manager)."""
     name = f"{topo.swarm.stack}_{short}"
-    found = cli.containers.list(filters={"label": f"{SERVICE_LABEL}={name}", "status": "running"})
+    found = sdk.list_containers(
+        cli, {"label": f"{SERVICE_LABEL}={name}", "status": "running"}, every=False
+    )
     if not found:
         hint = "run the task on the swarm manager; `invoke status` shows the services"
         raise EseError(f"no running {name} container on this node", hint)

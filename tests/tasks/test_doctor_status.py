@@ -7,6 +7,7 @@ from collections import namedtuple
 from types import SimpleNamespace
 from typing import Any
 
+import docker.errors
 import psutil
 import pytest
 
@@ -324,3 +325,22 @@ def test_doctor_does_not_count_a_stopped_demo_container_as_the_holder(topo):
     stopped = [FakeContainer("ese-backend_elb_1", service="elb", status="exited")]
     checks = run_doctor(topo, busy={8100}, docker_factory=lambda: FakeDocker(stopped))
     assert {c.name: c for c in checks}["port 8100"].status == "fail"
+
+
+def test_listing_containers_survives_one_removed_while_listed():
+    """The SDK lists ids, then inspects each: a container gone in between is a 404."""
+    from ese.engine import sdk
+
+    cli = FakeDocker([FakeContainer("ese-backend-elb-1", service="elb")])
+    real = cli.containers.list
+    calls = []
+
+    def racy(**kwargs: Any) -> list[Any]:
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise docker.errors.NotFound("No such container: c70c29d4")
+        return real(**kwargs)
+
+    cli.containers.list = racy  # type: ignore[method-assign]
+    assert [i.service for i in sdk.project_containers(cli, "ese-backend")] == ["elb"]
+    assert len(calls) == 2
