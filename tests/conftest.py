@@ -23,12 +23,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
+from ese.engine import sdk
+from ese.errors import EseError
 from ese.host.processes import TimedOut, wait_until
-from tests.tooling import free_port, need_binary
+from tests.tooling import free_port, missing, need_binary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -203,3 +205,12 @@ def ese_server_factory(
     for handle in handles:
         handle.stop()
         handle._log.close()
+
+
+@pytest.fixture(scope="session")
+def docker_cli() -> Any:
+    """A connected Docker SDK client; no engine is a skip (a failure under CI=true)."""
+    try:
+        return sdk.client()
+    except EseError as exc:
+        missing("Docker engine", str(exc))

@@ -17,11 +17,8 @@ from typing import Any
 
 import pytest
 
-from ese.engine import sdk
-from ese.errors import EseError
 from ese.host.processes import in_ci
 from tests.e2e import containers, harness, outside
-from tests.tooling import missing
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -62,14 +59,6 @@ def _dump_and_down(config: pytest.Config, stack: harness.Stack, failed: bool) ->
         lines = containers.dump_logs(stack.cli, harness.LOG_DIR)
         _say(config, ["", "e2e failed: logs of every service (last lines)", *lines])
     harness.invoke("down", "--volumes", timeout=300, check=False)
-
-
-@pytest.fixture(scope="session")
-def docker_cli() -> Any:
-    try:
-        return sdk.client()
-    except EseError as exc:
-        missing("Docker engine", str(exc))
 
 
 @pytest.fixture(scope="session")

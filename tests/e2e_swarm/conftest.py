@@ -17,10 +17,7 @@ from typing import Any
 
 import pytest
 
-from ese.engine import sdk
-from ese.errors import EseError
 from tests.e2e import harness
-from tests.tooling import missing
 
 HERE = Path(__file__).resolve().parent
 LOG_DIR = harness.REPO_ROOT / "artifacts" / "swarm-logs"
@@ -60,14 +57,6 @@ def dump_logs() -> list[str]:
         lines.append(f"===== {name}; full log: {LOG_DIR / (name + '.log')} =====")
         lines += text.splitlines()[-40:]
     return lines
-
-
-@pytest.fixture(scope="session")
-def docker_cli() -> Any:
-    try:
-        return sdk.client()
-    except EseError as exc:
-        missing("Docker engine", str(exc))
 
 
 @pytest.fixture(scope="session")
