@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,8 +23,7 @@ import yaml
 from ese import render
 from ese.checks import metrics_catalog
 from ese.checks.promql import metric_names
-from ese.checks.tools import Missing, compose_command, run
-from ese.engine.sdk import docker_reachable, image_available
+from ese.checks.tools import InImage, Missing, compose_command, run, tool_image
 from ese.host.processes import in_ci
 from ese.paths import REPO_ROOT
 from ese.render import alert_tests
@@ -78,8 +76,7 @@ def check_compose(root: Path) -> Outcome:
     """`docker compose config -q` (or v1 `docker-compose`) on both compose files."""
     files = [root / "docker/ese-server.compose.yml", root / "docker/ese-client.compose.yml"]
     cmd = compose_command()
-    image = "docker/compose:1.29.2"
-    if cmd is None and not (docker_reachable() and image_available(image)):
+    if cmd is None:
         return _missing(
             "compose",
             Missing(
@@ -93,31 +90,10 @@ def check_compose(root: Path) -> Outcome:
             names = sorted(set(_REQUIRED_VAR.findall(path.read_text(encoding="utf-8"))))
             env_file = Path(tmp) / f"{path.stem}.env"
             env_file.write_text("".join(f"{n}=placeholder\n" for n in names), encoding="utf-8")
-            if cmd is not None:
-                argv = [*cmd, "--env-file", str(env_file), "-f", str(path), "config", "-q"]
-            else:
-                argv = [
-                    "docker",
-                    "run",
-                    "--rm",
-                    "-v",
-                    f"{root}:/src:ro",
-                    "-v",
-                    f"{tmp}:/envs:ro",
-                    "-w",
-                    "/src/docker",
-                    image,
-                    "--env-file",
-                    f"/envs/{env_file.name}",
-                    "-f",
-                    path.name,
-                    "config",
-                    "-q",
-                ]
-            proc = run(argv)
+            proc = run([*cmd, "--env-file", str(env_file), "-f", str(path), "config", "-q"])
             if proc.returncode != 0 or proc.stderr.strip():
                 failures.append(f"{path.name}: {(proc.stderr or proc.stdout).strip()}")
-    tool = " ".join(cmd) if cmd else image
+    tool = " ".join(cmd)
     if failures:
         return Outcome("compose", "fail", "\n".join(failures))
     return Outcome("compose", "ok", f"{tool} config -q: both files valid")
@@ -126,7 +102,7 @@ def check_compose(root: Path) -> Outcome:
 # --- haproxy -c ----------------------------------------------------------------------------
 
 
-def _haproxy_argv(topo: Topology, root: Path, tmp: Path) -> list[str] | Missing:
+def _haproxy_argv(topo: Topology, root: Path, tmp: Path) -> list[str] | InImage | Missing:
     """haproxy -c where the shard names resolve, as they do inside the compose network."""
     cfg = root / "haproxy/haproxy.cfg"
     names = " ".join(s.name for s in topo.shards)
@@ -139,22 +115,14 @@ def _haproxy_argv(topo: Topology, root: Path, tmp: Path) -> list[str] | Missing:
         probe = run(["unshare", "--map-root-user", "--mount", "true"], 30)
         if probe.returncode == 0:
             return ["unshare", "--map-root-user", "--mount", "sh", "-c", script]
-    image = topo.images["haproxy"].resolve(os.environ)
-    if docker_reachable() and image_available(image):
-        add_hosts = [arg for s in topo.shards for arg in ("--add-host", f"{s.name}:127.0.0.1")]
-        return [
-            "docker",
-            "run",
-            "--rm",
-            *add_hosts,
-            "-v",
-            f"{root / 'haproxy'}:/usr/local/etc/haproxy:ro",
+    image = tool_image(topo, "haproxy")
+    if image:
+        return InImage(
             image,
-            "haproxy",
-            "-c",
-            "-f",
-            "/usr/local/etc/haproxy/haproxy.cfg",
-        ]
+            ["haproxy", "-c", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+            {root / "haproxy": "/usr/local/etc/haproxy"},
+            hosts={s.name: "127.0.0.1" for s in topo.shards},
+        )
     if local:
         return Missing(
             "a way to resolve the shard names for haproxy -c",
@@ -184,33 +152,20 @@ def haproxy_verdict(name: str, proc: subprocess.CompletedProcess[str]) -> Outcom
 # --- promtool ---------------------------------------------------------------------------------
 
 
-def promtool_config_argv(cfg: Path, image: str) -> list[str] | None:
+def promtool_config_argv(topo: Topology, cfg: Path) -> list[str] | InImage | None:
     """`promtool check config` on `cfg` (its folder mounted when in the image), or None."""
     if shutil.which("promtool"):
         return ["promtool", "check", "config", str(cfg)]
-    if docker_reachable() and image_available(image):
-        mount = f"{cfg.parent}:/cfg:ro"
-        return [
-            "docker",
-            "run",
-            "--rm",
-            "--entrypoint",
-            "promtool",
-            "-v",
-            mount,
-            image,
-            "check",
-            "config",
-            f"/cfg/{cfg.name}",
-        ]
+    image = tool_image(topo, "prometheus")
+    if image:
+        command = ["check", "config", f"/cfg/{cfg.name}"]
+        return InImage(image, command, {cfg.parent: "/cfg"}, entrypoint="promtool")
     return None
 
 
 def check_promtool(topo: Topology, root: Path) -> Outcome:
     """`promtool check config prometheus/prometheus.yml`."""
-    cfg = root / "prometheus/prometheus.yml"
-    image = topo.images["prometheus"].resolve(os.environ)
-    argv = promtool_config_argv(cfg, image)
+    argv = promtool_config_argv(topo, root / "prometheus/prometheus.yml")
     if argv is None:
         return _missing(
             "promtool", Missing("promtool", "apt-get install prometheus, or run Docker")
@@ -276,8 +231,8 @@ def _live_metrics(topo: Topology) -> set[str] | Missing:
     """Every metric name the stack's processes export, read from real ones, plus the series
     Prometheus writes itself; Missing when a tool to run them is not here."""
     haproxy_bin = shutil.which("haproxy")
-    image = topo.images["haproxy"].resolve(os.environ)
-    if haproxy_bin is None and not (docker_reachable() and image_available(image)):
+    image = None if haproxy_bin else tool_image(topo, "haproxy")
+    if haproxy_bin is None and image is None:
         return Missing("haproxy", "needed to read its exporter's metric names; or run Docker")
     exporter = next(filter(None, map(shutil.which, metrics_catalog.REDIS_EXPORTER_BINARIES)), None)
     redis_server = shutil.which("redis-server")
@@ -344,28 +299,19 @@ RULE_TESTS = Path("prometheus") / alert_tests.TESTS_FILE
 
 def _tool_argv(
     tool: str, image_key: str, topo: Topology, root: Path, args: list[str | Path]
-) -> list[str] | Missing:
+) -> list[str] | InImage | Missing:
     """`tool args`, the local binary or else the image's copy; Path arguments are relative to
     `root` (mounted at /src in the image)."""
     local = shutil.which(tool)
     if local:
         return [local, *(str(root / a) if isinstance(a, Path) else a for a in args)]
-    image = topo.images[image_key].resolve(os.environ)
-    if docker_reachable() and image_available(image):
+    image = tool_image(topo, image_key)
+    if image:
         mapped = [f"/src/{a.as_posix()}" if isinstance(a, Path) else a for a in args]
-        return [
-            "docker",
-            "run",
-            "--rm",
-            "--entrypoint",
-            tool,
-            "-v",
-            f"{root}:/src:ro",
-            image,
-            *mapped,
-        ]
+        return InImage(image, mapped, {root: "/src"}, entrypoint=tool)
     package = "prometheus" if tool == "promtool" else "prometheus-alertmanager"
-    return Missing(tool, f"apt-get install {package}, or run Docker with {image}")
+    default = topo.images[image_key].default
+    return Missing(tool, f"apt-get install {package}, or run Docker with {default}")
 
 
 def rule_test_gaps(rules_doc: dict, tests_doc: dict) -> list[str]:

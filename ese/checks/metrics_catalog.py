@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import os
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ese.checks.promql import exposed_names
+from ese.engine import sdk
+from ese.errors import EseError
 from ese.host.ports import free_port
 from ese.host.processes import TimedOut, wait_until
 from ese.render import haproxy_cfg
@@ -58,6 +61,29 @@ def _process(
             proc.wait()
 
 
+@contextlib.contextmanager
+def _container(image: str, cfg_dir: Path, port: int) -> Iterator[object]:
+    """HAProxy from `image` on the config in `cfg_dir`, its exporter on loopback `port`."""
+    docker_errors = importlib.import_module("docker.errors")
+    try:
+        cli = sdk.client()
+    except EseError as exc:
+        raise RuntimeError(str(exc)) from None
+    try:
+        with sdk.container(
+            cli,
+            image,
+            ["haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+            ports={f"{port}/tcp": ("127.0.0.1", port)},
+            volumes={str(cfg_dir): {"bind": "/usr/local/etc/haproxy", "mode": "ro"}},
+        ) as box:
+            yield box
+    except docker_errors.APIError as exc:
+        raise RuntimeError(f"HAProxy from {image} did not start: {exc.explanation}") from None
+    finally:
+        cli.close()
+
+
 def ese_server_metrics(timeout: float = 30) -> set[str]:
     """Names an ese-server exposes, from a real shard whose Redis is unreachable.
 
@@ -93,43 +119,18 @@ def haproxy_metrics(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "haproxy.cfg"
         path.write_text(cfg, encoding="utf-8")
-        container = ""
+        running: contextlib.AbstractContextManager[object]
         if haproxy_bin:
-            cmd = [haproxy_bin, "-db", "-f", str(path)]
+            running = _process([haproxy_bin, "-db", "-f", str(path)])
         elif image:
             # The official image runs HAProxy as an unprivileged user: let it read the config.
             Path(tmp).chmod(0o755)
             path.chmod(0o644)
-            port = lb.exporter_port
-            # Named, so the finally below can remove it: stopping the `docker run` client
-            # alone leaves the container running.
-            container = f"ese-metrics-check-{port}"
-            cmd = [
-                "docker",
-                "run",
-                "--rm",
-                "--name",
-                container,
-                "-p",
-                f"127.0.0.1:{port}:{port}",
-                "-v",
-                f"{tmp}:/usr/local/etc/haproxy:ro",
-                image,
-                "haproxy",
-                "-db",
-                "-f",
-                "/usr/local/etc/haproxy/haproxy.cfg",
-            ]
+            running = _container(image, Path(tmp), lb.exporter_port)
         else:
             raise RuntimeError("neither a haproxy binary nor a haproxy image to read metrics from")
-        try:
-            with _process(cmd):
-                text = _scrape(f"http://127.0.0.1:{lb.exporter_port}/metrics", timeout)
-        finally:
-            if container:
-                subprocess.run(
-                    ["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False
-                )
+        with running:
+            text = _scrape(f"http://127.0.0.1:{lb.exporter_port}/metrics", timeout)
     return exposed_names(text)
 
 

@@ -10,8 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ese.checks.configs import Outcome, _missing, haproxy_verdict, promtool_config_argv
-from ese.checks.tools import Missing, run
-from ese.engine.sdk import docker_reachable, image_available
+from ese.checks.tools import InImage, Missing, run, tool_image
 from ese.render import swarm_stack
 from ese.topology import Topology
 
@@ -58,22 +57,12 @@ def check_haproxy(topo: Topology, root: Path) -> Outcome:
     """`haproxy -c` on the Swarm config (no name to resolve: every slot starts empty)."""
     cfg = root / swarm_stack.HAPROXY_FILE
     local = shutil.which("haproxy")
-    image = topo.images["haproxy"].resolve(os.environ)
+    image = None if local else tool_image(topo, "haproxy")
+    argv: list[str] | InImage
     if local:
         argv = [local, "-c", "-f", str(cfg)]
-    elif docker_reachable() and image_available(image):
-        argv = [
-            "docker",
-            "run",
-            "--rm",
-            "-v",
-            f"{cfg.parent}:/cfg:ro",
-            image,
-            "haproxy",
-            "-c",
-            "-f",
-            "/cfg/haproxy.cfg",
-        ]
+    elif image:
+        argv = InImage(image, ["haproxy", "-c", "-f", f"/cfg/{cfg.name}"], {cfg.parent: "/cfg"})
     else:
         return _missing("swarm-haproxy", Missing("haproxy", "apt-get install haproxy"))
     return haproxy_verdict("swarm-haproxy", run(argv))
@@ -94,10 +83,9 @@ def prometheus_layout(root: Path, into: Path) -> Path:
 
 def check_promtool(topo: Topology, root: Path) -> Outcome:
     """`promtool check config` on the Swarm Prometheus file, with the rule file it loads."""
-    image = topo.images["prometheus"].resolve(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = prometheus_layout(root, Path(tmp))
-        argv = promtool_config_argv(cfg, image)
+        argv = promtool_config_argv(topo, cfg)
         if argv is None:
             return _missing("swarm-promtool", Missing("promtool", "apt-get install prometheus"))
         proc = run(argv)

@@ -2,16 +2,67 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from ese.engine import commands, compose
+from ese.engine import commands, compose, images, sdk
 from ese.errors import EseError
+from ese.topology import Topology
 
 
-def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class InImage:
+    """A tool run in a throwaway container of `image`: host folders mounted read-only, and
+    names that resolve to an address (as the compose network resolves the shards)."""
+
+    image: str
+    command: list[str]
+    mounts: dict[Path, str]  # host folder -> where it appears in the container
+    entrypoint: str | None = None
+    hosts: dict[str, str] = field(default_factory=dict)
+
+    def options(self) -> dict[str, object]:
+        """The Docker SDK's `containers.run` options for this run."""
+        volumes = {
+            str(host): {"bind": inside, "mode": "ro"} for host, inside in self.mounts.items()
+        }
+        extra: dict[str, object] = {"volumes": volumes, "extra_hosts": self.hosts}
+        if self.entrypoint:
+            extra["entrypoint"] = self.entrypoint
+        if hasattr(os, "getuid"):
+            # As the user who runs the check: the images' own users (nobody, haproxy) may not
+            # read a checkout or temporary folder that is private to its owner.
+            extra["user"] = f"{os.getuid()}:{os.getgid()}"
+        return extra
+
+
+def run(cmd: list[str] | InImage, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a tool quietly, capturing text output; never raises for a non-zero exit."""
+    if isinstance(cmd, InImage):
+        return sdk.run_once(cmd.image, cmd.command, timeout, **cmd.options())
     return commands.output(cmd, timeout)
+
+
+def tool_image(topo: Topology, key: str) -> str | None:
+    """The image `invoke up` runs for topology image `key`, when this engine has it or a
+    registry lets it be pulled; None otherwise. Never builds the offline kit: a check only
+    uses a stand-in that is already there."""
+    try:
+        cli = sdk.client()
+    except EseError:
+        return None
+    try:
+        chosen = images.plan(
+            topo, "auto", cli, only=(key,), report=lambda _: None, build_kit=images.kit_tags
+        )
+        ref = chosen.ref(key)
+        return ref if images.present(cli, ref) else None
+    except EseError:  # the registry lacks it, or the kit cannot exist on this machine
+        return None
+    finally:
+        cli.close()
 
 
 def compose_command() -> list[str] | None:

@@ -6,8 +6,13 @@ Containers, images and health go through the SDK; only compose itself is a CLI.
 from __future__ import annotations
 
 import importlib
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
+
+import requests
 
 from ese.errors import EseError, docker_start_hint
 
@@ -39,24 +44,38 @@ def docker_reachable() -> bool:
     return True
 
 
-def image_available(image: str) -> bool:
-    """True when the engine has the image, pulling it first if a registry lets it."""
+@contextmanager
+def container(cli: Any, image: str, command: list[str], **options: Any) -> Iterator[Any]:
+    """A detached container of `image`, removed with its anonymous volumes however the block
+    ends (what `docker run --rm` promises, kept even when the caller stops waiting)."""
+    errors = importlib.import_module("docker.errors")
+    box = cli.containers.run(image, command, detach=True, **options)
     try:
-        cli = client()
-    except EseError:
-        return False
+        yield box
+    finally:
+        with suppress(errors.APIError):
+            box.remove(force=True, v=True)
+
+
+def run_once(
+    image: str, command: list[str], timeout: float = 120, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """`docker run --rm image command` through the SDK, as a finished process: exit code,
+    stdout and stderr apart. An engine that refuses the container answers 125, as the CLI."""
+    shown = ["docker", "run", "--rm", image, *command]
+    errors = importlib.import_module("docker.errors")
+    cli = client()
     try:
-        try:
-            cli.images.get(image)
-            return True
-        except Exception:  # ImageNotFound
-            pass
-        try:
-            repo, _, tag = image.rpartition(":")
-            cli.images.pull(repo or image, tag=tag or "latest")
-            return True
-        except Exception:  # no registry, or no such image there
-            return False
+        with container(cli, image, command, **options) as box:
+            try:
+                code = int(box.wait(timeout=timeout)["StatusCode"])
+            except requests.exceptions.RequestException:  # the read deadline passed
+                return subprocess.CompletedProcess(shown, 124, "", f"timed out after {timeout}s")
+            out = box.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            err = box.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        return subprocess.CompletedProcess(shown, code, out, err)
+    except errors.APIError as exc:
+        return subprocess.CompletedProcess(shown, 125, "", f"docker: {exc.explanation or exc}")
     finally:
         cli.close()
 

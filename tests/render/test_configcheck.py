@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -161,33 +160,3 @@ def test_a_three_shard_render_passes_every_tool(tmp_path: Path) -> None:
         assert outcome.status == "ok", outcome.detail
     assert configs.check_compose(tmp_path).status == "ok"
     assert "server ese-server3 ese-server3:2004" in (tmp_path / "haproxy/haproxy.cfg").read_text()
-
-
-@pytest.mark.docker
-def test_haproxy_metrics_from_the_image_when_no_binary() -> None:
-    """Without a local haproxy the dashboard check reads the exporter from the image."""
-
-    from ese.checks import metrics_catalog
-    from ese.engine.sdk import docker_reachable, image_available
-
-    topo = load()
-    if not docker_reachable():
-        from tests.tooling import missing
-
-        missing("a Docker engine", "run it in `nox -s e2e`")
-    from ese.engine import images, sdk
-
-    image = images.plan(topo, "auto", sdk.client(), only=("haproxy",)).ref("haproxy")
-    if not image_available(image):
-        from tests.tooling import missing
-
-        missing(f"Docker with the image {image}", "run it in `nox -s e2e`, which builds it")
-    names = metrics_catalog.haproxy_metrics(topo, None, image)
-    assert {"haproxy_server_current_sessions", "haproxy_server_status"} <= names
-    left = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "name=ese-metrics-check"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert left.stdout.strip() == "", "the check left its HAProxy container running"
