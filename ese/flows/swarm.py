@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,7 @@ def up(
     ensure_swarm(cli)
     refs = stack_images.resolve(cli, topo, build=build, mode=images_mode)
     if registry:
-        refs = stack_images.push(cli, refs, registry, stack_images.run_docker)
+        refs = stack_images.push(cli, refs, registry)
     names = ensure_secrets(cli, topo, values)
     count = count or current or topo.swarm.ingest_replicas
     if current is not None and replicas is None:
@@ -389,8 +390,10 @@ def down(*, volumes: bool, leave: bool, timeout: float, cli: Any = None) -> None
             docker(["docker", "swarm", "leave", "--force"])
             MARKER.unlink(missing_ok=True)
             # `swarm init` made this bridge for the published ports; leaving keeps it.
-            if cli.networks.list(names=[GWBRIDGE]):
-                docker(["docker", "network", "rm", GWBRIDGE], check=False)
+            for bridge in cli.networks.list(names=[GWBRIDGE]):
+                print(f"removing network {GWBRIDGE}")
+                with suppress(Exception):  # docker.errors.APIError: still in use; harmless
+                    bridge.remove()
         else:
             print("not leaving the swarm: `invoke swarm.up` did not create it")
     print(f"stack {name} removed" + (" with its volumes" if volumes else ""))

@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ese.engine import commands
 from ese.errors import EseError
 from ese.flows import backend as backend_flow
 from ese.flows import shared
@@ -26,8 +25,6 @@ STACK_IMAGES = (
     "grafana",
 )
 _REGISTRY = re.compile(r"^(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
-
-Run = Callable[[list[str]], bool]  # run a printed docker command; True when it succeeded
 
 
 def check_registry(value: str) -> str:
@@ -51,11 +48,6 @@ def resolve(cli: Any, topo: Topology, *, build: bool, mode: str) -> dict[str, st
     plan = shared.image_plan(topo, mode, cli)
     backend_flow.build_server_image(topo, plan, cli, build)
     return {topo.images[k].env: plan.ref(k) for k in STACK_IMAGES}
-
-
-def run_docker(argv: list[str]) -> bool:
-    """Print and run one docker command; True when it succeeded."""
-    return commands.run(argv, check=False).returncode == 0
 
 
 def registry_ref(registry: str, ref: str) -> str:
@@ -83,7 +75,9 @@ def needs_push(image: Any, ref: str) -> bool:
     return repository(ref) not in {repository(d) for d in digests}
 
 
-def push(cli: Any, images: Mapping[str, str], registry: str, run: Run) -> dict[str, str]:
+def push(
+    cli: Any, images: Mapping[str, str], registry: str, report: Callable[[str], None] = print
+) -> dict[str, str]:
     """Tag and push the local-only images to `registry`; the refs every node can pull."""
     out = dict(images)
     for env, ref in images.items():
@@ -91,12 +85,28 @@ def push(cli: Any, images: Mapping[str, str], registry: str, run: Run) -> dict[s
         if image is None or not needs_push(image, ref):
             continue  # pulled from a registry every node reaches (e.g. Docker Hub)
         target = registry_ref(registry, ref)
-        for argv in (["docker", "tag", ref, target], ["docker", "push", target]):
-            if not run(argv):
-                raise EseError(
-                    f"`{commands.shown(argv)}` failed",
-                    f"is the registry at {registry} running, and HTTPS or listed in the "
-                    "engine's insecure-registries (127.0.0.0/8 is by default)?",
-                )
+        report(f"pushing {ref} as {target}")
+        problem = _tag_and_push(cli, image, target)
+        if problem:
+            raise EseError(
+                f"pushing {target} failed: {problem}",
+                f"is the registry at {registry} running, and HTTPS or listed in the "
+                "engine's insecure-registries (127.0.0.0/8 is by default)?",
+            )
         out[env] = target
     return out
+
+
+def _tag_and_push(cli: Any, image: Any, target: str) -> str:
+    """'' when `image` is now in the registry as `target`, else the engine's reason."""
+    repo = repository(target)
+    tag = target[len(repo) + 1 :] or "latest"
+    try:
+        image.tag(repo, tag=tag)
+        # The engine reports a failed push inside the stream, not as an HTTP error.
+        for message in cli.images.push(repo, tag=tag, stream=True, decode=True):
+            if message.get("error"):
+                return str(message["error"]).strip()
+    except Exception as exc:  # docker.errors.APIError, requests' connection errors
+        return str(getattr(exc, "explanation", None) or exc).splitlines()[0]
+    return ""

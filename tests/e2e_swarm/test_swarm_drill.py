@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -14,7 +13,7 @@ from typing import Any
 
 from tests.e2e import containers, harness, outside
 from tests.e2e_swarm.conftest import STACK
-from tests.tooling import missing
+from tests.tooling import free_port, missing
 
 INGEST = f"{STACK}_ese-ingest"
 CLIENTS, DELAY_MS, LIMIT = 3, 200, 6000  # about 50 events/s per client: two minutes of load
@@ -153,12 +152,6 @@ def test_alertmanager_exporter_and_rules_run_in_the_stack(swarm: harness.Stack) 
     assert "maxmemory" in status.split("Redis memory", 1)[1], status
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_redeploy_through_a_registry_keeps_the_scale(swarm: harness.Stack) -> None:
     binary = "/usr/bin/docker-registry"
     if not Path(binary).exists():
@@ -193,6 +186,15 @@ def test_redeploy_through_a_registry_keeps_the_scale(swarm: harness.Stack) -> No
         finally:
             registry.terminate()
             registry.wait(20)
+            untag(swarm.cli, f"127.0.0.1:{port}/")
+
+
+def untag(cli: Any, prefix: str) -> None:
+    """Drop the tags a push under `prefix` added; the images keep their own names."""
+    for image in cli.images.list():
+        for tag in image.tags:
+            if tag.startswith(prefix):
+                cli.images.remove(tag)
 
 
 def test_swarm_down_leaves_nothing(swarm: harness.Stack) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -294,15 +295,29 @@ def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
     assert images.needs_push(local, "ese-offline/redis:7")
     assert images.needs_push(ours, "ese-server:local"), "pushed to some registry before"
     assert images.repository("127.0.0.1:5000/a/b:1@sha256:f") == "127.0.0.1:5000/a/b"
+    did: list[tuple[str, ...]] = []
+    local.tag = lambda repo, tag: did.append(("tag", repo, tag))  # type: ignore[attr-defined]
+
+    def push(repo: str, tag: str, stream: bool, decode: bool) -> Iterator[dict[str, str]]:
+        did.append(("push", repo, tag))
+        yield {"status": "Pushed"}
+        if repo.startswith("bad:"):
+            yield {"error": "connection refused\n"}
+
     cli = SimpleNamespace(
-        images=SimpleNamespace(get=lambda ref: hub if ref == "redis:7" else local)
+        images=SimpleNamespace(get=lambda ref: hub if ref == "redis:7" else local, push=push)
     )
-    ran: list[list[str]] = []
-    refs = images.push(cli, {"ESE_REDIS_IMAGE": "redis:7", "ESE_SERVER_IMAGE": "ese-server:local"},
-                       "r:5000", lambda argv: ran.append(argv) or True)  # fmt: skip
+    both = {"ESE_REDIS_IMAGE": "redis:7", "ESE_SERVER_IMAGE": "ese-server:local"}
+    refs = images.push(cli, both, "r:5000", did.append)
     assert refs == {"ESE_REDIS_IMAGE": "redis:7", "ESE_SERVER_IMAGE": "r:5000/ese-server:local"}
-    assert ran == [["docker", "tag", "ese-server:local", "r:5000/ese-server:local"],
-                   ["docker", "push", "r:5000/ese-server:local"]]  # fmt: skip
+    assert did == [
+        "pushing ese-server:local as r:5000/ese-server:local",
+        ("tag", "r:5000/ese-server", "local"),
+        ("push", "r:5000/ese-server", "local"),
+    ]
+    # An error inside the push stream is a failure, in one line with a hint.
+    with pytest.raises(EseError, match="pushing bad:1/ese-server:local failed: connection refused"):
+        images.push(cli, {"ESE_SERVER_IMAGE": "ese-server:local"}, "bad:1", did.append)
 
 
 def test_lb_and_prometheus_views_count_exactly() -> None:
