@@ -7,13 +7,22 @@ The panels graph the Python services' own metrics. Counters are always read thro
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from string import Template
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from ese.render.prometheus_yml import REDIS_JOB
 from ese.topology import Topology
 
 WINDOW = "1m"  # rate window: several scrapes wide at any sensible scrape interval
+PANELS_FILE = Path(__file__).with_name("dashboard_panels.toml")
 
 
 @dataclass(frozen=True)
@@ -31,157 +40,29 @@ class Panel:
     description: str = ""
 
 
-def _rate(metric: str, by: str, matcher: str = "") -> str:
-    return f"sum by ({by}) (rate({metric}{matcher}[{WINDOW}]))"
+KINDS = ("timeseries", "state-timeline")
 
 
-def _quantile(q: float) -> Query:
-    expr = (
-        f"histogram_quantile({q}, sum by (le) "
-        f'(rate(ese_http_request_duration_seconds_bucket{{route!="/metrics"}}[{WINDOW}])))'
-    )
-    return Query(expr, f"p{round(q * 100)}")
-
-
-def panels(topo: Topology) -> list[Panel]:
-    """The dashboard's panels, top to bottom."""
-    shards = '{job="ese-server"}'
-    return [
-        Panel(
-            "Request rate per route and shard",
-            "reqps",
-            (
-                Query(
-                    _rate("ese_http_request_duration_seconds_count", "shard, route"),
-                    "{{shard}} {{route}}",
-                ),
-            ),
-        ),
-        Panel(
-            "Events ingested per second by type",
-            "ops",
-            (Query(_rate("ese_events_ingested_total", "type"), "{{type}}"),),
-        ),
-        Panel(
-            "Latency (all shards, scrapes excluded)",
-            "s",
-            (_quantile(0.5), _quantile(0.95), _quantile(0.99)),
-        ),
-        Panel(
-            "4xx and 5xx responses per second",
-            "reqps",
-            (
-                Query(
-                    _rate("ese_http_request_duration_seconds_count", "shard", '{status=~"4.."}'),
-                    "4xx {{shard}}",
-                ),
-                Query(
-                    _rate("ese_http_request_duration_seconds_count", "shard", '{status=~"5.."}'),
-                    "5xx {{shard}}",
-                ),
-            ),
-        ),
-        Panel(
-            "Rejected requests by reason",
-            "reqps",
-            (Query(_rate("ese_requests_rejected_total", "reason"), "{{reason}}"),),
-        ),
-        Panel(
-            "HAProxy sessions per server",
-            "short",
-            (Query('haproxy_server_current_sessions{proxy="ingest"}', "{{server}}"),),
-        ),
-        Panel(
-            "Servers up (1) or down (0)",
-            "short",
-            (
-                Query('haproxy_server_status{proxy="ingest",state="UP"}', "haproxy {{server}}"),
-                Query(f"up{shards}", "scrape {{shard}}"),
-                Query("ese_redis_up", "redis seen by {{shard}}"),
-            ),
-            kind="state-timeline",
-        ),
-        Panel(
-            "Resident memory per shard",
-            "bytes",
-            (Query(f"process_resident_memory_bytes{shards}", "{{shard}}"),),
-        ),
-        Panel(
-            "CPU per shard",
-            "percentunit",
-            (Query(f"rate(process_cpu_seconds_total{shards}[{WINDOW}])", "{{shard}}"),),
-        ),
-        Panel(
-            "Open file descriptors per shard",
-            "short",
-            (Query(f"process_open_fds{shards}", "{{shard}}"),),
-        ),
-        Panel(
-            "Stream length (events in the retention window)",
-            "short",
-            (Query("max(ese_stream_length)", "events"),),
-        ),
-        Panel(
-            "Redis errors per second",
-            "ops",
-            (Query(_rate("ese_redis_errors_total", "shard"), "{{shard}}"),),
-        ),
-        Panel(
-            "Original demo counters (requests per second)",
-            "reqps",
-            tuple(
-                Query(f"sum(rate({name}[{WINDOW}]))", name)
-                for name in (
-                    "health_ping_count",
-                    "add_event_ping_count",
-                    "add_events_ping_count",
-                    "get_events_ping_count",
-                )
-            ),
-            description="The original Go server's counter names, kept for its dashboard.",
-        ),
-        *_redis_and_alert_panels(),
-    ]
-
-
-def _redis_and_alert_panels() -> list[Panel]:
-    """Redis as redis_exporter sees it, and the alerts Prometheus evaluates."""
-    redis = f'{{job="{REDIS_JOB}"}}'
-    return [
-        Panel(
-            "Redis memory used against maxmemory",
-            "bytes",
-            (
-                Query(f"redis_memory_used_bytes{redis}", "used"),
-                Query(f"redis_memory_max_bytes{redis}", "maxmemory (writes refused above)"),
-            ),
-            description="maxmemory is [redis] maxmemory in topology.toml; EseStoreNearlyFull "
-            "fires above 80 % of it.",
-        ),
-        Panel(
-            "Redis commands per second",
-            "ops",
-            (Query(f"sum(rate(redis_commands_processed_total{redis}[{WINDOW}]))", "commands"),),
-        ),
-        Panel(
-            "Redis connected clients",
-            "short",
-            (Query(f"redis_connected_clients{redis}", "clients"),),
-        ),
-        Panel(
-            "Redis stream length (redis_exporter)",
-            "short",
-            (Query(f"redis_stream_length{redis}", "{{stream}}"),),
-        ),
-        Panel(
-            "Alerts pending and firing",
-            "short",
-            (Query("ALERTS", "{{alertname}} {{shard}} {{alertstate}}"),),
-            kind="state-timeline",
-            description="Prometheus' ALERTS series: one row per alert while it is pending or "
-            "firing. Alertmanager (`invoke status`) shows where they were sent.",
-        ),
-    ]
+def panels(topo: Topology, source: Path = PANELS_FILE) -> list[Panel]:
+    """The dashboard's panels, top to bottom, from `source` with its $placeholders filled."""
+    words = {"window": WINDOW, "shards": '{job="ese-server"}', "redis": f'{{job="{REDIS_JOB}"}}'}
+    found = []
+    for item in tomllib.loads(source.read_text(encoding="utf-8"))["panel"]:
+        title = item["title"]
+        try:
+            queries = tuple(
+                Query(Template(q["expr"]).substitute(words), q["legend"]) for q in item["queries"]
+            )
+        except KeyError as exc:
+            raise ValueError(
+                f"{source.name}: panel {title!r} uses ${exc.args[0]}; the placeholders are "
+                + ", ".join(f"${w}" for w in words)
+            ) from None
+        kind = item.get("kind", "timeseries")
+        if kind not in KINDS or not queries:
+            raise ValueError(f"{source.name}: panel {title!r} needs a kind in {KINDS} and a query")
+        found.append(Panel(title, item["unit"], queries, kind, item.get("description", "")))
+    return found
 
 
 def _datasource_ref(topo: Topology) -> dict[str, str]:

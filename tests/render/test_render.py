@@ -143,6 +143,23 @@ def test_dashboard_refers_to_the_datasource_uid() -> None:
     assert any("rate(ese_events_ingested_total" in e for e in exprs)
 
 
+def test_panels_file_fills_every_placeholder_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    from ese.render import grafana_json
+
+    exprs = [q.expr for p in grafana_json.panels(load()) for q in p.queries]
+    assert not any("$" in e for e in exprs)
+    assert 'up{job="ese-server"}' in exprs and "[1m]" in exprs[0]
+    bad = tmp_path / "panels.toml"
+    bad.write_text(
+        '[[panel]]\ntitle = "T"\nunit = "s"\nqueries = [{ expr = "x$shard", legend = "" }]\n'
+    )
+    with pytest.raises(ValueError, match=r"panel 'T' uses \$shard; the placeholders are"):
+        grafana_json.panels(load(), bad)
+    bad.write_text('[[panel]]\ntitle = "T"\nunit = "s"\nkind = "pie"\nqueries = []\n')
+    with pytest.raises(ValueError, match="panel 'T' needs a kind"):
+        grafana_json.panels(load(), bad)
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
