@@ -59,9 +59,9 @@ class Shard:
 class Service:
     """An infrastructure service published on `bind:port`."""
 
-    name: str
-    port: int
-    bind: str
+    name: str  # the compose service, also its host name inside the compose network
+    port: int  # the same inside the container and on the host
+    bind: str  # the host address it is published on: 127.0.0.1 keeps it off the LAN
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,9 @@ class Consumer(Service):
 
 @dataclass(frozen=True)
 class Clients:
+    """The simulated clients `invoke frontend` starts: each sends `limit` events in batches,
+    `delay_ms` apart."""
+
     service: str
     instances: int
     delay_ms: int
@@ -128,6 +131,8 @@ class Clients:
 
 @dataclass(frozen=True)
 class ServerDefaults:
+    """What every shard is started with: the stream's retention and the request limits."""
+
     retention_seconds: int
     max_batch: int
     max_body_bytes: int

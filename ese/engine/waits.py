@@ -71,38 +71,59 @@ class Wording:
     late_hint: str
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How a wait reports and keeps time. Tests pass a fake clock and sleep; unset, print and
+    the time module are looked up at each call."""
+
+    report: Callable[[str], None] | None = None
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], None] | None = None
+    interval: float = 2.0
+
+    def say(self, line: str) -> None:
+        (self.report or print)(line)
+
+    def now(self) -> float:
+        return (self.clock or time.monotonic)()
+
+    def pause(self) -> None:
+        (self.sleep or time.sleep)(self.interval)
+
+
+DEFAULT_PACE = Pace()
+QUICK_PACE = Pace(interval=0.5)  # for views that change within a second (HAProxy, DNS)
+
+
 def wait_for(
     look: Callable[[], Round],
     total: int,
     timeout: float,
     words: Wording,
     error: type[NotHealthy],
-    report: Callable[[str], None] = print,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    interval: float = 2.0,
+    pace: Pace = DEFAULT_PACE,
 ) -> float:
     """Poll `look` until nothing is bad, printing a progress line when it changes; return the
     seconds it took. `error` at the deadline, or at once for a fatal round."""
-    start = clock()
+    start = pace.now()
     last = ""
     while True:
         now = look()
-        elapsed = clock() - start
+        elapsed = pace.now() - start
         if now.fatal:
             raise error(*now.fatal)
         if not now.bad:
-            report(f"all {total} {words.done} after {elapsed:.0f}s")
+            pace.say(f"all {total} {words.done} after {elapsed:.0f}s")
             return elapsed
         states = ", ".join(f"{s} ({st})" for s, st in now.bad.items())
         line = f"{total - len(now.bad)}/{total} {words.ready}; waiting for {states}"
         if line != last:
-            report(f"[{elapsed:4.0f}s] {line}")
+            pace.say(f"[{elapsed:4.0f}s] {line}")
             last = line
         if elapsed >= timeout:
             what = f"{words.late} after {timeout:.0f}s: {states}"
             raise error(what, words.late_hint, list(now.bad))
-        sleep(interval)
+        pace.pause()
 
 
 HEALTH = Wording(
@@ -117,10 +138,7 @@ def wait_healthy(
     poll: Callable[[], Sequence[ContainerInfo]],
     services: Sequence[str],
     timeout: float,
-    report: Callable[[str], None] = print,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    interval: float = 2.0,
+    pace: Pace = DEFAULT_PACE,
 ) -> None:
     """Return when all `services` are ok; raise NotHealthy at the deadline, on an exit or on a
     restart loop."""
@@ -141,4 +159,4 @@ def wait_healthy(
             return Round(bad, (what, again, list(dead)))
         return Round(bad)
 
-    wait_for(look, len(services), timeout, HEALTH, NotHealthy, report, clock, sleep, interval)
+    wait_for(look, len(services), timeout, HEALTH, NotHealthy, pace)

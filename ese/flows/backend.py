@@ -102,7 +102,7 @@ def wait_backend(
     project = topo.backend_project
     services = shared.backend_services(topo)
     try:
-        waits.wait_healthy(lambda: sdk.project_containers(cli, project), services, timeout, print)
+        waits.wait_healthy(lambda: sdk.project_containers(cli, project), services, timeout)
     except waits.NotHealthy as exc:
         for svc in exc.services[:3]:
             print(f"--- last {log_lines} log lines of {svc} ---")
@@ -138,4 +138,4 @@ def wait_routed(topo: Topology, timeout: float, get: status.Fetch | None = None)
         seen = {server: state for backend, server, state, _ in rows if backend == BACKEND}
         return waits.Round({n: seen.get(n, "missing") for n in names if seen.get(n) != "UP"})
 
-    return waits.wait_for(look, len(names), timeout, ROUTED, waits.NotHealthy, interval=0.5)
+    return waits.wait_for(look, len(names), timeout, ROUTED, waits.NotHealthy, waits.QUICK_PACE)

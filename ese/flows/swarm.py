@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -181,11 +181,18 @@ def show_failures(topo: Topology, failing: list[str], log_lines: int) -> None:
         )
 
 
-def wait_stack(cli: Any, topo: Topology, timeout: float, log_lines: int) -> float:
+def wait_stack(
+    cli: Any, topo: Topology, timeout: float, log_lines: int, only: Sequence[str] = ()
+) -> float:
+    """Wait until the stack's services (`only` these) run all their replicas; on a failure,
+    show their tasks and logs first."""
+    expected = list(only) or expected_services(topo)
+
+    def found() -> list[state.ServiceState]:
+        return state.services(cli, topo.swarm.stack)
+
     try:
-        return state.wait_converged(
-            lambda: state.services(cli, topo.swarm.stack), expected_services(topo), timeout
-        )
+        return state.wait_converged(found, expected, timeout)
     except state.NotConverged as exc:
         show_failures(topo, exc.services, log_lines)
         raise
@@ -299,13 +306,7 @@ def scale(
     service = _service(topo, topo.swarm.ingest_service)
     started = time.monotonic()
     docker(["docker", "service", "scale", "--detach", f"{service}={n}"])
-    try:
-        state.wait_converged(
-            lambda: state.services(cli, topo.swarm.stack), [topo.swarm.ingest_service], timeout
-        )
-    except state.NotConverged as exc:
-        show_failures(topo, exc.services, log_lines)
-        raise
+    wait_stack(cli, topo, timeout, log_lines, only=[topo.swarm.ingest_service])
     lb, prom = balanced(cli, topo, n, get or status_report.fetch)
     state.wait_until(lb, f"HAProxy routes to {n} replicas", timeout)
     seconds_lb = time.monotonic() - started

@@ -7,7 +7,6 @@ and run as `docker ...` lines by the flows (ese/flows/swarm.py).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -131,10 +130,7 @@ def wait_converged(
     poll: Callable[[], Sequence[ServiceState]],
     expected: Sequence[str],
     timeout: float,
-    report: Callable[[str], None] = print,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    interval: float = 2.0,
+    pace: waits.Pace = waits.DEFAULT_PACE,
 ) -> float:
     """Wait until every expected service has all replicas running (healthy: Swarm reports a
     task with a healthcheck running only once it passed); return the seconds it took."""
@@ -153,42 +149,36 @@ def wait_converged(
             return waits.Round(bad, (what, hint, rolled))
         return waits.Round(bad)
 
-    total = len(expected)
-    return waits.wait_for(
-        look, total, timeout, CONVERGED, NotConverged, report, clock, sleep, interval
-    )
+    return waits.wait_for(look, len(expected), timeout, CONVERGED, NotConverged, pace)
 
 
 def wait_until(
     probe: Callable[[], tuple[bool, str]],
     what: str,
     timeout: float,
-    report: Callable[[str], None] = print,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    interval: float = 0.5,
+    pace: waits.Pace = waits.QUICK_PACE,
 ) -> float:
     """Poll `probe` (-> (done, how it looks now)) until done; the seconds it took, or EseError."""
-    start = clock()
+    start = pace.now()
     last = ""
     while True:
         try:
             done, now = probe()
         except (OSError, ValueError, KeyError, EseError) as exc:
             done, now = False, f"unreachable: {exc}"
-        elapsed = clock() - start
+        elapsed = pace.now() - start
         if done:
-            report(f"{what} after {elapsed:.1f}s ({now})")
+            pace.say(f"{what} after {elapsed:.1f}s ({now})")
             return elapsed
         if now != last:
-            report(f"[{elapsed:4.0f}s] waiting until {what}: {now}")
+            pace.say(f"[{elapsed:4.0f}s] waiting until {what}: {now}")
             last = now
         if elapsed >= timeout:
             raise EseError(
                 f"{what}: not reached after {timeout:.0f}s (now: {now})",
                 "run `invoke status` and `invoke swarm.scale` again",
             )
-        sleep(interval)
+        pace.pause()
 
 
 # --- HAProxy and Prometheus, as the scale flow checks them ------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -205,7 +206,7 @@ def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch) ->
     monkeypatch.setattr(fake.api, "tasks", lambda filters: [
         {"DesiredState": "shutdown", "Status": {"State": "failed", "Err": "No such image: x",
                                                 "Timestamp": "1"}}])  # fmt: skip
-    monkeypatch.setattr(engine.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
     with pytest.raises(engine.NotConverged, match="No such image: x") as err:
         up(c, fake, timeout=0)
     assert "docker service ps --no-trunc ese_elb" in c.lines
@@ -240,8 +241,8 @@ def test_scale_fails_when_haproxy_never_sees_them(wired, monkeypatch) -> None:
     fake = FakeSwarm(replicas=2)
     ctx(monkeypatch, fake)
     times = iter(range(100))
-    monkeypatch.setattr(engine.time, "monotonic", lambda: next(times))
-    monkeypatch.setattr(engine.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "monotonic", lambda: next(times))
+    monkeypatch.setattr(time, "sleep", lambda s: None)
     with pytest.raises(
         EseError, match=r"HAProxy routes to 3 replicas: not reached after 5s \(now: 2 UP"
     ):
@@ -351,7 +352,7 @@ def test_up_waits_for_alertmanager_and_the_exporter_too(wired, monkeypatch) -> N
         del fake.replicas["alertmanager"]
 
     monkeypatch.setattr(fake, "deploy", without_alertmanager)
-    monkeypatch.setattr(engine.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
     with pytest.raises(engine.NotConverged) as err:
         up(c, fake, timeout=0)
     assert err.value.services == ["alertmanager"]

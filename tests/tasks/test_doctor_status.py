@@ -246,7 +246,8 @@ def test_health_wait_reports_progress_and_returns_when_healthy():
     ])  # fmt: skip
     clock, sleep, _ = clock_pair()
     lines: list[str] = []
-    waits.wait_healthy(lambda: next(polls), ["redis", "elb"], 60, lines.append, clock, sleep)
+    pace = waits.Pace(lines.append, clock, sleep)
+    waits.wait_healthy(lambda: next(polls), ["redis", "elb"], 60, pace)
     assert "0/2 healthy; waiting for redis (running/starting), elb (missing)" in lines[0]
     assert lines[-1].startswith("all 2 services healthy")
 
@@ -255,7 +256,8 @@ def test_health_wait_times_out_naming_the_service():
     clock, sleep, now = clock_pair()
     stuck = [ContainerInfo("grafana-server", "g", "running", "unhealthy")]
     with pytest.raises(waits.NotHealthy) as err:
-        waits.wait_healthy(lambda: stuck, ["grafana-server"], 30, lambda _: None, clock, sleep)
+        quiet = waits.Pace(lambda _: None, clock, sleep)
+        waits.wait_healthy(lambda: stuck, ["grafana-server"], 30, quiet)
     assert err.value.services == ["grafana-server"]
     assert "not healthy after 30s: grafana-server (running/unhealthy)" in str(err.value)
     assert 30 <= now[0] <= 32
@@ -265,7 +267,8 @@ def test_health_wait_stops_at_once_when_a_service_exits():
     clock, sleep, now = clock_pair()
     dead = [ContainerInfo("ese-server1", "s", "exited", "")]
     with pytest.raises(waits.NotHealthy, match="service stopped: ese-server1"):
-        waits.wait_healthy(lambda: dead, ["ese-server1"], 300, lambda _: None, clock, sleep)
+        quiet = waits.Pace(lambda _: None, clock, sleep)
+        waits.wait_healthy(lambda: dead, ["ese-server1"], 300, quiet)
     assert now[0] == 0
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from ese.engine import images
 from ese.engine.sdk import ContainerInfo
-from ese.engine.waits import NotHealthy, restart_loops, wait_healthy
+from ese.engine.waits import NotHealthy, Pace, restart_loops, wait_healthy
 from ese.errors import EseError
 from ese.render import compose_files
 from tests.tasks.conftest import FakeDocker
@@ -146,8 +146,8 @@ def test_the_health_wait_stops_at_the_first_sign_of_a_loop():
     polls = iter([[info("redis", restarts=0)], [info("redis", restarts=1)]])
     clock = iter(range(1000))
     with pytest.raises(NotHealthy) as err:
-        wait_healthy(lambda: next(polls), ["redis"], timeout=900, report=lambda _: None,
-                     clock=lambda: next(clock), sleep=lambda _: None)  # fmt: skip
+        pace = Pace(report=lambda _: None, clock=lambda: next(clock), sleep=lambda _: None)
+        wait_healthy(lambda: next(polls), ["redis"], timeout=900, pace=pace)
     assert err.value.services == ["redis"]
     assert "restarting over and over" in str(err.value)
 
