@@ -8,13 +8,15 @@ green by skipping.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
+from ese.checks.tools import with_hosts
 from ese.host.ports import free_port
 from ese.host.processes import in_ci, stop_process
 
-__all__ = ["free_port", "in_ci", "missing", "need_binary", "stop_process"]
+__all__ = ["free_port", "in_ci", "missing", "need_binary", "need_hosts", "stop_process"]
 
 
 def missing(what: str, hint: str) -> None:
@@ -23,6 +25,15 @@ def missing(what: str, hint: str) -> None:
     if in_ci():
         pytest.fail(f"{message}; CI=true requires it", pytrace=False)
     pytest.skip(message)
+
+
+def need_hosts(argv: list[str], names: list[str], tmp: Path) -> list[str]:
+    """`argv` where `names` resolve to 127.0.0.1 (a private mount namespace), or skip/fail."""
+    wrapped = with_hosts(argv, names, tmp)
+    if wrapped is None:
+        missing("unshare with mount namespaces", "Linux with util-linux; root or user namespaces")
+    assert wrapped is not None
+    return wrapped
 
 
 def need_binary(name: str, hint: str | None = None) -> str:

@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import yaml
 from ese import render
 from ese.checks import metrics_catalog
 from ese.checks.promql import metric_names
-from ese.checks.tools import InImage, Missing, compose_command, run, tool_image
+from ese.checks.tools import InImage, Missing, compose_command, run, tool_image, with_hosts
 from ese.host.processes import in_ci
 from ese.paths import REPO_ROOT
 from ese.render import alert_tests
@@ -105,16 +104,11 @@ def check_compose(root: Path) -> Outcome:
 def _haproxy_argv(topo: Topology, root: Path, tmp: Path) -> list[str] | InImage | Missing:
     """haproxy -c where the shard names resolve, as they do inside the compose network."""
     cfg = root / "haproxy/haproxy.cfg"
-    names = " ".join(s.name for s in topo.shards)
     local = shutil.which("haproxy")
-    if local and sys.platform.startswith("linux") and shutil.which("unshare"):
-        hosts = tmp / "hosts"
-        hosts.write_text(f"127.0.0.1 localhost {names}\n", encoding="utf-8")
-        # A private mount namespace gets its own /etc/hosts; nothing on the machine changes.
-        script = f'mount --bind "{hosts}" /etc/hosts && exec "{local}" -c -f "{cfg}"'
-        probe = run(["unshare", "--map-root-user", "--mount", "true"], 30)
-        if probe.returncode == 0:
-            return ["unshare", "--map-root-user", "--mount", "sh", "-c", script]
+    if local:
+        argv = with_hosts([local, "-c", "-f", str(cfg)], (s.name for s in topo.shards), tmp)
+        if argv:
+            return argv
     image = tool_image(topo, "haproxy")
     if image:
         return InImage(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +46,21 @@ def run(cmd: list[str] | InImage, timeout: float = 120) -> subprocess.CompletedP
     if isinstance(cmd, InImage):
         return sdk.run_once(cmd.image, cmd.command, timeout, **cmd.options())
     return commands.output(cmd, timeout)
+
+
+def with_hosts(argv: list[str], names: Iterable[str], tmp: Path) -> list[str] | None:
+    """`argv` in a private mount namespace whose /etc/hosts maps `names` to 127.0.0.1, as the
+    compose network resolves the shards; nothing on the machine changes. None where Linux
+    mount namespaces cannot be had (not Linux, no `unshare`, no user namespaces)."""
+    if not sys.platform.startswith("linux") or not shutil.which("unshare"):
+        return None
+    if run(["unshare", "--map-root-user", "--mount", "true"], 30).returncode != 0:
+        return None
+    hosts = tmp / "hosts"
+    hosts.write_text(f"127.0.0.1 localhost {' '.join(names)}\n", encoding="utf-8")
+    # "$@": the command reaches exec as its own words, whatever its paths contain.
+    script = f'mount --bind "{hosts}" /etc/hosts && exec "$@"'
+    return ["unshare", "--map-root-user", "--mount", "sh", "-c", script, "sh", *argv]
 
 
 def tool_image(topo: Topology, key: str) -> str | None:

@@ -169,3 +169,23 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120) -> ClientRun:
 def run_client(server: str, *args: str, timeout: float = 120, **env: str) -> ClientRun:
     """Run ese-client to its end."""
     return finish(start_client(server, *args, **env), timeout)
+
+
+def assert_usage_error(
+    argv: list[str], env: dict[str, str], names: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad settings: a ConfigError naming `names`, and from `main` exit code 2 with one line
+    and a hint on stderr, nothing on stdout and no traceback."""
+    from ese_client.__main__ import main
+    from ese_client.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(argv, env)
+    assert names in str(info.value)
+    assert main(argv, env) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("ese-client: error: ") and "hint" in lines[0]
+    assert "Traceback" not in captured.err

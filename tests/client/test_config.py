@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ese_client.__main__ import main
 from ese_client.config import ConfigError, Settings, load_settings
+from tests.client.conftest import assert_usage_error
 
 
 def test_defaults_are_the_originals() -> None:
@@ -67,16 +67,7 @@ def test_empty_values_mean_unset() -> None:
 def test_invalid_settings_give_one_line_with_a_hint_and_exit_2(
     argv: list[str], env: dict[str, str], names: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_settings(argv, env)
-    assert names in str(info.value)
-    assert main(argv, env) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("ese-client: error: ") and "hint" in lines[0]
-    assert "Traceback" not in captured.err
+    assert_usage_error(argv, env, names, capsys)
 
 
 def test_react_app_be_server_flag_and_stop_grace() -> None:

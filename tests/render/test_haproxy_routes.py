@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pytest
 from ese.host.processes import TimedOut, wait_until
 from ese.render import haproxy_cfg
 from ese.topology import load
-from tests.tooling import free_port, missing, need_binary
+from tests.tooling import free_port, need_binary, need_hosts
 
 
 class _Shard(BaseHTTPRequestHandler):
@@ -60,13 +59,6 @@ class Balancer:
 @pytest.fixture(scope="module")
 def balancer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balancer]:
     binary = need_binary("haproxy")
-    if (
-        not shutil.which("unshare")
-        or subprocess.run(
-            ["unshare", "--map-root-user", "--mount", "true"], capture_output=True, check=False
-        ).returncode
-    ):
-        missing("unshare with mount namespaces", "Linux with util-linux; root or user namespaces")
     topo = load()
     servers = []
     shards = []
@@ -81,10 +73,10 @@ def balancer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Balancer]:
     variant = dataclasses.replace(topo, shards=(*shards, *analytics), balancer=lb)
     tmp: Path = tmp_path_factory.mktemp("haproxy")
     (tmp / "haproxy.cfg").write_text(haproxy_cfg.config(variant))
-    (tmp / "hosts").write_text("127.0.0.1 localhost " + " ".join(s.name for s in shards) + "\n")
-    script = f'mount --bind "{tmp}/hosts" /etc/hosts && exec "{binary}" -db -f "{tmp}/haproxy.cfg"'
+    names = [s.name for s in shards]
+    argv = need_hosts([binary, "-db", "-f", str(tmp / "haproxy.cfg")], names, tmp)
     proc = subprocess.Popen(
-        ["unshare", "--map-root-user", "--mount", "sh", "-c", script],
+        argv,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ese_client.__main__ import main
-from ese_client.config import ConfigError, Settings, load_settings
+from ese_client.config import Settings, load_settings
 from ese_client.web import content_security_policy, identity, origin_of, script_json
+from tests.client.conftest import assert_usage_error
 from tests.conftest import REPO_ROOT
 from tests.tooling import free_port
 from tests.webclient.conftest import wait_listening, web_env
@@ -48,15 +48,7 @@ def test_web_mode_defaults_and_sources() -> None:
 def test_bad_web_settings_give_one_line_with_a_hint_and_exit_2(
     argv: list[str], env: dict[str, str], names: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_settings(argv, env)
-    assert names in str(info.value)
-    assert main(argv, env) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("ese-client: error: ") and "hint" in lines[0]
-    assert captured.out == ""
+    assert_usage_error(argv, env, names, capsys)
 
 
 def test_script_json_round_trips_and_cannot_close_the_script() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, ServerHandle
-from tests.tooling import free_port, missing, need_binary, stop_process
+from tests.tooling import free_port, need_binary, need_hosts, stop_process
 from tests.webclient.conftest import (
     TOKEN,
     OpenPage,
@@ -101,13 +100,6 @@ def through_haproxy(
     """Real ingest shards (one per `server` line) behind HAProxy, an analytics shard, and the
     page posting to HAProxy; every shard allows the page's origin."""
     binary = need_binary("haproxy")
-    if (
-        not shutil.which("unshare")
-        or subprocess.run(
-            ["unshare", "--map-root-user", "--mount", "true"], capture_output=True, check=False
-        ).returncode
-    ):
-        missing("unshare with mount namespaces", "Linux with util-linux; root or user namespaces")
     committed = HAPROXY_CFG.read_text()
     names = shard_names(committed)
     page_port = free_port()
@@ -117,15 +109,11 @@ def through_haproxy(
     analytics = ese_server_factory(role="analytics", **env)
     config, ports = localize(committed, {n: s.port for n, s in zip(names, shards, strict=True)})
     (tmp_path / "haproxy.cfg").write_text(config)
-    (tmp_path / "hosts").write_text("127.0.0.1 localhost " + " ".join(names) + "\n")
+    argv = need_hosts([binary, "-db", "-f", str(tmp_path / "haproxy.cfg")], names, tmp_path)
     log = tmp_path / "haproxy.log"
-    script = (
-        f'mount --bind "{tmp_path}/hosts" /etc/hosts && '
-        f'exec "{binary}" -db -f "{tmp_path}/haproxy.cfg"'
-    )
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["unshare", "--map-root-user", "--mount", "sh", "-c", script],
+            argv,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
