@@ -69,26 +69,29 @@ def backend(
     check_ports(topo, running)
     plan = shared.image_plan(topo, images_mode, cli)
     build_server_image(topo, plan, cli, build)
-    env = {**plan.env(), **shard_env(topo, auth, webclient_port)}
+    lan_ip = shared.lan_or_none()  # once: the page's origins and the endpoint table
+    env = {**plan.env(), **shard_env(topo, auth, webclient_port, lan_ip)}
     up = ["up", "-d", "--remove-orphans"]
     shared.run_compose(project, BACKEND_COMPOSE, *up, env=env)
     wait_backend(topo, cli, plan, timeout, log_lines)
     wait_routed(topo, timeout)
     provisioning.provision_after_up(topo, values, grafana_url_override, grafana_timeout, cli)
     print()
-    print(endpoints.table(endpoints.rows(topo, shared.lan_or_none(), auth=auth)))
+    print(endpoints.table(endpoints.rows(topo, lan_ip, auth=auth)))
     if not auth:
         print(f"\n{endpoints.AUTH_OFF}")
     return plan
 
 
-def shard_env(topo: Topology, auth: bool, webclient_port: int) -> dict[str, str]:
+def shard_env(
+    topo: Topology, auth: bool, webclient_port: int, lan_ip: str | None
+) -> dict[str, str]:
     """What the shards get from the task: the page's origins, and no tokens when `auth` is off.
 
     The variables given here win over docker/.env, so `--no-auth` needs no edit of the file
     and a later run without it brings the tokens back.
     """
-    hosts = ["localhost", "127.0.0.1", *filter(None, [shared.lan_or_none()])]
+    hosts = ["localhost", "127.0.0.1", *filter(None, [lan_ip])]
     env = {"ESE_CORS_ORIGINS": ",".join(f"http://{h}:{webclient_port}" for h in hosts)}
     if not auth:
         env.update({secrets.INGEST_TOKEN: "", secrets.ANALYTICS_TOKEN: ""})

@@ -406,6 +406,24 @@ def test_backend_with_auth_keeps_the_tokens_of_the_env_file(wired, spawned: Fake
     assert up_env["ESE_CORS_ORIGINS"].startswith("http://localhost:3006,http://127.0.0.1:3006")
 
 
+def test_backend_finds_the_lan_address_once_for_origins_and_table(
+    wired, spawned: FakeSpawn, env_file, grafana, monkeypatch, capsys
+):
+    asked: list[int] = []
+    monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: asked.append(1) or "192.168.7.7")
+    secrets.ensure(env_file)
+    password = secrets.read(env_file)["GRAFANA_ADMIN_PASSWORD"]
+    env_file.write_text(env_file.read_text().replace(password, "s3cret"))  # the fake's password
+    wired.containers.items = healthy_backend()
+    c = context()
+    c.config.ese["grafana_url"] = grafana.url
+    tasks.backend(c)
+    up_env = next(env for argv, env in spawned.calls if "up" in argv)
+    assert "http://192.168.7.7:3006" in up_env["ESE_CORS_ORIGINS"].split(",")
+    assert "192.168.7.7" in capsys.readouterr().out  # the endpoint table's LAN column
+    assert len(asked) == 1
+
+
 def test_auth_off_from_the_config_namespace(monkeypatch):
     c = context()
     c.config.ese["auth"] = "false"
