@@ -40,26 +40,18 @@ from typing import Any
 
 import psutil
 
+from ese.host.ports import free_port
+from ese.host.processes import TimedOut, wait_until
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for(check: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"server_bench: {what} did not come up within {timeout}s")
+    try:
+        wait_until(check, timeout, f"{what} answers", 0.1, retry=OSError)
+    except TimedOut as exc:
+        raise SystemExit(f"server_bench: {exc}") from None
 
 
 def port_open(port: int) -> bool:

@@ -31,6 +31,8 @@ from typing import Any
 
 import redis
 
+from ese.host.ports import free_port
+from ese.host.processes import TimedOut, wait_until
 from ese_client.simulation import materialize, plan_ticks
 from ese_server.redis_client import RedisOutOfMemory
 from ese_server.store import Store
@@ -38,12 +40,6 @@ from ese_server.validation import CheckedEvent, check_event
 
 BATCH = 50
 IPS = [f"172.18.0.{n}" for n in range(11, 15)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_redis(port: int, maxmemory: str = "0") -> subprocess.Popen[bytes]:
@@ -54,15 +50,17 @@ def start_redis(port: int, maxmemory: str = "0") -> subprocess.Popen[bytes]:
     cmd += ["no", "--loglevel", "warning", "--maxmemory", maxmemory]
     cmd += ["--maxmemory-policy", "noeviction"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("store_memory: redis-server did not start")
+
+    def accepts() -> bool:
+        with socket.create_connection(("127.0.0.1", port), 0.2):
+            return True
+
+    try:
+        wait_until(accepts, 10, "redis-server accepts connections", 0.05, retry=OSError)
+    except TimedOut as exc:
+        proc.kill()
+        raise SystemExit(f"store_memory: {exc}") from None
+    return proc
 
 
 def demo_events(count: int, with_ids: bool, seed: int = 7) -> list[CheckedEvent]:

@@ -160,3 +160,32 @@ def wait_healthy(
         return Round(bad)
 
     wait_for(look, len(services), timeout, HEALTH, NotHealthy, pace)
+
+
+def wait_reached(
+    probe: Callable[[], tuple[bool, str]],
+    what: str,
+    timeout: float,
+    hint: str,
+    pace: Pace = QUICK_PACE,
+) -> float:
+    """Poll `probe` (-> (done, how it looks now)) until done, printing each new look; the
+    seconds it took, or an EseError with `hint` at the deadline. A probe that cannot reach
+    what it asks (OSError, a malformed answer, an EseError) counts as "not yet"."""
+    start = pace.now()
+    last = ""
+    while True:
+        try:
+            done, now = probe()
+        except (OSError, ValueError, KeyError, EseError) as exc:
+            done, now = False, f"unreachable: {exc}"
+        elapsed = pace.now() - start
+        if done:
+            pace.say(f"{what} after {elapsed:.1f}s ({now})")
+            return elapsed
+        if now != last:
+            pace.say(f"[{elapsed:4.0f}s] waiting until {what}: {now}")
+            last = now
+        if elapsed >= timeout:
+            raise EseError(f"{what}: not reached after {timeout:.0f}s (now: {now})", hint)
+        pace.pause()

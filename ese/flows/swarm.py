@@ -8,7 +8,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from ese.engine import commands, sdk
+from ese.engine import commands, sdk, waits
 from ese.errors import EseError
 from ese.flows import endpoints, provisioning, shared
 from ese.flows import status as status_report
@@ -308,9 +308,10 @@ def scale(
     docker(["docker", "service", "scale", "--detach", f"{service}={n}"])
     wait_stack(cli, topo, timeout, log_lines, only=[topo.swarm.ingest_service])
     lb, prom = balanced(cli, topo, n, get or status_report.fetch)
-    state.wait_until(lb, f"HAProxy routes to {n} replicas", timeout)
+    again = "run `invoke status` and `invoke swarm.scale` again"
+    waits.wait_reached(lb, f"HAProxy routes to {n} replicas", timeout, again)
     seconds_lb = time.monotonic() - started
-    state.wait_until(prom, f"Prometheus scrapes {n} replicas", timeout)
+    waits.wait_reached(prom, f"Prometheus scrapes {n} replicas", timeout, again)
     seconds_prom = time.monotonic() - started
     print(
         f"{service}: {n} replicas, in HAProxy after {seconds_lb:.1f}s, "

@@ -152,35 +152,6 @@ def wait_converged(
     return waits.wait_for(look, len(expected), timeout, CONVERGED, NotConverged, pace)
 
 
-def wait_until(
-    probe: Callable[[], tuple[bool, str]],
-    what: str,
-    timeout: float,
-    pace: waits.Pace = waits.QUICK_PACE,
-) -> float:
-    """Poll `probe` (-> (done, how it looks now)) until done; the seconds it took, or EseError."""
-    start = pace.now()
-    last = ""
-    while True:
-        try:
-            done, now = probe()
-        except (OSError, ValueError, KeyError, EseError) as exc:
-            done, now = False, f"unreachable: {exc}"
-        elapsed = pace.now() - start
-        if done:
-            pace.say(f"{what} after {elapsed:.1f}s ({now})")
-            return elapsed
-        if now != last:
-            pace.say(f"[{elapsed:4.0f}s] waiting until {what}: {now}")
-            last = now
-        if elapsed >= timeout:
-            raise EseError(
-                f"{what}: not reached after {timeout:.0f}s (now: {now})",
-                "run `invoke status` and `invoke swarm.scale` again",
-            )
-        pace.pause()
-
-
 # --- HAProxy and Prometheus, as the scale flow checks them ------------------------------
 
 
