@@ -10,7 +10,7 @@ from ese.errors import EseError
 from ese.flows import endpoints, provisioning, shared, status
 from ese.host import ports, secrets
 from ese.paths import BACKEND_COMPOSE
-from ese.render.haproxy_cfg import BACKEND
+from ese.render.haproxy_cfg import BACKEND, CORS_VAR
 from ese.topology import Topology
 
 
@@ -92,7 +92,8 @@ def shard_env(
     and a later run without it brings the tokens back.
     """
     hosts = ["localhost", "127.0.0.1", *filter(None, [lan_ip])]
-    env = {"ESE_CORS_ORIGINS": ",".join(f"http://{h}:{webclient_port}" for h in hosts)}
+    # Spaces: the shards take spaces or commas, HAProxy only spaces.
+    env = {CORS_VAR: " ".join(f"http://{h}:{webclient_port}" for h in hosts)}
     if not auth:
         env.update({secrets.INGEST_TOKEN: "", secrets.ANALYTICS_TOKEN: ""})
     return env

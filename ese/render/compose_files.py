@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ese.render.common import HEADER_NOTE, dump_yaml
+from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Shard, Topology
 
@@ -71,7 +72,7 @@ def _shard(topo: Topology, shard: Shard) -> dict[str, Any]:
         "ESE_ANALYTICS_TOKEN": "${ESE_ANALYTICS_TOKEN:-}",
     }
     # Set by the tasks to the click-through page's origins (`invoke webclient`).
-    cors = {"ESE_CORS_ORIGINS": "${ESE_CORS_ORIGINS:-}"}
+    cors = {CORS_VAR: f"${{{CORS_VAR}:-}}"}
     # Only the first shard owns the build of the shared image: with a `build:` on every shard,
     # compose v2 with bake builds the same tag in parallel and the second export fails.
     owner = shard == topo.shards[0]
@@ -152,6 +153,8 @@ def backend(topo: Topology) -> str:
         "command": ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
         "volumes": ["../haproxy:/usr/local/etc/haproxy:ro"],
         "ports": [f"{lb.bind}:{lb.port}:{lb.port}"],
+        # HAProxy adds CORS to its own answers (a 503 with no shard up) for these origins.
+        "environment": {CORS_VAR: f"${{{CORS_VAR}:-}}"},
         # No depends_on on the shards: HAProxy resolves them at run time (resolvers section),
         # so it starts first and follows a shard that is killed and started again.
         "healthcheck": _healthcheck(_wget_probe(lb.port, lb.stats_path), "5s"),

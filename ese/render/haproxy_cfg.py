@@ -26,9 +26,18 @@ _ALLOWED = " || ".join(
     )
 )
 
+# The allowed origins of the click-through page, given to the shards and to HAProxy alike.
+CORS_VAR = "ESE_CORS_ORIGINS"
+
 _FORBIDDEN = (
     '{"message": "route not served by the load balancer", '
     '"errors": ["only POST /event, POST /events, GET / and OPTIONS are forwarded"]}'
+)
+
+
+_NO_SHARD = (
+    '{"message": "no ingest shard is up", '
+    '"errors": ["the load balancer has no healthy shard to forward to; run invoke status"]}'
 )
 
 
@@ -83,9 +92,26 @@ frontend {lb.name}
     acl root_path path /
     acl preflight method OPTIONS
     acl stats_page path_beg {lb.stats_path}
+    # CORS on HAProxy's own answers (the 503 while no shard is up, the 403 below), so a page
+    # can read them: the origin is echoed when ESE_CORS_ORIGINS (space-separated, as the
+    # shards read it too) lists it, or * for *. The shards' answers keep their own header.
+    acl cors_listed req.hdr(origin) -m str "${{{CORS_VAR}[*]}}"
+    acl cors_any env({CORS_VAR}) -m str *
+    http-request set-var(txn.cors_origin) req.hdr(origin) if cors_listed
+    http-request set-var(txn.cors_origin) str(*) if cors_any {{ req.hdr(origin) -m found }}
+    # While no shard is up HAProxy answers the page's preflight itself: the POST after it then
+    # meets the readable 503, not a failed preflight the page could only call a network error.
+    http-request return status 204 hdr Access-Control-Allow-Methods "POST, OPTIONS" \
+hdr Access-Control-Allow-Headers "authorization, content-type" \
+if preflight ingest_path {{ var(txn.cors_origin) -m found }} {{ nbsrv({BACKEND}) eq 0 }}
     # Only the ingest routes reach the shards; the read side is the analytics shard's alone.
     http-request deny deny_status 403 content-type application/json string '{_FORBIDDEN}' \
 unless {_ALLOWED}
+    http-error status 503 content-type application/json string '{_NO_SHARD}'
+    http-after-response add-header Vary Origin \
+if {{ var(txn.cors_origin) -m found }} !{{ res.hdr(access-control-allow-origin) -m found }}
+    http-after-response set-header Access-Control-Allow-Origin "%[var(txn.cors_origin)]" \
+if {{ var(txn.cors_origin) -m found }} !{{ res.hdr(access-control-allow-origin) -m found }}
     default_backend {BACKEND}
 
 frontend prometheus

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,12 +111,13 @@ def _redis_url(raw: str, source: str) -> str:
 
 
 def _origins(raw: str, source: str) -> tuple[str, ...]:
-    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    # Commas or spaces: HAProxy reads the same variable as a space-separated list.
+    origins = tuple(o for o in re.split(r"[,\s]+", raw) if o)
     for origin in origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise ConfigError(
                 f"{source} entry {origin!r} is not an origin; "
-                "use e.g. http://localhost:8501 (comma-separated) or *"
+                "use e.g. http://localhost:8501 (separated by spaces or commas) or *"
             )
     return origins
 
@@ -200,7 +202,7 @@ OPTIONS: tuple[Option, ...] = (
         "ESE_CORS_ORIGINS",
         ("--cors-origins",),
         _origins,
-        "comma-separated allowed origins, or *",
+        "allowed origins, separated by spaces or commas, or *",
     ),
     Option(
         "log_level",

@@ -47,6 +47,13 @@ def test_defaults_and_environment() -> None:
     assert s.cors_origins == ("http://a:1", "http://b:2")
 
 
+@pytest.mark.parametrize(
+    "raw", ["http://a:1 http://b:2", "http://a:1,http://b:2", " http://a:1 ,\thttp://b:2 "]
+)
+def test_origins_take_spaces_or_commas_as_haproxy_and_people_write_them(raw: str) -> None:
+    assert load_settings([], {"ESE_CORS_ORIGINS": raw}).cors_origins == ("http://a:1", "http://b:2")
+
+
 def test_flags_override_environment() -> None:
     s = load_settings(
         ["--port", "3000", "--role", "analytics", "--max-batch", "7"], {"SERVER_PORT": "1"}

@@ -389,7 +389,7 @@ def test_backend_no_auth_starts_the_shards_without_tokens_and_says_so(
     assert spawned.commands()[-1][-3:] == ["up", "-d", "--remove-orphans"]
     # Given to compose, these win over docker/.env: the shards run without tokens.
     assert up_env["ESE_INGEST_TOKEN"] == "" and up_env["ESE_ANALYTICS_TOKEN"] == ""
-    assert "http://localhost:3006" in up_env["ESE_CORS_ORIGINS"].split(",")
+    assert "http://localhost:3006" in up_env["ESE_CORS_ORIGINS"].split()
     out = capsys.readouterr().out
     assert "AUTH OFF" in out and "NO TOKEN (auth off)" in out
     assert secrets.read(env_file)["ESE_INGEST_TOKEN"]  # the file keeps its tokens
@@ -403,7 +403,7 @@ def test_backend_with_auth_keeps_the_tokens_of_the_env_file(wired, spawned: Fake
         tasks.backend(c)
     up_env = next(env for argv, env in spawned.calls if "up" in argv)
     assert "ESE_INGEST_TOKEN" not in up_env  # compose reads it from docker/.env
-    assert up_env["ESE_CORS_ORIGINS"].startswith("http://localhost:3006,http://127.0.0.1:3006")
+    assert up_env["ESE_CORS_ORIGINS"].startswith("http://localhost:3006 http://127.0.0.1:3006")
 
 
 def test_backend_finds_the_lan_address_once_for_origins_and_table(
@@ -419,7 +419,7 @@ def test_backend_finds_the_lan_address_once_for_origins_and_table(
     c.config.ese["grafana_url"] = grafana.url
     tasks.backend(c)
     up_env = next(env for argv, env in spawned.calls if "up" in argv)
-    assert "http://192.168.7.7:3006" in up_env["ESE_CORS_ORIGINS"].split(",")
+    assert "http://192.168.7.7:3006" in up_env["ESE_CORS_ORIGINS"].split()
     assert "192.168.7.7" in capsys.readouterr().out  # the endpoint table's LAN column
     assert len(asked) == 1
 
