@@ -11,7 +11,9 @@ from pathlib import Path
 
 from ese.kit import IMAGES_DIR, REPO_ROOT, KitError, debian, wheelhouse
 from ese.kit.catalog import BY_NAME, KitImage
-from ese.kit.dockercli import Output, build, docker, echo, image_id, image_key, tree_digest
+from ese.kit.dockercli import build, docker, image_id, image_key
+from ese.kit.inputs import tree_digest
+from ese.kit.output import Output, echo
 
 DEFAULT_EXTRAS = ("server", "client", "consumer")
 # The fake Grafana's image holds its package and nothing else: it is stdlib only and runs from a

@@ -10,15 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ese.kit import IMAGES_DIR, KitError
-from ese.kit.dockercli import (
-    KEY_LABEL,
-    Output,
-    docker_env,
-    drop_replaced,
-    echo,
-    image_id,
-    tree_digest,
-)
+from ese.kit.dockercli import docker_env, drop_replaced, image_id
+from ese.kit.inputs import KEY_LABEL, tree_digest
+from ese.kit.output import Output, echo
 
 SUITE = "bookworm"
 # In the base, so every stand-in has `wget` for its healthcheck as the alpine/busybox originals

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 from ese.kit import KitError
-
-# Each kit image carries the digest of its inputs, so an unchanged image is not rebuilt.
-KEY_LABEL = "org.ese-offline.key"
+from ese.kit.inputs import KEY_LABEL
+from ese.kit.output import Output
 
 
 def docker_env() -> dict[str, str]:
     # The legacy builder: this engine has no buildx, and it honours a .dockerignore beside the
     # context and a Dockerfile outside it.
     return {**os.environ, "DOCKER_BUILDKIT": "0"}
-
-
-class Output:
-    """Whether the kit shows docker's own output (the CLI) or keeps it for errors (the tasks)."""
-
-    quiet = False
 
 
 def docker(
@@ -110,23 +100,3 @@ def drop_replaced(previous: str | None, new: str | None) -> None:
     if previous and new and previous != new:
         # Fails harmlessly while a container still uses it.
         docker("rmi", previous, capture=True, check=False)
-
-
-def tree_digest(paths: Sequence[Path], extra: Sequence[str] = ()) -> str:
-    """sha256 over files (relative name, mode, content) and extra strings: an image's inputs."""
-    digest = hashlib.sha256()
-    for root in paths:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            rel = path.relative_to(root.parent).as_posix()
-            digest.update(f"{rel}\0{path.stat().st_mode & 0o777:o}\0".encode())
-            digest.update(path.read_bytes())
-    for item in extra:
-        digest.update(f"{item}\0".encode())
-    return digest.hexdigest()[:32]
-
-
-def echo(message: str) -> None:
-    """Progress line, flushed so it interleaves with docker's output (silent when quiet)."""
-    if not Output.quiet:
-        print(f"[offline-images] {message}", file=sys.stderr, flush=True)

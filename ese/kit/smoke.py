@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from ese.host.processes import TimedOut, wait_until
 from ese.kit import REPO_ROOT, SMOKE_DIR, KitError
 from ese.kit.catalog import BY_NAME
-from ese.kit.dockercli import docker, echo
+from ese.kit.dockercli import docker
+from ese.kit.output import echo
 
 WAIT_SECONDS = 30.0
 _UNRESOLVED = "could not resolve address"
