@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ese.kit import IMAGES_DIR, REPO_ROOT, KitError, debian, wheelhouse
 from ese.kit.catalog import BY_NAME, KitImage
-from ese.kit.dockercli import docker
+from ese.kit.containers import run_once
 from ese.kit.engine import BuildSpec, build, image_id, image_key
 from ese.kit.inputs import tree_digest
 from ese.kit.output import Output, echo
@@ -83,7 +83,9 @@ def _python_image(image: KitImage, opts: Options) -> bool:
                 no_cache=image.name in opts.forced,
             )
         )
-    probe = docker("run", "--rm", runtime, "python", "-c", wheelhouse.PROBE, capture=True)
+    probe = run_once(runtime, "probe-python", command=["python", "-c", wheelhouse.PROBE])
+    if probe.code != 0:
+        raise KitError(f"asking the Python in {runtime} failed ({probe.code}): {probe.output}")
     target = wheelhouse.Target.from_probe(probe.stdout)
     echo(
         f"image Python {target.env['python_full_version']} ({target.abi}, "
