@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the ESE demo's images offline: no image registry needed (Linux, as root).
 
-Builds a Debian bookworm base (debootstrap + docker import), stand-ins for the Redis, HAProxy,
+Builds a Debian bookworm base (debootstrap + the engine's import), stand-ins for the Redis, HAProxy,
 Prometheus, Alertmanager and redis_exporter images from Debian's packages, a Python base
 carrying a wheelhouse, and the fake Grafana; then prints the `export ESE_..._IMAGE=...` lines
 that make the compose files and the service builds use them. Unchanged images are reused
@@ -26,7 +26,7 @@ from ese.kit import KitError
 from ese.kit.build import DEFAULT_EXTRAS, Options, build_all
 from ese.kit.catalog import BY_NAME, IMAGES, env_lines, env_overrides, with_parents
 from ese.kit.debian import Mirrors, host_mirrors
-from ese.kit.dockercli import image_id, require_engine
+from ese.kit.engine import image_id, require_engine
 from ese.kit.smoke import run as smoke
 
 

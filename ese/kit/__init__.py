@@ -1,6 +1,7 @@
 """Offline image kit: builds the demo's images locally, with no image registry.
 
-Linux only (debootstrap and `docker import`), run as root. Entry point: scripts/offline_images.py.
+Linux only (debootstrap, then the engine's image import), run as root. Entry point:
+scripts/offline_images.py. The engine is reached through the Docker SDK only (ese/kit/engine.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,10 @@ from pathlib import Path
 
 from ese.kit import IMAGES_DIR, REPO_ROOT, KitError, debian, wheelhouse
 from ese.kit.catalog import BY_NAME, KitImage
-from ese.kit.dockercli import Output, build, docker, echo, image_id, image_key, tree_digest
+from ese.kit.containers import run_once
+from ese.kit.engine import BuildSpec, build, image_id, image_key
+from ese.kit.inputs import tree_digest
+from ese.kit.output import Output, echo
 
 DEFAULT_EXTRAS = ("server", "client", "consumer")
 # The fake Grafana's image holds its package and nothing else: it is stdlib only and runs from a
@@ -55,8 +58,8 @@ def _dockerfile_image(image: KitImage, opts: Options) -> bool:
     if not forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
-    parent = BY_NAME[image.parent or ""].tag
-    build(image.tag, folder / "Dockerfile", folder, key, {"BASE_IMAGE": parent}, no_cache=forced)
+    base = {"BASE_IMAGE": BY_NAME[image.parent or ""].tag}
+    build(BuildSpec(image.tag, folder / "Dockerfile", folder, key, base, no_cache=forced))
     return True
 
 
@@ -64,20 +67,25 @@ def _python_image(image: KitImage, opts: Options) -> bool:
     """The Python base: runtime stage, then wheels for the interpreter found in it."""
     folder = IMAGES_DIR / "python"
     parent_id = _parent_id(image)
-    parent = BY_NAME["debian"].tag
+    base = {"BASE_IMAGE": BY_NAME["debian"].tag}
     runtime_key = tree_digest([folder], [parent_id, "runtime"])
     with tempfile.TemporaryDirectory(prefix="ese-offline-empty-") as empty:
         # --force refreshes the apt layer here; the full build below then reuses it.
-        runtime = build(
-            f"{image.tag}-runtime",  # tagged, so it is not left dangling in `docker images`
-            folder / "Dockerfile",
-            Path(empty),
-            runtime_key,
-            {"BASE_IMAGE": parent},
-            target="runtime",
-            no_cache=image.name in opts.forced,
+        runtime = f"{image.tag}-runtime"  # tagged, so it is not left dangling in `docker images`
+        build(
+            BuildSpec(
+                runtime,
+                folder / "Dockerfile",
+                Path(empty),
+                runtime_key,
+                base,
+                target="runtime",
+                no_cache=image.name in opts.forced,
+            )
         )
-    probe = docker("run", "--rm", runtime, "python", "-c", wheelhouse.PROBE, capture=True)
+    probe = run_once(runtime, "probe-python", command=["python", "-c", wheelhouse.PROBE])
+    if probe.code != 0:
+        raise KitError(f"asking the Python in {runtime} failed ({probe.code}): {probe.output}")
     target = wheelhouse.Target.from_probe(probe.stdout)
     echo(
         f"image Python {target.env['python_full_version']} ({target.abi}, "
@@ -96,7 +104,7 @@ def _python_image(image: KitImage, opts: Options) -> bool:
     if image.name not in opts.forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
-    build(image.tag, folder / "Dockerfile", opts.wheel_dir, key, {"BASE_IMAGE": parent})
+    build(BuildSpec(image.tag, folder / "Dockerfile", opts.wheel_dir, key, base))
     return True
 
 
@@ -117,16 +125,14 @@ def _grafana_image(image: KitImage, opts: Options) -> bool:
     if not forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
-    parent = BY_NAME["python"].tag
+    base = {"BASE_IMAGE": BY_NAME["python"].tag}
     with tempfile.TemporaryDirectory(prefix="ese-offline-grafana-") as tmp:
         context = Path(tmp)
         for path in files:
             target = context / "fake_grafana" / path.relative_to(FAKE_GRAFANA)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-        build(
-            image.tag, folder / "Dockerfile", context, key, {"BASE_IMAGE": parent}, no_cache=forced
-        )
+        build(BuildSpec(image.tag, folder / "Dockerfile", context, key, base, no_cache=forced))
     return True
 
 

@@ -1,4 +1,4 @@
-"""The Debian base image: `debootstrap --variant=minbase` piped into `docker import`."""
+"""The Debian base image: `debootstrap --variant=minbase`, its tarball streamed to an import."""
 
 from __future__ import annotations
 
@@ -10,15 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ese.kit import IMAGES_DIR, KitError
-from ese.kit.dockercli import (
-    KEY_LABEL,
-    Output,
-    docker_env,
-    drop_replaced,
-    echo,
-    image_id,
-    tree_digest,
-)
+from ese.kit.engine import drop_replaced, image_id, import_rootfs
+from ese.kit.inputs import KEY_LABEL, tree_digest
+from ese.kit.output import echo
 
 SUITE = "bookworm"
 # In the base, so every stand-in has `wget` for its healthcheck as the alpine/busybox originals
@@ -142,21 +136,8 @@ def build(tag: str, mirrors: Mirrors, image_key: str) -> None:
 
 
 def _import(rootfs: Path, tag: str, image_key: str) -> None:
+    # As `docker import --change`: debootstrap leaves no environment, command or label.
     changes = [f"ENV PATH={PATH}", "ENV LANG=C.UTF-8", 'CMD ["bash"]']
     changes.append(f"LABEL {KEY_LABEL}={image_key}")
-    args = ["docker", "import"]
-    for change in changes:
-        args += ["--change", change]
-    args += ["-", tag]
     previous = image_id(tag)
-    echo("tar -C rootfs -c . | " + " ".join(args))
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-    assert tar.stdout is not None  # for mypy: PIPE was asked for
-    imp = subprocess.run(
-        args, stdin=tar.stdout, env=docker_env(), capture_output=Output.quiet, check=False
-    )
-    tar.stdout.close()
-    if tar.wait() != 0 or imp.returncode != 0:
-        codes = f"tar {tar.returncode}, docker {imp.returncode}"
-        raise KitError(f"importing the rootfs as {tag} failed ({codes})")
-    drop_replaced(previous, image_id(tag))
+    drop_replaced(previous, import_rootfs(rootfs, tag, changes))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ese.kit import KitError
-from ese.kit.dockercli import echo
+from ese.kit.output import echo
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -9,7 +9,7 @@ from pathlib import Path
 from ese.kit import IMAGES_DIR, REPO_ROOT
 from ese.kit.catalog import IMAGES, env_lines, env_overrides, with_parents
 from ese.kit.debian import DEFAULT_MIRROR, host_mirrors, sources_list
-from ese.kit.dockercli import tree_digest
+from ese.kit.inputs import tree_digest
 
 if sys.version_info >= (3, 11):
     import tomllib

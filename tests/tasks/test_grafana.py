@@ -722,10 +722,11 @@ def test_the_offline_image_is_built_from_the_fake_package_alone(tmp_path, monkey
     monkeypatch.setattr(build, "echo", lambda message: None)
     builds: list[tuple[str, set[str]]] = []
 
-    def fake_build(tag, dockerfile, context, key, args, no_cache=False):
+    def fake_build(spec):
+        context = spec.context
         files = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
-        builds.append((key, files))
-        assert Path(dockerfile) == IMAGES_DIR / "grafana-fake" / "Dockerfile"
+        builds.append((spec.key, files))
+        assert Path(spec.dockerfile) == IMAGES_DIR / "grafana-fake" / "Dockerfile"
         return "sha256:new"
 
     monkeypatch.setattr(build, "build", fake_build)
