@@ -45,9 +45,12 @@ def docker_reachable() -> bool:
 
 
 @contextmanager
-def container(cli: Any, image: str, command: list[str], **options: Any) -> Iterator[Any]:
-    """A detached container of `image`, removed with its anonymous volumes however the block
-    ends (what `docker run --rm` promises, kept even when the caller stops waiting)."""
+def container(
+    cli: Any, image: str, command: list[str] | None = None, **options: Any
+) -> Iterator[Any]:
+    """A detached container of `image` (`containers.run` options), removed with its anonymous
+    volumes however the block ends: what `docker run --rm` promises, kept even when the
+    caller stops waiting."""
     errors = importlib.import_module("docker.errors")
     box = cli.containers.run(image, command, detach=True, **options)
     try:
@@ -57,23 +60,32 @@ def container(cli: Any, image: str, command: list[str], **options: Any) -> Itera
             box.remove(force=True, v=True)
 
 
+def finished(box: Any, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Wait until the container ends: its exit code, stdout and stderr apart. TimeoutError
+    when it runs longer than `timeout` seconds."""
+    try:
+        code = int(box.wait(timeout=timeout)["StatusCode"])
+    except requests.exceptions.RequestException:  # the read deadline passed
+        raise TimeoutError(f"{box.name} ran over {timeout:.0f} s") from None
+    out = box.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+    err = box.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+    return subprocess.CompletedProcess([box.name], code, out, err)
+
+
 def run_once(
     image: str, command: list[str], timeout: float = 120, **options: Any
 ) -> subprocess.CompletedProcess[str]:
-    """`docker run --rm image command` through the SDK, as a finished process: exit code,
-    stdout and stderr apart. An engine that refuses the container answers 125, as the CLI."""
+    """`docker run --rm image command` as a finished process. As the CLI does, an engine that
+    refuses the container answers 125, and one that runs over `timeout` 124."""
     shown = ["docker", "run", "--rm", image, *command]
     errors = importlib.import_module("docker.errors")
     cli = client()
     try:
         with container(cli, image, command, **options) as box:
-            try:
-                code = int(box.wait(timeout=timeout)["StatusCode"])
-            except requests.exceptions.RequestException:  # the read deadline passed
-                return subprocess.CompletedProcess(shown, 124, "", f"timed out after {timeout}s")
-            out = box.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            err = box.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-        return subprocess.CompletedProcess(shown, code, out, err)
+            done = finished(box, timeout)
+        return subprocess.CompletedProcess(shown, done.returncode, done.stdout, done.stderr)
+    except TimeoutError as exc:
+        return subprocess.CompletedProcess(shown, 124, "", str(exc))
     except errors.APIError as exc:
         return subprocess.CompletedProcess(shown, 125, "", f"docker: {exc.explanation or exc}")
     finally:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ese.engine import sdk
 from ese.host.processes import TimedOut, wait_until
 from ese.kit import KitError
 from ese.kit.engine import client, docker_errors, engine_errors
@@ -65,27 +66,26 @@ def running(image: str, purpose: str, verb: str = "run -d", **options: Any) -> I
     """A detached container (SDK `containers.run` options), removed on the way out."""
     name = name_for(purpose)
     action(f"{verb} {_describe(name, image, options)}")
+    command = options.pop("command", None)
     try:
-        with engine_errors(f"starting {image} as {name}"):
-            container = client().containers.run(image, detach=True, name=name, **options)
-        yield container
+        with contextlib.ExitStack() as stack:
+            with engine_errors(f"starting {image} as {name}"):
+                box = stack.enter_context(
+                    sdk.container(client(), image, command, name=name, **options)
+                )
+            yield box
     finally:
-        _remove(name)
+        _remove(name)  # also a container created but never started, and the named volume
 
 
 def run_once(image: str, purpose: str, **options: Any) -> Ran:
     """Run a container to its end (at most RUN_SECONDS), like `docker run --rm`."""
-    with running(image, purpose, "run --rm", **options) as container:
-        what = f"{container.name} ended"
-        with engine_errors(f"running {container.name}"):
-            try:
-                wait_until(lambda: _stopped(container), RUN_SECONDS, what, retry=())
-            except TimedOut:
-                raise KitError(f"{container.name} ({image}) ran over {RUN_SECONDS:.0f} s") from None
-            code = int(container.attrs["State"]["ExitCode"])
-            out = container.logs(stdout=True, stderr=False)
-            err = container.logs(stdout=False, stderr=True)
-    return Ran(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    with running(image, purpose, "run --rm", **options) as box, engine_errors(f"running {image}"):
+        try:
+            done = sdk.finished(box, RUN_SECONDS)
+        except TimeoutError:
+            raise KitError(f"{box.name} ({image}) ran over {RUN_SECONDS:.0f} s") from None
+    return Ran(done.returncode, done.stdout, done.stderr)
 
 
 def _stopped(container: Any) -> bool:
