@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ese.engine import sdk
 from ese.errors import EseError
 from ese.topology import Topology
 
@@ -109,7 +110,7 @@ class Registry:
         if self.dry:
             return True
         report(f"pulling {ref}")
-        repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        repo, tag = sdk.split_ref(ref)
         try:
             self.cli.images.pull(repo, tag=tag)
         except Exception as exc:

@@ -44,6 +44,14 @@ def docker_reachable() -> bool:
     return True
 
 
+def split_ref(ref: str) -> tuple[str, str]:
+    """(repository, tag) of an image reference, the tag "latest" when it names none. A
+    registry's port (`host:5000/name`) is not a tag, and a digest (`@sha256:...`) is dropped."""
+    name = ref.split("@", 1)[0]
+    head, sep, tag = name.rpartition(":")
+    return (head, tag) if sep and "/" not in tag else (name, "latest")
+
+
 @contextmanager
 def container(
     cli: Any, image: str, command: list[str] | None = None, **options: Any

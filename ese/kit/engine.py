@@ -203,9 +203,7 @@ def imported_id(reply: str, what: str) -> str:
 def import_rootfs(rootfs: Path, tag: str, changes: list[str]) -> str:
     """`tar -C rootfs -c .` streamed into the engine's import as `tag`; the new image ID."""
     action(f"import {tag} from `tar -C {rootfs} -c .` with {'; '.join(changes)}")
-    repository, _, version = tag.rpartition(":")
-    if not repository or "/" in version:  # no tag given, only a registry port
-        repository, version = tag, "latest"
+    repository, version = sdk.split_ref(tag)
     what = f"importing the rootfs as {tag}"
     with tempfile.TemporaryFile() as errors:  # a file: a pipe could fill up and stall tar
         cmd = ["tar", "-C", str(rootfs), "-c", "."]

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ese.engine import sdk
 from ese.errors import EseError
 from ese.flows import backend as backend_flow
 from ese.flows import shared
@@ -60,9 +61,7 @@ def registry_ref(registry: str, ref: str) -> str:
 
 def repository(ref: str) -> str:
     """`ref` without its tag or digest: the name a registry stores it under."""
-    name = ref.split("@", 1)[0]
-    head, sep, tag = name.rpartition(":")
-    return head if sep and "/" not in tag else name
+    return sdk.split_ref(ref)[0]
 
 
 def needs_push(image: Any, ref: str) -> bool:
@@ -99,8 +98,7 @@ def push(
 
 def _tag_and_push(cli: Any, image: Any, target: str) -> str:
     """'' when `image` is now in the registry as `target`, else the engine's reason."""
-    repo = repository(target)
-    tag = target[len(repo) + 1 :] or "latest"
+    repo, tag = sdk.split_ref(target)
     try:
         image.tag(repo, tag=tag)
         # The engine reports a failed push inside the stream, not as an HTTP error.

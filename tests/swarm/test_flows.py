@@ -14,7 +14,7 @@ from invoke import Exit, MockContext
 
 import tasks
 from ese import task_defaults
-from ese.engine import commands
+from ese.engine import commands, sdk
 from ese.errors import EseError
 from ese.flows import provisioning, shared
 from ese.flows import swarm as flows
@@ -296,6 +296,9 @@ def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
     assert images.needs_push(local, "ese-offline/redis:7")
     assert images.needs_push(ours, "ese-server:local"), "pushed to some registry before"
     assert images.repository("127.0.0.1:5000/a/b:1@sha256:f") == "127.0.0.1:5000/a/b"
+    assert sdk.split_ref("127.0.0.1:5000/a/b") == ("127.0.0.1:5000/a/b", "latest")
+    assert sdk.split_ref("127.0.0.1:5000/a/b:1") == ("127.0.0.1:5000/a/b", "1")
+    assert sdk.split_ref("redis") == ("redis", "latest")
     did: list[tuple[str, ...]] = []
     local.tag = lambda repo, tag: did.append(("tag", repo, tag))  # type: ignore[attr-defined]
 
