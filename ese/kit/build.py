@@ -51,15 +51,18 @@ def _parent_id(image: KitImage) -> str:
 
 
 def _dockerfile_image(image: KitImage, opts: Options) -> bool:
-    """A stand-in built from images/<name>/Dockerfile with the image dir as context."""
-    folder = IMAGES_DIR / image.name
-    key = tree_digest([folder], [_parent_id(image)])
+    """A stand-in built from images/<recipe>/Dockerfile with that folder as context."""
+    folder = IMAGES_DIR / image.folder
+    args = {"BASE_IMAGE": BY_NAME[image.parent or ""].tag, **dict(image.args)}
+    # The target and arguments are inputs too: two images of one recipe get two keys.
+    extra = [_parent_id(image), image.target or "", *(f"{k}={v}" for k, v in image.args)]
+    key = tree_digest([folder], extra)
     forced = image.name in opts.forced
     if not forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
-    base = {"BASE_IMAGE": BY_NAME[image.parent or ""].tag}
-    build(BuildSpec(image.tag, folder / "Dockerfile", folder, key, base, no_cache=forced))
+    dockerfile = folder / "Dockerfile"
+    build(BuildSpec(image.tag, dockerfile, folder, key, args, image.target, no_cache=forced))
     return True
 
 
@@ -111,7 +114,7 @@ def _python_image(image: KitImage, opts: Options) -> bool:
 def _grafana_image(image: KitImage, opts: Options) -> bool:
     """The fake Grafana (services/fake_grafana) on the Python base: its package copied, run as
     `python -m fake_grafana`; the key is the Dockerfile folder and the package's own files."""
-    folder = IMAGES_DIR / "grafana-fake"
+    folder = IMAGES_DIR / image.folder
     if not (FAKE_GRAFANA / "server.py").is_file():
         raise KitError(f"{FAKE_GRAFANA / 'server.py'} does not exist (the Grafana fake)")
     # Sources only: bytecode caches come and go with every test run and must not change the key.

@@ -11,7 +11,8 @@ class KitImage:
 
     `parent` is the kit image it is built FROM; `env` is the topology.toml `[images.*].env`
     variable that makes the compose files (or the service builds) use it; `smoke_uses` are kit
-    images its smoke test runs beside it.
+    images its smoke test runs beside it. A Dockerfile image is built from `images/<recipe>/`
+    (its name when unset) with that folder as context, at `target` with `args` when given.
     """
 
     name: str
@@ -20,6 +21,17 @@ class KitImage:
     parent: str | None
     stands_in_for: str
     smoke_uses: tuple[str, ...] = ()
+    recipe: str = ""
+    target: str | None = None
+    args: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def folder(self) -> str:
+        return self.recipe or self.name
+
+
+# The Prometheus project's tools share one recipe: Debian's package, the official layout.
+PROMETHEUS_TOOLS = "prometheus-tools"
 
 
 IMAGES: tuple[KitImage, ...] = (
@@ -34,6 +46,9 @@ IMAGES: tuple[KitImage, ...] = (
         "ESE_PROMETHEUS_IMAGE",
         "debian",
         "prom/prometheus",
+        recipe=PROMETHEUS_TOOLS,
+        target="prometheus",
+        args=(("PACKAGE", "prometheus"), ("NAME", "prometheus"), ("CHECKER", "promtool")),
     ),
     KitImage(
         "alertmanager",
@@ -41,6 +56,13 @@ IMAGES: tuple[KitImage, ...] = (
         "ESE_ALERTMANAGER_IMAGE",
         "debian",
         "prom/alertmanager",
+        recipe=PROMETHEUS_TOOLS,
+        target="alertmanager",
+        args=(
+            ("PACKAGE", "prometheus-alertmanager"),
+            ("NAME", "alertmanager"),
+            ("CHECKER", "amtool"),
+        ),
     ),
     KitImage(
         "redis_exporter",
@@ -58,7 +80,12 @@ IMAGES: tuple[KitImage, ...] = (
         "python:3.11-slim-bookworm",
     ),
     KitImage(
-        "grafana", "ese-offline/grafana-fake:1", "ESE_GRAFANA_IMAGE", "python", "grafana/grafana"
+        "grafana",
+        "ese-offline/grafana-fake:1",
+        "ESE_GRAFANA_IMAGE",
+        "python",
+        "grafana/grafana",
+        recipe="grafana-fake",
     ),
 )
 BY_NAME = {image.name: image for image in IMAGES}

@@ -6,6 +6,7 @@ KitError with a hint, never as a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -132,6 +133,7 @@ def build(spec: BuildSpec) -> str:
     """Build with the classic builder (the SDK's /build), labelled with the key; the image ID."""
     action(f"build {spec.tag} ({_shown(spec.dockerfile)}, context {_shown(spec.context)})")
     previous = image_id(spec.tag)
+    loose = _loose() if spec.target else set()
     what = f"building {spec.tag}"
     transcript = Transcript()
     with engine_errors(what, f"see {_shown(spec.dockerfile)}"):
@@ -153,7 +155,28 @@ def build(spec: BuildSpec) -> str:
     if not new.startswith("sha256:"):  # a short ID from "Successfully built"
         new = image_id(new) or new
     drop_replaced(previous, new)
+    if spec.target:
+        drop_other_stages(loose)
     return new
+
+
+def _loose() -> set[str]:
+    """IDs of the untagged images that carry the kit's label (stages no tag keeps)."""
+    with contextlib.suppress(docker_errors().DockerException, OSError):
+        found = client().images.list(filters={"dangling": True, "label": KEY_LABEL})
+        return {str(image.id) for image in found}
+    return set()
+
+
+def drop_other_stages(before: set[str]) -> None:
+    """Remove the untagged images this build left: the stages before its target.
+
+    Why: the classic builder builds every stage up to the target, and nothing keeps those
+    it does not tag. Only images that appeared during this build go, never older ones.
+    """
+    for stale in _loose() - before:
+        with contextlib.suppress(docker_errors().DockerException, OSError):
+            client().images.remove(stale)
 
 
 def built_id(items: Iterable[Mapping[str, Any]], transcript: Transcript, what: str) -> str:

@@ -37,6 +37,20 @@ def scratch(docker_cli: Any, tmp_path: Path) -> Iterator[str]:
         docker_cli.images.remove(new, force=True)
 
 
+@pytest.fixture
+def quiet_tag(docker_cli: Any) -> Iterator[str]:
+    """A fresh tag for a test build, with the kit quiet (as the tasks run it); the image of
+    the tag is removed afterwards."""
+    tag = f"ese-kit-test/built-{uuid.uuid4().hex[:8]}:1"
+    Output.quiet = True
+    try:
+        yield tag
+    finally:
+        Output.quiet = False
+        if image_id(tag):
+            docker_cli.images.remove(tag, force=True)
+
+
 def _files(docker_cli: Any, image: str, path: str) -> set[str]:
     # A created (never started) container serves its files: the image needs no shell.
     container = docker_cli.containers.create(image, command=["/none"])
@@ -55,7 +69,7 @@ def test_the_import_sets_the_changes(docker_cli: Any, scratch: str) -> None:
 
 
 def test_a_build_is_labelled_sees_its_context_and_drops_the_image_it_replaced(
-    docker_cli: Any, scratch: str, tmp_path: Path
+    docker_cli: Any, scratch: str, tmp_path: Path, quiet_tag: str
 ) -> None:
     # As the Python base: a Dockerfile outside the context, which `COPY .` copies whole.
     recipe = tmp_path / "recipe"
@@ -67,34 +81,42 @@ def test_a_build_is_labelled_sees_its_context_and_drops_the_image_it_replaced(
     (context / "wheel.whl").write_text("w")
     (context / "secret.txt").write_text("s")
     (context / ".dockerignore").write_text("secret.txt\n")
-    tag = f"ese-kit-test/built-{uuid.uuid4().hex[:8]}:1"
-    base = {"BASE_IMAGE": scratch}
-    Output.quiet = True
-    try:
-        first = build(BuildSpec(tag, dockerfile, context, "key-1", base))
-        assert image_id(tag) == first and image_key(tag) == "key-1"
-        # Neither the Dockerfile sent along nor the ignored file lands in the image.
-        assert _files(docker_cli, tag, "/ctx") == {"ctx/wheel.whl", "ctx/.dockerignore"}
-        second = build(BuildSpec(tag, dockerfile, context, "key-2", base))
-        assert second != first and image_key(tag) == "key-2"
-        assert image_id(first) is None  # untagged by the rebuild, then removed
-    finally:
-        Output.quiet = False
-        if image_id(tag):
-            docker_cli.images.remove(tag, force=True)
+    tag, base = quiet_tag, {"BASE_IMAGE": scratch}
+    first = build(BuildSpec(tag, dockerfile, context, "key-1", base))
+    assert image_id(tag) == first and image_key(tag) == "key-1"
+    # Neither the Dockerfile sent along nor the ignored file lands in the image.
+    assert _files(docker_cli, tag, "/ctx") == {"ctx/wheel.whl", "ctx/.dockerignore"}
+    second = build(BuildSpec(tag, dockerfile, context, "key-2", base))
+    assert second != first and image_key(tag) == "key-2"
+    assert image_id(first) is None  # untagged by the rebuild, then removed
+
+
+def test_a_target_build_leaves_no_untagged_stage_behind(
+    docker_cli: Any, scratch: str, tmp_path: Path, quiet_tag: str
+) -> None:
+    """As the Prometheus tools' recipe: the classic builder also builds the stage before the
+    target, and the kit removes that image, which no tag keeps; older loose images stay."""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {scratch} AS common\nENV COMMON=1\n"
+        "FROM common AS first\nENV FIRST=1\n"
+        "FROM common AS second\nENV SECOND=1\n"
+    )
+    loose = {"dangling": True, "label": KEY_LABEL}
+    before = {i.id for i in docker_cli.images.list(filters=loose)}
+    build(BuildSpec(quiet_tag, tmp_path / "Dockerfile", tmp_path, "k-staged", target="second"))
+    env = docker_cli.images.get(quiet_tag).attrs["Config"]["Env"]
+    assert "SECOND=1" in env and "FIRST=1" not in env
+    after = {i.id for i in docker_cli.images.list(filters=loose)}
+    assert after <= before, "the stage `first` was left as an untagged image"
 
 
 def test_a_failed_build_is_one_kit_error_with_the_tail(
-    docker_cli: Any, scratch: str, tmp_path: Path
+    scratch: str, tmp_path: Path, quiet_tag: str
 ) -> None:
     (tmp_path / "Dockerfile").write_text(f"FROM {scratch}\nCOPY missing.txt /\n")
-    tag = f"ese-kit-test/broken-{uuid.uuid4().hex[:8]}:1"
-    Output.quiet = True
-    try:
-        with pytest.raises(KitError) as err:
-            build(BuildSpec(tag, tmp_path / "Dockerfile", tmp_path, "k"))
-    finally:
-        Output.quiet = False
+    tag = quiet_tag
+    with pytest.raises(KitError) as err:
+        build(BuildSpec(tag, tmp_path / "Dockerfile", tmp_path, "k"))
     first, _, tail = str(err.value).partition("\n")
     assert first.startswith(f"building {tag} failed: ") and "missing.txt" in first
     assert "Step 2/3 : COPY missing.txt /" in tail

@@ -48,10 +48,13 @@ def test_every_dockerfile_image_has_its_folder() -> None:
         if image.name == "debian":
             assert (IMAGES_DIR / "debian" / "rootfs" / "usr/sbin/policy-rc.d").is_file()
             continue
-        folder = "grafana-fake" if image.name == "grafana" else image.name
-        dockerfile = (IMAGES_DIR / folder / "Dockerfile").read_text()
+        dockerfile = (IMAGES_DIR / image.folder / "Dockerfile").read_text()
         # Every stand-in is built FROM the kit image it names as parent.
         assert "ARG BASE_IMAGE=" in dockerfile and "FROM ${BASE_IMAGE}" in dockerfile
+        if image.target:  # a shared recipe has a stage for each of its images
+            assert f" AS {image.target}\n" in dockerfile
+        for arg, _ in image.args:
+            assert f"ARG {arg}\n" in dockerfile
 
 
 def test_mirrors_from_deb822_and_one_line_sources(tmp_path: Path) -> None:
