@@ -36,6 +36,17 @@ def docker(argv: list[str], env: Mapping[str, str] | None = None, check: bool = 
     return result.returncode == 0
 
 
+def engine(shown: str, call: Callable[[], Any], hint: str = "run `invoke doctor`") -> Any:
+    """Print the docker command this SDK `call` stands for, then make it; EseError on failure."""
+    print(f"> {shown}", flush=True)
+    try:
+        return call()
+    except Exception as exc:  # docker.errors.APIError, requests' connection errors
+        said = str(getattr(exc, "explanation", None) or exc).strip().splitlines()
+        why = said[0] if said else type(exc).__name__
+        raise EseError(f"`{shown}` failed: {why}", hint) from None
+
+
 def check_count(raw: Any, flag: str, topo: Topology) -> int:
     """A replica count from a flag: a whole number between 1 and max_ingest_replicas."""
     top = topo.swarm.max_ingest_replicas
@@ -77,7 +88,10 @@ def ensure_swarm(cli: Any, advertise: Callable[[], str | None] | None = None) ->
         hint = "fix it (`docker info`, `docker swarm unlock`) or `docker swarm leave`"
         raise EseError(f"this engine's swarm state is {node.state!r}", hint)
     address = (advertise or shared.lan_or_none)() or "127.0.0.1"
-    docker(["docker", "swarm", "init", "--advertise-addr", address])
+    engine(
+        f"docker swarm init --advertise-addr {address}",
+        lambda: cli.swarm.init(advertise_addr=address),
+    )
     MARKER.parent.mkdir(parents=True, exist_ok=True)
     MARKER.write_text(state.node_state(cli).node_id + "\n", encoding="utf-8")
     print(
@@ -305,7 +319,8 @@ def scale(
         raise EseError(f"stack {topo.swarm.stack} is not deployed", "run `invoke swarm.up` first")
     service = _service(topo, topo.swarm.ingest_service)
     started = time.monotonic()
-    docker(["docker", "service", "scale", "--detach", f"{service}={n}"])
+    shown = f"docker service scale --detach {service}={n}"
+    engine(shown, lambda: cli.services.get(service).scale(n))
     wait_stack(cli, topo, timeout, log_lines, only=[topo.swarm.ingest_service])
     lb, prom = balanced(cli, topo, n, get or status_report.fetch)
     again = "run `invoke status` and `invoke swarm.scale` again"
@@ -389,7 +404,7 @@ def down(*, volumes: bool, leave: bool, timeout: float, cli: Any = None) -> None
             volume.remove()
     if leave:
         if created_here(cli):
-            docker(["docker", "swarm", "leave", "--force"])
+            engine("docker swarm leave --force", lambda: cli.swarm.leave(force=True))
             MARKER.unlink(missing_ok=True)
             # `swarm init` made this bridge for the published ports; leaving keeps it.
             for bridge in cli.networks.list(names=[GWBRIDGE]):

@@ -60,6 +60,26 @@ class FakeSwarm:
         self.volumes = SimpleNamespace(list=lambda filters=None: self.volume_items)
         self.containers = SimpleNamespace(list=self._containers)
         self.images = SimpleNamespace(get=lambda ref: Item(ref))
+        # The SDK calls the flows make; each records the docker command it stands for.
+        self.lines: list[str] = []
+        self.swarm = SimpleNamespace(init=self._init, leave=self._leave)
+        self.services = SimpleNamespace(get=self._service)
+
+    def _init(self, advertise_addr: str) -> None:
+        self.lines.append(f"docker swarm init --advertise-addr {advertise_addr}")
+        self.state = "active"
+
+    def _leave(self, force: bool) -> None:
+        self.lines.append("docker swarm leave --force" if force else "docker swarm leave")
+        self.state = "inactive"
+
+    def _service(self, name: str) -> Any:
+        def scale(n: int) -> bool:
+            self.lines.append(f"docker service scale --detach {name}={n}")
+            self.replicas[name.removeprefix("ese_")] = n
+            return True
+
+        return SimpleNamespace(scale=scale)
 
     def deploy(self, ingest: int) -> None:
         self.state = "active"
@@ -112,10 +132,6 @@ class Ctx:
         self.envs.append(dict(env or {}))
         if line.startswith("docker stack deploy"):
             self.fake.deploy(int(env[swarm_stack.REPLICAS_VAR]))
-        if line.startswith("docker swarm init"):
-            self.fake.state = "active"
-        if line.startswith("docker service scale"):
-            self.fake.replicas["ese-ingest"] = int(line.rpartition("=")[2])
         return SimpleNamespace(returncode=0)
 
 
@@ -154,7 +170,7 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     fake = FakeSwarm()
     c = ctx(monkeypatch, fake)
     up(c, fake)
-    assert c.lines[0] == "docker swarm init --advertise-addr 192.168.1.23"
+    assert fake.lines == ["docker swarm init --advertise-addr 192.168.1.23"]
     assert wired.marker.read_text().strip() == "node1"
     deploy = [line for line in c.lines if line.startswith("docker stack deploy")]
     assert deploy == [
@@ -174,6 +190,7 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     assert wired.grafana == ["http://127.0.0.1:3000"]
     out = capsys.readouterr().out
     assert f"> {deploy[0]}" in out and values["REDIS_PASSWORD"] not in out
+    assert "> docker swarm init --advertise-addr 192.168.1.23" in out  # the SDK call, shown
 
 
 def test_up_again_keeps_the_scale_and_the_secrets(wired, monkeypatch, capsys) -> None:
@@ -181,8 +198,9 @@ def test_up_again_keeps_the_scale_and_the_secrets(wired, monkeypatch, capsys) ->
     up(ctx(monkeypatch, fake), fake)
     fake.replicas["ese-ingest"] = 4  # invoke swarm.scale --ingest 4
     c = ctx(monkeypatch, fake)
+    fake.lines.clear()
     up(c, fake)
-    assert not any(line.startswith("docker swarm init") for line in c.lines)
+    assert fake.lines == [], "the swarm exists: no init again"
     assert c.envs[-1]["ESE_INGEST_REPLICAS"] == "4"
     assert len(fake.created) == 4, "the secrets exist: none created again"
     assert "keeping 4 ese-ingest replicas" in capsys.readouterr().out
@@ -197,7 +215,7 @@ def test_up_refuses_a_busy_published_port_before_changing_anything(wired, monkey
     c = ctx(monkeypatch, fake)
     with pytest.raises(EseError, match="8100"):
         up(c, fake)
-    assert c.lines == [] and fake.state == "inactive"
+    assert c.lines == fake.lines == [] and fake.state == "inactive"
 
 
 def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch) -> None:
@@ -232,7 +250,7 @@ def test_scale_waits_for_haproxy_and_prometheus(wired, monkeypatch, capsys) -> N
     slots = {f"ingest{i}": "UP" if i <= 3 else "MAINT (resolution)" for i in range(1, 9)}
     result = flows.scale(ingest="3", timeout=5, log_lines=5, cli=fake,
                          get=lambda url, headers: lb_csv(slots))  # fmt: skip
-    assert c.lines == ["docker service scale --detach ese_ese-ingest=3"]
+    assert fake.lines == ["docker service scale --detach ese_ese-ingest=3"] and c.lines == []
     assert set(result) == {"haproxy", "prometheus"}
     assert "ese_ese-ingest: 3 replicas, in HAProxy after" in capsys.readouterr().out
 
@@ -268,15 +286,16 @@ def test_down_removes_volumes_and_leaves_only_a_swarm_it_created(
     wired, monkeypatch, capsys
 ) -> None:
     fake = FakeSwarm(replicas=2)
-    c = ctx(monkeypatch, fake)
+    ctx(monkeypatch, fake)
     fake.replicas = {}  # stack rm has removed the services
     flows.down(volumes=True, leave=True, timeout=5, cli=fake)
     assert fake.volume_items[0].removed == ["ese_redis-data"]
-    assert "docker swarm leave --force" not in c.lines
+    assert "docker swarm leave --force" not in fake.lines
     assert "not leaving the swarm" in capsys.readouterr().out
     wired.marker.write_text("node1\n")
     flows.down(volumes=False, leave=True, timeout=5, cli=fake)
-    assert c.lines[-1] == "docker swarm leave --force" and not wired.marker.exists()
+    assert fake.lines == ["docker swarm leave --force"] and not wired.marker.exists()
+    assert fake.state == "inactive"
 
 
 def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
@@ -415,3 +434,19 @@ def test_status_lists_firing_alerts_and_memory_through_docker_exec(wired, capsys
     # Prometheus and Alertmanager were asked inside their containers, never on a host port.
     assert {s for s, _ in fake.execs} == {"alertmanager", "prometheus-server"}
     assert not [u for u in fetched if ":9090" in u or ":9093" in u]
+
+
+def test_an_engine_refusal_is_one_line_naming_the_command(capsys) -> None:
+    class Refused(Exception):
+        explanation = "This node is not a swarm manager.\nUse docker swarm init."
+
+    def refuse() -> None:
+        raise Refused()
+
+    with pytest.raises(EseError) as err:
+        flows.engine("docker swarm leave --force", refuse)
+    assert str(err.value) == (
+        "`docker swarm leave --force` failed: This node is not a swarm manager.; "
+        "run `invoke doctor`"
+    )
+    assert capsys.readouterr().out == "> docker swarm leave --force\n"
