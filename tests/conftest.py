@@ -106,6 +106,20 @@ class RedisServer:
             raise RuntimeError(f"FLUSHALL failed: {reply!r}")
 
 
+# The services of the compose backend, as topology.toml describes it.
+BACKEND_SERVICES = (
+    "redis-server",
+    "ese-server1",
+    "ese-server2",
+    "ese-server-analytics",
+    "elb",
+    "prometheus-server",
+    "grafana-server",
+    "redis-exporter",
+    "alertmanager",
+)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """Session-wide real redis-server on a free loopback port (`.url`, `.port`, `.stop()`,

@@ -21,6 +21,9 @@ from ese_client.simulation import ORDER_STATES, plan_ticks, split_limit
 from tests.client.conftest import REPO_ROOT, RecordingProxy, finish, run_client, start_client
 from tests.tooling import free_port, stop_process
 
+# A client that outlasts an outage: retries for a minute, up to 1,000 attempts per request.
+PATIENT = ("--retry-seconds", "60", "--max-attempts", "1000")
+
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
 
 
@@ -133,9 +136,13 @@ def test_a_redis_outage_is_retried_and_stores_every_event_once(
     redis_server.stop()  # the shard stays up and answers 503 until Redis is back
     limit = 150
     proc = start_client(
-        server.url, "--event-limit", str(limit), "--concurrency", "2", "--retry-seconds", "60",
-        "--max-attempts", "1000",
-    )  # fmt: skip
+        server.url,
+        "--event-limit",
+        str(limit),
+        "--concurrency",
+        "2",
+        *PATIENT,
+    )
     try:
         # Bring Redis back only once the client has met the outage (a 503 on an ingest route).
         deadline = time.monotonic() + 30
@@ -207,9 +214,17 @@ def test_timeouts_during_a_redis_stall_are_retried_without_duplicates(
     # the first copies are still pending in the shard; both land once Redis thaws.
     server = ese_server_factory(role="all")
     proc = start_client(
-        server.url, "--event-limit", "3000", "--event-delay-ms", "20", "--concurrency", "2",
-        "--timeout-seconds", "0.3", "--retry-seconds", "60", "--max-attempts", "1000",
-    )  # fmt: skip
+        server.url,
+        "--event-limit",
+        "3000",
+        "--event-delay-ms",
+        "20",
+        "--concurrency",
+        "2",
+        "--timeout-seconds",
+        "0.3",
+        *PATIENT,
+    )
     _wait_for_stored(server.url, 20, proc)
     redis_server.proc.send_signal(signal.SIGSTOP)
     try:
@@ -271,9 +286,12 @@ def _start_server_on(port: int, redis_url: str, log: Any) -> subprocess.Popen[by
     env = {**os.environ, "SERVER_PORT": str(port), "ESE_ROLE": "all", "REDIS_URL": redis_url}
     env.setdefault("PYTHONPATH", str(REPO_ROOT / "services"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ese_server"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "ese_server"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         cwd=str(REPO_ROOT),
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -295,9 +313,15 @@ def test_a_server_restart_on_the_same_port_is_retried_and_stores_every_event_onc
     with open(tmp_path / "server.log", "w+b") as log:
         server = _start_server_on(port, redis_url, log)
         proc = start_client(
-            url, "--event-limit", str(limit), "--event-delay-ms", "20", "--concurrency", "2",
-            "--retry-seconds", "60", "--max-attempts", "1000",
-        )  # fmt: skip
+            url,
+            "--event-limit",
+            str(limit),
+            "--event-delay-ms",
+            "20",
+            "--concurrency",
+            "2",
+            *PATIENT,
+        )
         try:
             _wait_for_stored(url, 50, proc)
             stop_process(server, 15)

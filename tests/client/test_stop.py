@@ -45,9 +45,18 @@ def test_sigterm_with_the_server_unreachable_ends_in_time_with_the_summary(serve
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     # Retries would go on for a minute; a request to the hanging server waits 10 s.
     proc = start_client(
-        url, "--event-limit", "5000", "--event-delay-ms", "20", "--retry-seconds", "60",
-        "--max-attempts", "1000", "--timeout-seconds", "10",
-    )  # fmt: skip
+        url,
+        "--event-limit",
+        "5000",
+        "--event-delay-ms",
+        "20",
+        "--retry-seconds",
+        "60",
+        "--max-attempts",
+        "1000",
+        "--timeout-seconds",
+        "10",
+    )
     conn = first_connection(listener)
     if server == "refused":
         conn.close()
@@ -72,9 +81,15 @@ def test_sigterm_with_the_server_unreachable_ends_in_time_with_the_summary(serve
 def test_a_short_grace_is_configurable(hanging_listener: socket.socket) -> None:
     url = f"http://127.0.0.1:{hanging_listener.getsockname()[1]}"
     proc = start_client(
-        url, "--event-limit", "5000", "--retry-seconds", "60",
-        "--max-attempts", "1000", ESE_STOP_GRACE_SECONDS="0.5",
-    )  # fmt: skip
+        url,
+        "--event-limit",
+        "5000",
+        "--retry-seconds",
+        "60",
+        "--max-attempts",
+        "1000",
+        ESE_STOP_GRACE_SECONDS="0.5",
+    )
     first_connection(hanging_listener)
     time.sleep(0.5)
     sent = time.monotonic()

@@ -45,7 +45,7 @@ def demo_events(rounds: int = 12, now_ms: int | None = None) -> list[dict[str, A
                         "id": f"{order_id}-{k}",
                     }
                 )
-    return events  # fmt: skip
+    return events
 
 
 def seed(base_url: str, events: list[dict[str, Any]], token: str | None = None) -> None:

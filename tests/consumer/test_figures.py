@@ -278,9 +278,17 @@ def test_a_single_point_gets_two_second_labels() -> None:
 
 @pytest.mark.parametrize(
     ("span_seconds", "unit", "step"),
-    [(0, "second", 1), (7, "second", 1), (8, "second", 2), (59, "second", 10),
-     (200, "second", 30), (3600, "minute", 10), (6 * 3600, "hour", 1), (30 * 86400, "day", 5)],
-)  # fmt: skip
+    [
+        (0, "second", 1),
+        (7, "second", 1),
+        (8, "second", 2),
+        (59, "second", 10),
+        (200, "second", 30),
+        (3600, "minute", 10),
+        (6 * 3600, "hour", 1),
+        (30 * 86400, "day", 5),
+    ],
+)
 def test_the_tick_spacing_keeps_labels_few_and_distinct(
     span_seconds: int, unit: str, step: int
 ) -> None:

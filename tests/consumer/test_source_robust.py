@@ -13,14 +13,24 @@ from tests.consumer.conftest import OriginalServer
 NOW_MS = 1_706_000_000_000
 
 STATS = {
-    "total": 2, "by_type": {"CLICK_STREAM_EVENT": 2}, "by_subtype": {}, "clients": {"a-1": 2},
-    "orders": {"open": 0, "completed": 0}, "stream_length": 2, "retention_seconds": 3600,
-}  # fmt: skip
+    "total": 2,
+    "by_type": {"CLICK_STREAM_EVENT": 2},
+    "by_subtype": {},
+    "clients": {"a-1": 2},
+    "orders": {"open": 0, "completed": 0},
+    "stream_length": 2,
+    "retention_seconds": 3600,
+}
 
 
 def _click(event_id: str, timestamp: Any) -> dict[str, Any]:
-    return {"id": event_id, "eventType": "CLICK_STREAM_EVENT", "timestamp": timestamp,
-            "ip": "a-1", "data": {"event": "KEY_PRESS_EVENT"}}  # fmt: skip
+    return {
+        "id": event_id,
+        "eventType": "CLICK_STREAM_EVENT",
+        "timestamp": timestamp,
+        "ip": "a-1",
+        "data": {"event": "KEY_PRESS_EVENT"},
+    }
 
 
 def _server(original_server: OriginalServer, events: list[dict[str, Any]], cursor: str) -> None:
@@ -74,8 +84,10 @@ def test_a_failure_late_in_the_poll_changes_nothing_and_the_next_poll_recovers(
 
 def test_a_broken_content_encoding_is_a_message(original_server: OriginalServer) -> None:
     # httpx raises DecodingError (not a TransportError) for a body that is not the gzip it says.
-    original_server.raw = ({"Content-Type": "application/json", "Content-Encoding": "gzip"},
-                           b"this is not gzip")  # fmt: skip
+    original_server.raw = (
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        b"this is not gzip",
+    )
     state = source.poll(source.PollState(url=f"{original_server.url}/events"))
     assert state.error is not None
     assert state.error.kind == "malformed"

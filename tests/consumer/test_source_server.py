@@ -58,8 +58,13 @@ def test_a_cursor_the_server_rejects_starts_over(
 
 
 def test_stats_without_since_support_uses_the_list(original_server: OriginalServer) -> None:
-    original_server.stats = {"total": 99, "by_type": {}, "by_subtype": {}, "clients": {},
-                             "orders": {"open": 0, "completed": 0}}  # fmt: skip
+    original_server.stats = {
+        "total": 99,
+        "by_type": {},
+        "by_subtype": {},
+        "clients": {},
+        "orders": {"open": 0, "completed": 0},
+    }
     state = source.poll(source.PollState(url=f"{original_server.url}/events"))
     assert state.error is None
     assert state.mode == "list"

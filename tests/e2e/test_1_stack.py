@@ -8,22 +8,12 @@ import json
 
 from ese.host import secrets
 from ese.topology import load
+from tests.conftest import BACKEND_SERVICES
 from tests.e2e import harness, outside
 from tests.e2e.conftest import FIRST_CLIENTS, FIRST_LIMIT
 
 # 3 shards, HAProxy's exporter, redis_exporter, Prometheus itself (prometheus/prometheus.yml).
 PROM_TARGETS = 6
-BACKEND_SERVICES = (
-    "redis-server",
-    "ese-server1",
-    "ese-server2",
-    "ese-server-analytics",
-    "elb",
-    "prometheus-server",
-    "grafana-server",
-    "redis-exporter",
-    "alertmanager",
-)
 ALERT_RULES = 8  # prometheus/rules/ese.rules.yml
 
 

@@ -39,8 +39,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def docker_out(*args: str, timeout: float = 60) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
     return proc.stdout + proc.stderr
 
 

@@ -70,8 +70,12 @@ def test_scale_and_roll_the_ingest_service_under_load(swarm: harness.Stack) -> N
             steps.append(f"scale {n}: {time.monotonic() - started:.1f}s")
             assert watcher.running_now() == CLIENTS, f"clients ended during the drill: {steps}"
         started = time.monotonic()
-        subprocess.run(["docker", "service", "update", "--force", "--detach", INGEST],
-                       check=True, timeout=60, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["docker", "service", "update", "--force", "--detach", INGEST],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
 
         def rolled() -> bool:
             svc = swarm.cli.api.services(filters={"name": INGEST})[0]
@@ -89,8 +93,10 @@ def test_scale_and_roll_the_ingest_service_under_load(swarm: harness.Stack) -> N
     phase = harness.run_clients(
         swarm, clients=CLIENTS, delay_ms=DELAY_MS, limit=LIMIT, during=drill, timeout=600
     )
-    print(f"drill steps: {steps}; client phase {phase.seconds:.0f}s; "
-          f"retries {sum(r.count('retries') for r in phase.runs)}")  # fmt: skip
+    print(
+        f"drill steps: {steps}; client phase {phase.seconds:.0f}s; "
+        f"retries {sum(r.count('retries') for r in phase.runs)}"
+    )
     harness.record("swarm drill: client phase", phase.seconds)
     # Every acknowledged event stored once, per client; no client gave up on an event.
     harness.check_phase(phase, CLIENTS, LIMIT)
@@ -164,8 +170,12 @@ def test_redeploy_through_a_registry_keeps_the_scale(swarm: harness.Stack) -> No
             f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: warn\n",
             encoding="utf-8",
         )
-        registry = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, env=dict(os.environ))  # fmt: skip
+        registry = subprocess.Popen(
+            [binary, "serve", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ),
+        )
         try:
             outside.wait_until(
                 lambda: outside.request("GET", f"http://127.0.0.1:{port}/v2/", timeout=2)[0] == 200,

@@ -83,8 +83,14 @@ def test_unknown_extra_is_a_clear_error(tmp_path: Path) -> None:
 def test_marker_gated_dependency_of_the_image_python_is_reported_missing(tmp_path: Path) -> None:
     # redis declares async-timeout only below 3.11.3: needed by bookworm's 3.11.2, which
     # pip misses when it runs on a newer host Python.
-    _wheel(tmp_path, "redis", ['async-timeout>=4.0.3; python_full_version < "3.11.3"',
-                               'hiredis>=3.0.0; extra == "hiredis"'])  # fmt: skip
+    _wheel(
+        tmp_path,
+        "redis",
+        [
+            'async-timeout>=4.0.3; python_full_version < "3.11.3"',
+            'hiredis>=3.0.0; extra == "hiredis"',
+        ],
+    )
     _wheel(tmp_path, "hiredis", [])
     assert missing(tmp_path, ["redis[hiredis]>=5.0"], BOOKWORM) == ["async-timeout>=4.0.3"]
     _wheel(tmp_path, "async_timeout", [])

@@ -206,8 +206,9 @@ def test_stream_key_is_the_servers() -> None:
 
 
 def _with_webhook(topo: Topology, url: str) -> Topology:
-    return dataclasses.replace(topo, alertmanager=dataclasses.replace(topo.alertmanager,
-                               webhook_url=url))  # fmt: skip
+    return dataclasses.replace(
+        topo, alertmanager=dataclasses.replace(topo.alertmanager, webhook_url=url)
+    )
 
 
 def test_alertmanager_sends_nowhere_until_a_webhook_is_set() -> None:

@@ -77,9 +77,10 @@ def test_rules_check_wants_a_firing_and_a_quiet_case_per_alert(tmp_path: Path) -
     doc = yaml.safe_load((root / TESTS).read_text())
     for test in doc["tests"]:
         test["alert_rule_test"] = [
-            c for c in test["alert_rule_test"]
+            c
+            for c in test["alert_rule_test"]
             if not (c["alertname"] == "EseRedisDown" and not c["exp_alerts"])
-        ]  # fmt: skip
+        ]
     (root / TESTS).write_text(yaml.safe_dump(doc))
     outcome = configcheck.check_rules(load(), root)
     assert outcome.status == "fail"
@@ -87,10 +88,16 @@ def test_rules_check_wants_a_firing_and_a_quiet_case_per_alert(tmp_path: Path) -
 
 
 def test_rule_problems_name_unknown_metrics_and_bare_counters() -> None:
-    doc = {"groups": [{"rules": [
-        {"alert": "A", "expr": "rate(x_total[1m]) > 0"},
-        {"alert": "B", "expr": "nope_metric > 1 and x_total > 0"},
-    ]}]}  # fmt: skip
+    doc = {
+        "groups": [
+            {
+                "rules": [
+                    {"alert": "A", "expr": "rate(x_total[1m]) > 0"},
+                    {"alert": "B", "expr": "nope_metric > 1 and x_total > 0"},
+                ]
+            }
+        ]
+    }
     problems = configcheck.rule_problems(doc, {"x_total"})
     assert problems == [
         "rule B: nope_metric is not exported by any service",
@@ -179,10 +186,16 @@ def test_real_alertmanager_groups_inhibits_and_calls_the_webhook(
     cfg.write_text(render.render_all(topo)["alertmanager/alertmanager.yml"])
     port = free_port()
     proc = subprocess.Popen(
-        [binary, f"--config.file={cfg}", f"--storage.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            binary,
+            f"--config.file={cfg}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait(lambda: _api(port, "/api/v2/status"), 20, "Alertmanager up")
 
@@ -190,14 +203,19 @@ def test_real_alertmanager_groups_inhibits_and_calls_the_webhook(
             labels = {"alertname": name, "shard": shard, "severity": severity}
             return {"labels": labels, "annotations": {"summary": f"{name} {shard}"}}
 
-        _api(port, "/api/v2/alerts", [
-            alert("EseShardDown", "ese-server1", "critical"),
-            alert("EseLoadBalancerServerDown", "ese-server1", "warning"),  # inhibited
-            alert("EseLoadBalancerServerDown", "ese-server2", "warning"),  # not inhibited
-        ])  # fmt: skip
+        _api(
+            port,
+            "/api/v2/alerts",
+            [
+                alert("EseShardDown", "ese-server1", "critical"),
+                alert("EseLoadBalancerServerDown", "ese-server1", "warning"),  # inhibited
+                alert("EseLoadBalancerServerDown", "ese-server2", "warning"),  # not inhibited
+            ],
+        )
         listed = _api(port, "/api/v2/alerts")
-        states = {(a["labels"]["alertname"], a["labels"]["shard"]): a["status"]["state"]
-                  for a in listed}  # fmt: skip
+        states = {
+            (a["labels"]["alertname"], a["labels"]["shard"]): a["status"]["state"] for a in listed
+        }
         assert states == {
             ("EseShardDown", "ese-server1"): "active",
             ("EseLoadBalancerServerDown", "ese-server1"): "suppressed",
@@ -212,8 +230,9 @@ def test_real_alertmanager_groups_inhibits_and_calls_the_webhook(
         # group_wait is 10 s; each active group is sent once, the inhibited one never.
         _wait(lambda: len(_Hook.received) >= 2, 30, "two webhook notifications")
         time.sleep(1)
-        sent = sorted((m["groupLabels"]["alertname"], m["groupLabels"]["shard"])
-                      for m in _Hook.received)  # fmt: skip
+        sent = sorted(
+            (m["groupLabels"]["alertname"], m["groupLabels"]["shard"]) for m in _Hook.received
+        )
         assert sent == [
             ("EseLoadBalancerServerDown", "ese-server2"),
             ("EseShardDown", "ese-server1"),

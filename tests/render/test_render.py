@@ -12,6 +12,7 @@ import yaml
 from ese import render
 from ese.paths import REPO_ROOT, TOPOLOGY_FILE
 from ese.topology import Topology, TopologyError, load, parse
+from tests.conftest import BACKEND_SERVICES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,17 +76,17 @@ def test_third_ingest_shard_reaches_every_file(tmp_path: Path) -> None:
 
 def test_every_service_has_a_healthcheck_with_start_period() -> None:
     backend = yaml.safe_load(render.render_all(load())["docker/ese-server.compose.yml"])
-    assert set(backend["services"]) == {
-        "redis-server", "ese-server1", "ese-server2", "ese-server-analytics",
-        "elb", "prometheus-server", "grafana-server", "redis-exporter", "alertmanager",
-    }  # fmt: skip
+    assert set(backend["services"]) == set(BACKEND_SERVICES)
     for name, service in backend["services"].items():
         assert service["healthcheck"]["start_period"], name
         for dep in service.get("depends_on", {}).values():
             assert dep == {"condition": "service_healthy"}, name
     assert set(backend["volumes"]) == {
-        "redis-data", "prometheus-data", "alertmanager-data", "grafana-data"
-    }  # fmt: skip
+        "redis-data",
+        "prometheus-data",
+        "alertmanager-data",
+        "grafana-data",
+    }
 
 
 def test_published_addresses_follow_the_topology() -> None:

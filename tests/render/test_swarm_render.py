@@ -55,9 +55,16 @@ def test_ingest_is_one_replicated_service_with_the_topology_count(replicas: int)
     assert ingest["environment"]["ESE_ROLE"] == "ingest"
     # No per-shard ingest services: the compose shards ese-server1/2 become the replicas.
     assert not {"ese-server1", "ese-server2"} & set(services)
-    assert set(services) == {"redis-server", "ese-ingest", "ese-server-analytics", "elb",
-                             "prometheus-server", "grafana-server", "alertmanager",
-                             "redis-exporter"}  # fmt: skip
+    assert set(services) == {
+        "redis-server",
+        "ese-ingest",
+        "ese-server-analytics",
+        "elb",
+        "prometheus-server",
+        "grafana-server",
+        "alertmanager",
+        "redis-exporter",
+    }
     # HAProxy's slots and Prometheus' discovery do not depend on the count.
     assert swarm_haproxy.config(topo) == swarm_haproxy.config(topology())
     assert swarm_prometheus.config(topo) == swarm_prometheus.config(topology())
@@ -109,8 +116,11 @@ def test_secrets_are_external_files_named_by_the_deploy_environment() -> None:
         assert env["REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
         assert env["ESE_INGEST_TOKEN_FILE"] == "/run/secrets/ingest_token"
         assert env["ESE_ANALYTICS_TOKEN_FILE"] == "/run/secrets/analytics_token"
-        assert set(services[name]["secrets"]) == {"redis_password", "ingest_token",
-                                                  "analytics_token"}  # fmt: skip
+        assert set(services[name]["secrets"]) == {
+            "redis_password",
+            "ingest_token",
+            "analytics_token",
+        }
     redis = services["redis-server"]
     assert "$$(cat /run/secrets/redis_password)" in redis["command"][-1]
     assert "$$(cat /run/secrets/redis_password)" in redis["healthcheck"]["test"][-1]
@@ -204,8 +214,9 @@ def test_alertmanager_and_redis_exporter_run_unpublished_on_the_manager() -> Non
         # `invoke swarm.up` resolves and passes every image of the stack.
         assert image in images.STACK_IMAGES
     am = services["alertmanager"]
-    assert am["configs"] == [{"source": "alertmanager_yml",
-                              "target": "/etc/alertmanager/alertmanager.yml"}]  # fmt: skip
+    assert am["configs"] == [
+        {"source": "alertmanager_yml", "target": "/etc/alertmanager/alertmanager.yml"}
+    ]
     assert "--config.file=/etc/alertmanager/alertmanager.yml" in am["command"]
     assert "alertmanager-data:/alertmanager" in am["volumes"]
     assert "alertmanager-data" in stack_doc(topo)["volumes"]
@@ -253,12 +264,14 @@ def test_redis_exporter_entrypoint_exports_the_secret_and_execs(tmp_path) -> Non
         .replace("/redis_exporter", str(fake))
     )
     env = {"PATH": "/usr/bin:/bin", "REDIS_ADDR": "redis://r:6379"}
-    out = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
-                         check=True, timeout=10)  # fmt: skip
+    out = subprocess.run(
+        ["sh", "-c", script], env=env, capture_output=True, text=True, check=True, timeout=10
+    )
     assert out.stdout == "s3 cr$t|redis://r:6379"
     secret.unlink()
-    failed = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
-                            check=False, timeout=10)  # fmt: skip
+    failed = subprocess.run(
+        ["sh", "-c", script], env=env, capture_output=True, text=True, check=False, timeout=10
+    )
     assert failed.returncode != 0 and failed.stdout == "", "no exporter without its password"
 
 

@@ -16,8 +16,11 @@ def entry(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "ese_settings.image", *args],
         # The console scripts sit beside this interpreter, as they do in the image's venv.
         env={"PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]), **env},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_run_becomes_the_named_service_with_the_containers_arguments() -> None:
@@ -30,8 +33,11 @@ def test_a_service_that_is_not_installed_is_one_line_and_exit_2() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ese_settings.image", "run"],
         env={"PATH": "/nonexistent", "ESE_SERVICE": "ese-server"},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "ese-server is not installed in this image; build it with EXTRA=server"

@@ -24,8 +24,16 @@ from ese.swarm import stack_images as images
 from ese.swarm import state as engine
 from ese.topology import load
 
-SERVICES = ["alertmanager", "elb", "ese-ingest", "ese-server-analytics", "grafana-server",
-            "prometheus-server", "redis-exporter", "redis-server"]  # fmt: skip
+SERVICES = [
+    "alertmanager",
+    "elb",
+    "ese-ingest",
+    "ese-server-analytics",
+    "grafana-server",
+    "prometheus-server",
+    "redis-exporter",
+    "redis-server",
+]
 
 
 @dataclass
@@ -53,8 +61,9 @@ class FakeSwarm:
         self.exec_outputs: dict[str, bytes] = {}
         self.execs: list[tuple[str, str]] = []
         self.api = SimpleNamespace(services=self._services, tasks=self._tasks)
-        self.secrets = SimpleNamespace(list=lambda filters=None: list(self.secret_items),
-                                       create=self._create_secret)  # fmt: skip
+        self.secrets = SimpleNamespace(
+            list=lambda filters=None: list(self.secret_items), create=self._create_secret
+        )
         self.configs = SimpleNamespace(list=lambda filters=None: [])
         self.networks = SimpleNamespace(list=lambda filters=None, names=None: [])
         self.volumes = SimpleNamespace(list=lambda filters=None: self.volume_items)
@@ -87,13 +96,25 @@ class FakeSwarm:
 
     def info(self) -> dict[str, Any]:
         manager = self.state == "active"
-        return {"Swarm": {"LocalNodeState": self.state, "ControlAvailable": manager,
-                          "NodeID": "node1" if manager else ""}}  # fmt: skip
+        return {
+            "Swarm": {
+                "LocalNodeState": self.state,
+                "ControlAvailable": manager,
+                "NodeID": "node1" if manager else "",
+            }
+        }
 
     def _services(self, filters: Any = None) -> list[dict[str, Any]]:
-        return [{"Spec": {"Name": f"ese_{s}", "Mode": {"Replicated": {"Replicas": n}},
-                          "TaskTemplate": {"ContainerSpec": {"Image": "img"}}}}
-                for s, n in self.replicas.items()]  # fmt: skip
+        return [
+            {
+                "Spec": {
+                    "Name": f"ese_{s}",
+                    "Mode": {"Replicated": {"Replicas": n}},
+                    "TaskTemplate": {"ContainerSpec": {"Image": "img"}},
+                }
+            }
+            for s, n in self.replicas.items()
+        ]
 
     def _tasks(self, filters: Any) -> list[dict[str, Any]]:
         n = self.replicas[filters["service"].removeprefix("ese_")]
@@ -147,8 +168,13 @@ def wired(tmp_path, monkeypatch):
     monkeypatch.setattr(secrets, "ENV_FILE", env_file)
     monkeypatch.setattr(flows, "MARKER", tmp_path / ".swarm-created")
     monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
-    monkeypatch.setattr(images, "resolve", lambda cli, topo, build, mode: {
-        topo.images[k].env: topo.images[k].default for k in images.STACK_IMAGES})  # fmt: skip
+    monkeypatch.setattr(
+        images,
+        "resolve",
+        lambda cli, topo, build, mode: {
+            topo.images[k].env: topo.images[k].default for k in images.STACK_IMAGES
+        },
+    )
     monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
     provisioned: list[str] = []
@@ -161,8 +187,15 @@ def wired(tmp_path, monkeypatch):
 
 
 def up(c: Ctx, fake: FakeSwarm, **kwargs: Any) -> None:
-    args = dict(build=False, images_mode="auto", replicas=None, registry="", timeout=5,
-                grafana_timeout=5, log_lines=5)  # fmt: skip
+    args = dict(
+        build=False,
+        images_mode="auto",
+        replicas=None,
+        registry="",
+        timeout=5,
+        grafana_timeout=5,
+        log_lines=5,
+    )
     flows.up(cli=fake, **(args | kwargs))
 
 
@@ -185,8 +218,10 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     assert sorted(n for n, _ in fake.created) == sorted(
         swarm_stack.secret_names("ese", values).values()
     )
-    assert (swarm_stack.secret_name("ese", swarm_stack.REDIS_SECRET, values["REDIS_PASSWORD"]),
-            values["REDIS_PASSWORD"].encode()) in fake.created  # fmt: skip
+    assert (
+        swarm_stack.secret_name("ese", swarm_stack.REDIS_SECRET, values["REDIS_PASSWORD"]),
+        values["REDIS_PASSWORD"].encode(),
+    ) in fake.created
     assert wired.grafana == ["http://127.0.0.1:3000"]
     out = capsys.readouterr().out
     assert f"> {deploy[0]}" in out and values["REDIS_PASSWORD"] not in out
@@ -221,9 +256,16 @@ def test_up_refuses_a_busy_published_port_before_changing_anything(wired, monkey
 def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch) -> None:
     fake = FakeSwarm()
     c = ctx(monkeypatch, fake)
-    monkeypatch.setattr(fake.api, "tasks", lambda filters: [
-        {"DesiredState": "shutdown", "Status": {"State": "failed", "Err": "No such image: x",
-                                                "Timestamp": "1"}}])  # fmt: skip
+    monkeypatch.setattr(
+        fake.api,
+        "tasks",
+        lambda filters: [
+            {
+                "DesiredState": "shutdown",
+                "Status": {"State": "failed", "Err": "No such image: x", "Timestamp": "1"},
+            }
+        ],
+    )
     monkeypatch.setattr(time, "sleep", lambda s: None)
     with pytest.raises(engine.NotConverged, match="No such image: x") as err:
         up(c, fake, timeout=0)
@@ -238,8 +280,13 @@ def lb_csv(states: dict[str, str]) -> str:
 
 
 def targets(n: int) -> bytes:
-    active = [{"labels": {"job": "ese-server", "role": "ingest", "shard": f"ese-ingest@10.0.0.{i}"},
-               "health": "up"} for i in range(n)]  # fmt: skip
+    active = [
+        {
+            "labels": {"job": "ese-server", "role": "ingest", "shard": f"ese-ingest@10.0.0.{i}"},
+            "health": "up",
+        }
+        for i in range(n)
+    ]
     return json.dumps({"data": {"activeTargets": active}}).encode()
 
 
@@ -248,8 +295,9 @@ def test_scale_waits_for_haproxy_and_prometheus(wired, monkeypatch, capsys) -> N
     c = ctx(monkeypatch, fake)
     fake.exec_output = targets(3)
     slots = {f"ingest{i}": "UP" if i <= 3 else "MAINT (resolution)" for i in range(1, 9)}
-    result = flows.scale(ingest="3", timeout=5, log_lines=5, cli=fake,
-                         get=lambda url, headers: lb_csv(slots))  # fmt: skip
+    result = flows.scale(
+        ingest="3", timeout=5, log_lines=5, cli=fake, get=lambda url, headers: lb_csv(slots)
+    )
     assert fake.lines == ["docker service scale --detach ese_ese-ingest=3"] and c.lines == []
     assert set(result) == {"haproxy", "prometheus"}
     assert "ese_ese-ingest: 3 replicas, in HAProxy after" in capsys.readouterr().out
@@ -265,21 +313,18 @@ def test_scale_fails_when_haproxy_never_sees_them(wired, monkeypatch) -> None:
         EseError, match=r"HAProxy routes to 3 replicas: not reached after 5s \(now: 2 UP"
     ):
         two = lb_csv({"ingest1": "UP", "ingest2": "UP"})
-        flows.scale(ingest="3", timeout=5, log_lines=5, cli=fake,
-                    get=lambda url, headers: two)  # fmt: skip
+        flows.scale(ingest="3", timeout=5, log_lines=5, cli=fake, get=lambda url, headers: two)
 
 
 @pytest.mark.parametrize("value", ["0", "9", "x", "2.5", ""])
 def test_scale_validates_the_count(wired, value) -> None:
     with pytest.raises(EseError, match="--ingest must be a whole number between 1 and 8"):
-        flows.scale(ingest=value, timeout=5, log_lines=5,
-                    cli=FakeSwarm(replicas=2))  # fmt: skip
+        flows.scale(ingest=value, timeout=5, log_lines=5, cli=FakeSwarm(replicas=2))
 
 
 def test_scale_without_a_stack_says_how_to_deploy(wired) -> None:
     with pytest.raises(EseError, match=r"not deployed; run `invoke swarm\.up` first"):
-        flows.scale(ingest="2", timeout=5, log_lines=5,
-                    cli=FakeSwarm("active"))  # fmt: skip
+        flows.scale(ingest="2", timeout=5, log_lines=5, cli=FakeSwarm("active"))
 
 
 def test_down_removes_volumes_and_leaves_only_a_swarm_it_created(
@@ -382,14 +427,31 @@ def test_up_waits_for_alertmanager_and_the_exporter_too(wired, monkeypatch) -> N
 
 def test_status_lists_firing_alerts_and_memory_through_docker_exec(wired, capsys) -> None:
     fake = FakeSwarm(replicas=2)
-    alert = {"labels": {"alertname": "EseShardDown", "severity": "critical",
-                        "shard": "ese-ingest@10.0.1.7:2001"},
-             "annotations": {"summary": "Shard ese-ingest@10.0.1.7:2001 is down"},
-             "status": {"state": "active"}, "startsAt": "2024-05-01T10:00:00Z"}  # fmt: skip
-    memory = {"status": "success", "data": {"result": [
-        {"metric": {"__name__": "redis_memory_used_bytes"}, "value": [0, str(64 * 1024**2)]},
-        {"metric": {"__name__": "redis_memory_max_bytes"}, "value": [0, str(512 * 1024**2)]},
-    ]}}  # fmt: skip
+    alert = {
+        "labels": {
+            "alertname": "EseShardDown",
+            "severity": "critical",
+            "shard": "ese-ingest@10.0.1.7:2001",
+        },
+        "annotations": {"summary": "Shard ese-ingest@10.0.1.7:2001 is down"},
+        "status": {"state": "active"},
+        "startsAt": "2024-05-01T10:00:00Z",
+    }
+    memory = {
+        "status": "success",
+        "data": {
+            "result": [
+                {
+                    "metric": {"__name__": "redis_memory_used_bytes"},
+                    "value": [0, str(64 * 1024**2)],
+                },
+                {
+                    "metric": {"__name__": "redis_memory_max_bytes"},
+                    "value": [0, str(512 * 1024**2)],
+                },
+            ]
+        },
+    }
     fake.exec_outputs["alertmanager"] = json.dumps([alert]).encode()
     prom_answers = {"/api/v1/targets": targets(2), "/api/v1/query": json.dumps(memory).encode()}
 

@@ -24,11 +24,21 @@ from ese.paths import REPO_ROOT
 
 # One sample value per string flag, chosen so that a wrong conversion shows.
 SAMPLES = {
-    "clients": "3", "be-server": "http://10.0.0.2:8100", "delay-ms": "120", "limit": "77",
-    "server-url": "http://10.0.0.9:2003/events", "port": "8600", "service": "grafana-server",
-    "tail": "12", "url": "http://127.0.0.1:3999", "user": "boss", "password": "pw",
-    "dashboard": "d.json", "shell": "fish", "images": "offline",
-}  # fmt: skip
+    "clients": "3",
+    "be-server": "http://10.0.0.2:8100",
+    "delay-ms": "120",
+    "limit": "77",
+    "server-url": "http://10.0.0.9:2003/events",
+    "port": "8600",
+    "service": "grafana-server",
+    "tail": "12",
+    "url": "http://127.0.0.1:3999",
+    "user": "boss",
+    "password": "pw",
+    "dashboard": "d.json",
+    "shell": "fish",
+    "images": "offline",
+}
 
 
 def fresh() -> Collection:
@@ -86,8 +96,13 @@ def recorded(monkeypatch) -> dict[str, dict[str, Any]]:
 
         return record
 
-    flows = {"backend": backend, "frontend": frontend, "consumer": consumer, "down": teardown,
-             "logs": logs}  # fmt: skip
+    flows = {
+        "backend": backend,
+        "frontend": frontend,
+        "consumer": consumer,
+        "down": teardown,
+        "logs": logs,
+    }
     for name, module in flows.items():
         monkeypatch.setattr(module, name, recorder(name))
     return calls
@@ -113,8 +128,12 @@ def test_frontend_flags_are_converted(recorded):
 def test_consumer_flags_reach_the_task(recorded):
     assert run_program("consumer", "--remote", "--port", "8600") == 0
     assert recorded["consumer"] == {
-        "remote": True, "server_url": None, "port": 8600, "build": False, "images_mode": "auto",
-    }  # fmt: skip
+        "remote": True,
+        "server_url": None,
+        "port": 8600,
+        "build": False,
+        "images_mode": "auto",
+    }
 
 
 def test_images_mode_reaches_every_flow_from_flag_or_environment(recorded, monkeypatch):
@@ -185,9 +204,13 @@ def test_a_bad_flag_value_names_the_flag(recorded, capsys, argv, expected):
 def invoke_cli(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *argv], cwd=REPO_ROOT, env={**environ, **env},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "invoke", *argv],
+        cwd=REPO_ROOT,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_invoke_list_shows_every_task():
@@ -206,8 +229,9 @@ def test_invoke_logs_help_documents_the_service_flag():
 
 def test_invoke_env_survives_bad_numbers_it_does_not_use():
     # Before: Invoke cast these to the int default's type -> ValueError traceback everywhere.
-    proc = invoke_cli("env", "--shell", "bash",
-                      INVOKE_ESE_CLIENTS="x", INVOKE_ESE_HEALTH_TIMEOUT="300.5")  # fmt: skip
+    proc = invoke_cli(
+        "env", "--shell", "bash", INVOKE_ESE_CLIENTS="x", INVOKE_ESE_HEALTH_TIMEOUT="300.5"
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == 'export REACT_APP_BE_SERVER="http://host.docker.internal:8100"\n'
 

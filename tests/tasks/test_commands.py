@@ -22,8 +22,17 @@ POSIX_ENV = Path("/home/ann lee/ese demo/docker/.env")
 @pytest.mark.parametrize("base", [V2, V1], ids=["v2", "v1"])
 def test_compose_argv_keeps_paths_whole(base):
     argv = Compose(base).argv("ese-backend", POSIX_FILE, ["up", "-d"], POSIX_ENV)
-    assert argv == [*base, "-f", str(POSIX_FILE), "-p", "ese-backend",
-                    "--env-file", str(POSIX_ENV), "up", "-d"]  # fmt: skip
+    assert argv == [
+        *base,
+        "-f",
+        str(POSIX_FILE),
+        "-p",
+        "ese-backend",
+        "--env-file",
+        str(POSIX_ENV),
+        "up",
+        "-d",
+    ]
 
 
 def test_the_printed_line_splits_back_into_the_same_arguments():
@@ -78,8 +87,15 @@ def test_detect_without_any_compose_is_a_clear_error():
 
 def test_docker_compose_prints_then_runs_with_env_for_the_child_only(spawned: FakeSpawn, capsys):
     c = Compose(V1)
-    docker_compose("ese-frontend", POSIX_FILE, "up", "-d", env={"REACT_APP_BE_SERVER": "u"},
-                   compose=c, env_file=POSIX_ENV)  # fmt: skip
+    docker_compose(
+        "ese-frontend",
+        POSIX_FILE,
+        "up",
+        "-d",
+        env={"REACT_APP_BE_SERVER": "u"},
+        compose=c,
+        env_file=POSIX_ENV,
+    )
     argv = c.argv("ese-frontend", POSIX_FILE, ["up", "-d"], POSIX_ENV)
     assert capsys.readouterr().out == f"> {commands.shown(argv)}\n"
     assert spawned.calls == [(argv, {"REACT_APP_BE_SERVER": "u"})]
@@ -88,7 +104,8 @@ def test_docker_compose_prints_then_runs_with_env_for_the_child_only(spawned: Fa
 def test_docker_compose_failure_is_one_line_error(spawned: FakeSpawn):
     spawned.fail_when("up")
     with pytest.raises(EseError) as err:
-        docker_compose("ese-backend", POSIX_FILE, "up", "-d", compose=Compose(V2),
-                       env_file=POSIX_ENV)  # fmt: skip
+        docker_compose(
+            "ese-backend", POSIX_FILE, "up", "-d", compose=Compose(V2), env_file=POSIX_ENV
+        )
     assert "v2 compose command `up -d` failed (exit 1)" in str(err.value)
     assert "invoke doctor" in str(err.value)

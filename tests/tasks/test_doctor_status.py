@@ -92,8 +92,11 @@ def test_doctor_with_a_registry_lists_what_would_be_pulled(topo):
 
 
 def test_doctor_fails_when_no_registry_answers_and_the_kit_cannot_be_built(topo):
-    checks = run_doctor(topo, docker_factory=lambda: FakeDocker(),
-                        why_no_kit=lambda: "the offline kit builds on Linux only")  # fmt: skip
+    checks = run_doctor(
+        topo,
+        docker_factory=lambda: FakeDocker(),
+        why_no_kit=lambda: "the offline kit builds on Linux only",
+    )
     bad = [c for c in checks if c.status == "fail"]
     assert [c.name for c in bad] == ["images"]
     assert "the offline kit builds on Linux only" in bad[0].detail
@@ -146,8 +149,11 @@ def test_doctor_reports_docker_down_with_how_to_start_it(topo):
     def refuse():
         raise ConnectionRefusedError("connection refused")
 
-    checks = run_doctor(topo, docker_factory=refuse, find_lan=lambda: (_ for _ in ()).throw(
-        EseError("no LAN IPv4 address found", "connect")))  # fmt: skip
+    checks = run_doctor(
+        topo,
+        docker_factory=refuse,
+        find_lan=lambda: (_ for _ in ()).throw(EseError("no LAN IPv4 address found", "connect")),
+    )
     by_name = {c.name: c for c in checks}
     assert by_name["docker"].status == "fail"
     assert "Docker engine not reachable" in by_name["docker"].detail
@@ -188,13 +194,19 @@ TARGETS = {
     "status": "success",
     "data": {
         "activeTargets": [
-            {"labels": {"job": "ese", "instance": "ese-server1:2001"}, "health": "up",
-             "lastError": ""},
-            {"labels": {"job": "ese", "instance": "ese-server2:2002"}, "health": "down",
-             "lastError": "connection refused"},
+            {
+                "labels": {"job": "ese", "instance": "ese-server1:2001"},
+                "health": "up",
+                "lastError": "",
+            },
+            {
+                "labels": {"job": "ese", "instance": "ese-server2:2002"},
+                "health": "down",
+                "lastError": "connection refused",
+            },
         ]
     },
-}  # fmt: skip
+}
 
 
 def test_status_report_reads_haproxy_prometheus_and_stats(topo):
@@ -239,11 +251,15 @@ def clock_pair():
 
 
 def test_health_wait_reports_progress_and_returns_when_healthy():
-    polls = iter([
-        [ContainerInfo("redis", "r", "running", "starting")],
-        [ContainerInfo("redis", "r", "running", "healthy"),
-         ContainerInfo("elb", "e", "running", "")],
-    ])  # fmt: skip
+    polls = iter(
+        [
+            [ContainerInfo("redis", "r", "running", "starting")],
+            [
+                ContainerInfo("redis", "r", "running", "healthy"),
+                ContainerInfo("elb", "e", "running", ""),
+            ],
+        ]
+    )
     clock, sleep, _ = clock_pair()
     lines: list[str] = []
     pace = waits.Pace(lines.append, clock, sleep)
@@ -279,9 +295,15 @@ def test_consumer_container_replaces_a_stale_one_and_publishes_its_port(platform
     stale = FakeContainer("ese-consumer", status="exited", project="")
     cli = FakeDocker([stale])
     consumer_container.run(
-        cli, image="ese-consumer:local", name="ese-consumer", host_port=9000, container_port=8501,
-        bind="0.0.0.0", environment={"ESE_SERVER_URL": "http://h:2003/events"}, platform=platform,
-    )  # fmt: skip
+        cli,
+        image="ese-consumer:local",
+        name="ese-consumer",
+        host_port=9000,
+        container_port=8501,
+        bind="0.0.0.0",
+        environment={"ESE_SERVER_URL": "http://h:2003/events"},
+        platform=platform,
+    )
     assert stale.removed
     image, kwargs = cli.containers.runs[-1]
     assert image == "ese-consumer:local"
@@ -300,8 +322,10 @@ def test_consumer_image_is_built_only_when_missing():
     cli = FakeDocker()
     consumer_container.ensure_image(cli, "ese-consumer:local", "py:base", False, lambda _: None)
     assert cli.images.builds[0]["buildargs"] == {
-        "BASE_IMAGE": "py:base", "SERVICE": "ese-consumer", "EXTRA": "consumer",
-    }  # fmt: skip
+        "BASE_IMAGE": "py:base",
+        "SERVICE": "ese-consumer",
+        "EXTRA": "consumer",
+    }
     assert cli.images.builds[0]["dockerfile"] == "services/Dockerfile"
 
 

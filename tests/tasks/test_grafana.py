@@ -27,8 +27,13 @@ DATASOURCE = grafana_api.datasource_spec(
     json.loads((REPO_ROOT / "grafana" / "datasource.json").read_text(encoding="utf-8"))
 )
 DASHBOARD = json.loads((REPO_ROOT / "grafana" / "dashboard.json").read_text(encoding="utf-8"))
-DS_INPUT = {"name": "DS_PROMETHEUS", "label": "Prometheus", "type": "datasource",
-            "pluginId": "prometheus", "pluginName": "Prometheus"}  # fmt: skip
+DS_INPUT = {
+    "name": "DS_PROMETHEUS",
+    "label": "Prometheus",
+    "type": "datasource",
+    "pluginId": "prometheus",
+    "pluginName": "Prometheus",
+}
 PANEL = {
     "id": 1,
     "title": "pings",
@@ -52,9 +57,12 @@ def client(server: FakeGrafanaServer, password: str = "s3cret") -> GrafanaClient
 def call(server: FakeGrafanaServer, method: str, path: str, body=None, auth=True):
     """One raw API call to the fake, as another Grafana user (or a person) would make it."""
     resp = requests.request(
-        method, server.url + path, json=body, auth=("admin", "s3cret") if auth else None,
+        method,
+        server.url + path,
+        json=body,
+        auth=("admin", "s3cret") if auth else None,
         timeout=5,
-    )  # fmt: skip
+    )
     return resp.status_code, resp.json()
 
 
@@ -95,9 +103,18 @@ def test_changed_definitions_are_updated_in_place(grafana):
 
 
 def test_name_conflict_409_takes_over_the_existing_datasource(grafana):
-    status, _ = call(grafana, "POST", "/api/datasources",
-                     {"name": DATASOURCE["name"], "type": "prometheus", "url": "http://old:9090",
-                      "access": "proxy", "uid": "made-by-hand"})  # fmt: skip
+    status, _ = call(
+        grafana,
+        "POST",
+        "/api/datasources",
+        {
+            "name": DATASOURCE["name"],
+            "type": "prometheus",
+            "url": "http://old:9090",
+            "access": "proxy",
+            "uid": "made-by-hand",
+        },
+    )
     assert status == 200
     assert client(grafana).ensure_datasource(DATASOURCE) == "updated"
     state = grafana.state.snapshot()["datasources"]
@@ -414,7 +431,7 @@ def test_fake_overwrite_with_the_same_title_takes_over_the_existing_dashboard(gr
     assert list(grafana.state.snapshot()["dashboards"]) == ["first"]
     # Another folder is another place: no conflict there.
     status, body = save({"title": "Ops"}, folderUid="f1", overwrite=False)
-    assert status == 200 and body["uid"] != "first"  # fmt: skip
+    assert status == 200 and body["uid"] != "first"
 
 
 def test_fake_matches_titles_exactly_not_by_slug(grafana):
@@ -516,8 +533,12 @@ def test_fake_runs_from_a_copy_of_its_package_with_the_stdlib_only(tmp_path):
     env = {"PATH": os.environ.get("PATH", ""), "GF_SECURITY_ADMIN_PASSWORD": "pw"}
     proc = subprocess.Popen(
         [sys.executable, "-S", "-m", "fake_grafana", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         gc = GrafanaClient(f"http://127.0.0.1:{port}", "admin", "pw", timeout=5)
         report = provision(gc, DATASOURCE, DASHBOARD, timeout=15)
@@ -589,8 +610,10 @@ def test_dashboards_whose_titles_share_a_slug_are_two_dashboards(grafana):
     assert grafana.state.snapshot() == after
     retitled = {**boards[1], "refresh": "30s"}
     assert gc.ensure_dashboard(retitled, "ds") == "updated"
-    stored = {e["dashboard"]["title"]: e["dashboard"]["refresh"]
-              for e in grafana.state.snapshot()["dashboards"].values()}  # fmt: skip
+    stored = {
+        e["dashboard"]["title"]: e["dashboard"]["refresh"]
+        for e in grafana.state.snapshot()["dashboards"].values()
+    }
     assert stored == {"ESE Server": "5s", "ese server": "30s", "ese-server": "1m"}
 
 

@@ -11,8 +11,15 @@ from ese.errors import EseError
 from ese.render import compose_files
 from tests.tasks.conftest import FakeDocker
 
-INFRA = ("redis", "haproxy", "prometheus", "grafana", "alertmanager", "redis_exporter",
-         "python_base")  # fmt: skip
+INFRA = (
+    "redis",
+    "haproxy",
+    "prometheus",
+    "grafana",
+    "alertmanager",
+    "redis_exporter",
+    "python_base",
+)
 
 
 class Kit:
@@ -28,8 +35,15 @@ class Kit:
 
 def decide(topo, cli, mode="auto", environ=None, kit=None, why_no_kit=lambda: "", lines=None):
     report = (lines if lines is not None else []).append
-    return images.plan(topo, mode, cli, environ=environ or {}, report=report,
-                       build_kit=kit or Kit(), why_no_kit=why_no_kit)  # fmt: skip
+    return images.plan(
+        topo,
+        mode,
+        cli,
+        environ=environ or {},
+        report=report,
+        build_kit=kit or Kit(),
+        why_no_kit=why_no_kit,
+    )
 
 
 def test_an_override_wins_and_is_never_looked_up(topo):
@@ -65,9 +79,16 @@ def test_no_registry_falls_back_to_the_kit_asking_the_registry_once(topo):
     plan = decide(topo, cli, kit=kit, lines=lines)
     assert plan.choices["redis"].source == "local"
     assert [plan.choices[k].source for k in INFRA[1:]] == ["offline"] * (len(INFRA) - 1)
-    assert kit.asked == [["ESE_HAPROXY_IMAGE", "ESE_PROMETHEUS_IMAGE", "ESE_GRAFANA_IMAGE",
-                          "ESE_ALERTMANAGER_IMAGE", "ESE_REDIS_EXPORTER_IMAGE",
-                          "ESE_PYTHON_BASE_IMAGE"]]  # fmt: skip
+    assert kit.asked == [
+        [
+            "ESE_HAPROXY_IMAGE",
+            "ESE_PROMETHEUS_IMAGE",
+            "ESE_GRAFANA_IMAGE",
+            "ESE_ALERTMANAGER_IMAGE",
+            "ESE_REDIS_EXPORTER_IMAGE",
+            "ESE_PYTHON_BASE_IMAGE",
+        ]
+    ]
     assert len(cli.images.asked) == 1  # no long wait: one question, then the kit
     assert plan.registry is False
     assert lines[0].startswith("no image registry answered: using local images built from")
@@ -105,8 +126,11 @@ def test_official_mode_without_a_registry_is_one_line_naming_the_way_out(topo):
 
 def test_no_registry_and_no_kit_is_one_line_saying_what_to_do(topo):
     with pytest.raises(EseError) as err:
-        decide(topo, FakeDocker(registry=None),
-               why_no_kit=lambda: "the offline kit builds on Linux only")  # fmt: skip
+        decide(
+            topo,
+            FakeDocker(registry=None),
+            why_no_kit=lambda: "the offline kit builds on Linux only",
+        )
     message = str(err.value)
     assert "no image registry answered for redis:7.2.5-alpine, haproxy:2.8.10-alpine" in message
     assert "the offline kit builds on Linux only" in message

@@ -186,22 +186,28 @@ def test_lan_skips_windows_virtual_adapters_by_their_friendly_name():
         lan.lan_ipv4(hyperv, names={"172.29.112.1": "vEthernet (Default Switch)"})
     # Where the name itself is readable, it is enough.
     named = FakeNetifaces(
-        {"vEthernet (WSL)": [nic("172.29.112.1", "172.29.127.255")],
-         "VirtualBox Host-Only Network": [nic("192.168.56.1", "192.168.56.255")],
-         "Wi-Fi": [nic("192.168.178.20", "192.168.178.255")]},
+        {
+            "vEthernet (WSL)": [nic("172.29.112.1", "172.29.127.255")],
+            "VirtualBox Host-Only Network": [nic("192.168.56.1", "192.168.56.255")],
+            "Wi-Fi": [nic("192.168.178.20", "192.168.178.255")],
+        },
         default=None,
-    )  # fmt: skip
+    )
     assert lan.lan_ipv4(named, names={}) == "192.168.178.20"
 
 
 def test_friendly_names_come_from_psutil_by_address():
     from types import SimpleNamespace
 
-    ps = SimpleNamespace(net_if_addrs=lambda: {
-        "vEthernet (WSL)": [SimpleNamespace(family=2, address="172.29.112.1")],
-        "Ethernet": [SimpleNamespace(family=23, address="fe80::1"),
-                     SimpleNamespace(family=2, address="192.168.0.40")],
-    })  # fmt: skip
+    ps = SimpleNamespace(
+        net_if_addrs=lambda: {
+            "vEthernet (WSL)": [SimpleNamespace(family=2, address="172.29.112.1")],
+            "Ethernet": [
+                SimpleNamespace(family=23, address="fe80::1"),
+                SimpleNamespace(family=2, address="192.168.0.40"),
+            ],
+        }
+    )
     assert lan.friendly_names(ps) == {"172.29.112.1": "vEthernet (WSL)", "192.168.0.40": "Ethernet"}
 
 

@@ -19,8 +19,11 @@ ALERTS = [
         "status": {"state": "active"},
     },
     {
-        "labels": {"alertname": "EseLoadBalancerServerDown", "severity": "warning",
-                   "shard": "ese-server1"},
+        "labels": {
+            "alertname": "EseLoadBalancerServerDown",
+            "severity": "warning",
+            "shard": "ese-server1",
+        },
         "annotations": {"summary": "elb has taken ese-server1 out of rotation"},
         "startsAt": "2025-01-02T03:04:30Z",
         "status": {"state": "suppressed", "inhibitedBy": ["x"]},
@@ -31,7 +34,7 @@ ALERTS = [
         "startsAt": "2025-01-02T03:04:20Z",
         "status": {"state": "active"},
     },
-]  # fmt: skip
+]
 
 
 def _memory(*samples: tuple[str, str]) -> str:
@@ -90,8 +93,9 @@ def test_status_report_shows_alerts_and_redis_memory(topo: Topology) -> None:
             assert query == (
                 '{__name__=~"redis_memory_used_bytes|redis_memory_max_bytes",job="redis"}'
             )
-            return _memory(("redis_memory_used_bytes", "241591910"),
-                           ("redis_memory_max_bytes", "268435456"))  # fmt: skip
+            return _memory(
+                ("redis_memory_used_bytes", "241591910"), ("redis_memory_max_bytes", "268435456")
+            )
         raise ConnectionRefusedError(111, "Connection refused")
 
     lines = status.report(topo, {}, {}, get)

@@ -20,9 +20,17 @@ from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
 from ese.topology import load
 from tests.tasks.conftest import FakeContainer, FakeDocker, FakeSpawn
 
-BACKEND_SERVICES = ["redis-server", "ese-server1", "ese-server2", "ese-server-analytics", "elb",
-                    "redis-exporter", "prometheus-server", "alertmanager",
-                    "grafana-server"]  # fmt: skip
+BACKEND_SERVICES = [
+    "redis-server",
+    "ese-server1",
+    "ese-server2",
+    "ese-server-analytics",
+    "elb",
+    "redis-exporter",
+    "prometheus-server",
+    "alertmanager",
+    "grafana-server",
+]
 # Every image of the topology present: the runs decide "local" and pull nothing.
 ALL_IMAGES = {image.default for image in load().images.values()}
 
@@ -67,8 +75,9 @@ def argv(project, file, *args, env_file) -> list[str]:
 def test_frontend_scales_clients_and_sets_the_server_url_through_env(
     wired, spawned: FakeSpawn, env_file, capsys
 ):
-    cmd = argv("ese-frontend", FRONTEND_COMPOSE, "up", "-d", "--scale", "ese-client=3",
-               env_file=env_file)  # fmt: skip
+    cmd = argv(
+        "ese-frontend", FRONTEND_COMPOSE, "up", "-d", "--scale", "ese-client=3", env_file=env_file
+    )
     tasks.frontend(context(), clients="3", delay_ms="100")
     assert spawned.commands() == [cmd]  # the image is present: no build
     env = spawned.calls[0][1]
@@ -143,8 +152,16 @@ def test_backend_timeout_prints_the_failing_service_logs(
     containers = healthy_backend()
     containers[-1].health = "unhealthy"  # grafana-server
     wired.containers.items = containers
-    logs = argv("ese-backend", BACKEND_COMPOSE, "logs", "--no-color", "--tail", "40",
-                "grafana-server", env_file=env_file)  # fmt: skip
+    logs = argv(
+        "ese-backend",
+        BACKEND_COMPOSE,
+        "logs",
+        "--no-color",
+        "--tail",
+        "40",
+        "grafana-server",
+        env_file=env_file,
+    )
     c = context()
     c.config.ese["health_timeout"] = 0
     with pytest.raises(Exit) as err:
@@ -199,10 +216,13 @@ def test_docker_not_running_is_one_line_with_how_to_start_it(env_file, monkeypat
     )
 
 
-@pytest.mark.parametrize(("remote", "url"), [
-    (False, "http://host.docker.internal:2003/events"),
-    (True, "http://192.168.1.23:2003/events"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("remote", "url"),
+    [
+        (False, "http://host.docker.internal:2003/events"),
+        (True, "http://192.168.1.23:2003/events"),
+    ],
+)
 def test_consumer_runs_the_container_with_the_live_events_url(wired, env_file, remote, url, capsys):
     wired.images.present.add("ese-consumer:local")
     tasks.consumer(context(), remote=remote, port="8600")
