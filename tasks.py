@@ -278,6 +278,7 @@ def swarm_up(
             grafana_timeout=option(c, None, "grafana_timeout"),
             log_lines=option(c, None, "log_lines"),
             grafana_url_override=option(c, None, "grafana_url"),
+            webclient_port=option(c, None, "webclient_port"),
         )
 
 

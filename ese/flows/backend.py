@@ -83,6 +83,15 @@ def backend(
     return plan
 
 
+def page_origins(webclient_port: int, lan_ip: str | None) -> str:
+    """Where `invoke webclient` serves the page: localhost, 127.0.0.1 and the LAN address.
+
+    Space-separated: the shards take spaces or commas, HAProxy only spaces.
+    """
+    hosts = ["localhost", "127.0.0.1", *filter(None, [lan_ip])]
+    return " ".join(f"http://{h}:{webclient_port}" for h in hosts)
+
+
 def shard_env(
     topo: Topology, auth: bool, webclient_port: int, lan_ip: str | None
 ) -> dict[str, str]:
@@ -91,9 +100,7 @@ def shard_env(
     The variables given here win over docker/.env, so `--no-auth` needs no edit of the file
     and a later run without it brings the tokens back.
     """
-    hosts = ["localhost", "127.0.0.1", *filter(None, [lan_ip])]
-    # Spaces: the shards take spaces or commas, HAProxy only spaces.
-    env = {CORS_VAR: " ".join(f"http://{h}:{webclient_port}" for h in hosts)}
+    env = {CORS_VAR: page_origins(webclient_port, lan_ip)}
     if not auth:
         env.update({secrets.INGEST_TOKEN: "", secrets.ANALYTICS_TOKEN: ""})
     return env

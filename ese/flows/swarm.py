@@ -10,11 +10,13 @@ from typing import Any
 
 from ese.engine import commands, sdk, waits
 from ese.errors import EseError
+from ese.flows import backend as backend_flow
 from ese.flows import endpoints, provisioning, shared
 from ese.flows import status as status_report
 from ese.host import ports, secrets
 from ese.paths import DOCKER_DIR, REPO_ROOT
 from ese.render import swarm_stack
+from ese.render.haproxy_cfg import CORS_VAR
 from ese.swarm import stack_images, state
 from ese.topology import Topology
 
@@ -249,6 +251,7 @@ def up(
     grafana_timeout: float,
     log_lines: int,
     grafana_url_override: str = "",
+    webclient_port: int = 3006,
     cli: Any = None,
 ) -> None:
     """Deploy (or update) the stack, wait until every replica runs, provision Grafana."""
@@ -263,7 +266,8 @@ def up(
     current = state.ingest_replicas(cli, topo) if active else None
     if current is None:
         check_ports(topo)  # before anything changes: a busy port fails its task over and over
-    ensure_swarm(cli)
+    lan_ip = shared.lan_or_none()  # once: the swarm's address, the page's origins, the table
+    ensure_swarm(cli, lambda: lan_ip)
     refs = stack_images.resolve(cli, topo, build=build, mode=images_mode)
     if registry:
         refs = stack_images.push(cli, refs, registry)
@@ -275,12 +279,14 @@ def up(
     # Without a registry the local images are the only copies: asking a registry for their
     # digest only warns. With one, the digest pins the same image on every node.
     argv += ["--resolve-image", "always" if registry else "never", topo.swarm.stack]
-    docker(argv, env=deploy_env(values, names, refs, count))
+    env = deploy_env(values, names, refs, count)
+    env[CORS_VAR] = backend_flow.page_origins(webclient_port, lan_ip)
+    docker(argv, env=env)
     wait_stack(cli, topo, timeout, log_lines)
     prune_secrets(cli, topo, set(names.values()))
     provisioning.provision_after_up(topo, values, grafana_url_override, grafana_timeout)
     print()
-    print(endpoints.table(endpoint_rows(topo, shared.lan_or_none())))
+    print(endpoints.table(endpoint_rows(topo, lan_ip)))
 
 
 # --- scale -----------------------------------------------------------------------------

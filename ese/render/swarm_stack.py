@@ -30,6 +30,7 @@ from ese.host import secrets
 from ese.render import alert_rules, alertmanager, swarm_haproxy, swarm_prometheus
 from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.compose_files import _healthcheck, _http_probe, _wget_probe
+from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.prometheus_yml import RULES_FILE
 from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Topology
@@ -170,6 +171,8 @@ def _shard_env(topo: Topology, port: int, role: str) -> dict[str, str]:
         "ESE_RETENTION_SECONDS": str(topo.server.retention_seconds),
         "ESE_MAX_BATCH": str(topo.server.max_batch),
         "ESE_MAX_BODY_BYTES": str(topo.server.max_body_bytes),
+        # The click-through page's origins, given by `invoke swarm.up` at deploy time.
+        CORS_VAR: f"${{{CORS_VAR}:-}}",
     }
 
 
@@ -293,6 +296,8 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
         "image": topo.images["haproxy"].ref,
         "command": ["haproxy", "-W", "-db", "-f", HAPROXY_CFG_PATH],
         "configs": [{"source": "haproxy_cfg", "target": HAPROXY_CFG_PATH}],
+        # HAProxy adds CORS to its own answers (a 503 with no replica up) for these origins.
+        "environment": {CORS_VAR: f"${{{CORS_VAR}:-}}"},
         "networks": [NETWORK],
         "ports": _host_port(lb.port),
         "healthcheck": _healthcheck(_wget_probe(lb.port, lb.stats_path), "5s"),

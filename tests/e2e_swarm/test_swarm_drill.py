@@ -8,6 +8,7 @@ import os
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,20 @@ def test_alertmanager_exporter_and_rules_run_in_the_stack(swarm: harness.Stack) 
     section = status.split("Alerts (docker exec ese_alertmanager", 1)[1].split("\n")[1:]
     assert section and "unreachable" not in section[0], status
     assert "maxmemory" in status.split("Redis memory", 1)[1], status
+
+
+def test_the_pages_origin_gets_through_the_swarm_load_balancer(swarm: harness.Stack) -> None:
+    """`invoke webclient` serves the page on localhost:3006: its preflight through HAProxy gets a
+    replica's grant, and another origin gets none."""
+    ask = {"Access-Control-Request-Method": "POST"}
+    for origin, granted in (("http://localhost:3006", True), ("http://elsewhere:1", False)):
+        req = urllib.request.Request(
+            f"{outside.LB}/event", method="OPTIONS", headers={"Origin": origin, **ask}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 204
+            allowed = resp.headers.get("Access-Control-Allow-Origin")
+        assert allowed == (origin if granted else None), (origin, allowed)
 
 
 def test_redeploy_through_a_registry_keeps_the_scale(swarm: harness.Stack) -> None:

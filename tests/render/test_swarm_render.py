@@ -375,3 +375,11 @@ def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
     path.write_text(bad, encoding="utf-8")
     outcome = configcheck.check_stack(topo, tmp_path)
     assert outcome.status == "fail" and "depends_on" in outcome.detail
+
+
+def test_the_page_origins_reach_every_shard_and_haproxy_at_deploy_time() -> None:
+    services = stack_doc(load())["services"]
+    env = {name: svc.get("environment") or {} for name, svc in services.items()}
+    takers = sorted(name for name in services if "ESE_CORS_ORIGINS" in env[name])
+    assert takers == ["elb", "ese-ingest", "ese-server-analytics"]
+    assert {env[n]["ESE_CORS_ORIGINS"] for n in takers} == {"${ESE_CORS_ORIGINS:-}"}

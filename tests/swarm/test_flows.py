@@ -215,6 +215,12 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
         k: v for k, v in env.items() if k.startswith("ESE_SECRET_")
     } == swarm_stack.secret_names("ese", values)
     assert env["ESE_INGEST_REPLICAS"] == "2"  # topology.toml's count on a first deploy
+    # The click-through page's origins reach the shards and HAProxy, as with `invoke backend`.
+    assert env["ESE_CORS_ORIGINS"].split() == [
+        "http://localhost:3006",
+        "http://127.0.0.1:3006",
+        "http://192.168.1.23:3006",
+    ]
     assert sorted(n for n, _ in fake.created) == sorted(
         swarm_stack.secret_names("ese", values).values()
     )
