@@ -41,7 +41,7 @@ from typing import Any
 import psutil
 
 from ese.host.ports import free_port
-from ese.host.processes import TimedOut, wait_until
+from ese.host.processes import TimedOut, stop_process, wait_until
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -299,11 +299,7 @@ def bench_shard(
         )
         result["failed"] = single["failed"] + batch["failed"] + latency["failed"] + reads["failed"]
     finally:
-        shard.terminate()
-        try:
-            shard.wait(15)
-        except subprocess.TimeoutExpired:
-            shard.kill()
+        stop_process(shard, 15)
     return result
 
 
@@ -385,11 +381,7 @@ def main() -> int:
         result["cpu_count"] = os.cpu_count()
         result["loadavg_1m"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     finally:
-        redis_proc.terminate()
-        try:
-            redis_proc.wait(15)
-        except subprocess.TimeoutExpired:
-            redis_proc.kill()
+        stop_process(redis_proc, 15)
 
     ok = all(
         r["failed"] == 0 and r["stored_total"] == r["expected_total"] for r in result["shards"]

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -104,6 +105,28 @@ class RedisServer:
             reply = sock.recv(64)
         if not reply.startswith(b"+OK"):
             raise RuntimeError(f"FLUSHALL failed: {reply!r}")
+
+
+def get_json(url: str, token: str | None = None) -> Any:
+    """A JSON answer from a shard (with a bearer token when given)."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def stored_events(base_url: str) -> list[dict[str, Any]]:
+    """Every retained event, oldest first, read incrementally from `since=0`."""
+    events: list[dict[str, Any]] = []
+    cursor = "0"
+    for _ in range(1000):  # bounded: 1000 pages of 10000 events is far beyond any test
+        page = get_json(f"{base_url}/events?since={cursor}&limit=10000")
+        if not page["events"]:
+            return events
+        events += page["events"]
+        cursor = page["cursor"]
+    raise AssertionError("GET /events?since= did not come to an end")
 
 
 # The services of the compose backend, as topology.toml describes it.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -19,33 +18,13 @@ import pytest
 
 from ese_client.simulation import ORDER_STATES, plan_ticks, split_limit
 from tests.client.conftest import REPO_ROOT, RecordingProxy, finish, run_client, start_client
+from tests.conftest import get_json, stored_events
 from tests.tooling import free_port, stop_process
 
 # A client that outlasts an outage: retries for a minute, up to 1,000 attempts per request.
 PATIENT = ("--retry-seconds", "60", "--max-attempts", "1000")
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
-
-
-def get_json(url: str, token: str | None = None) -> Any:
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def stored_events(base_url: str) -> list[dict[str, Any]]:
-    """Every retained event, oldest first, read incrementally from `since=0`."""
-    events: list[dict[str, Any]] = []
-    cursor = "0"
-    for _ in range(1000):  # bounded: 1000 pages of 10000 events is far beyond any test
-        page = get_json(f"{base_url}/events?since={cursor}&limit=10000")
-        if not page["events"]:
-            return events
-        events += page["events"]
-        cursor = page["cursor"]
-    raise AssertionError("GET /events?since= did not come to an end")
 
 
 def test_every_event_is_stored_once_in_batches_of_5_and_orders_in_order(

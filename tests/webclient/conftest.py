@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from playwright.sync_api import Browser, Page, Request
 
 from ese_client.identity import own_ipv4
 from tests.browsers import chromium, new_page  # noqa: F401 - `chromium` is a fixture
-from tests.conftest import REPO_ROOT, ServerHandle
+from tests.conftest import REPO_ROOT, ServerHandle, stored_events
 from tests.tooling import free_port, stop_process
 
 TOKEN = "page-write-key"
@@ -58,24 +57,6 @@ def wait_listening(port: int, proc: subprocess.Popen[Any], timeout: float = 20.0
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"ese-client --web did not listen on {port} within {timeout}s")
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def stored_events(analytics_url: str) -> list[dict[str, Any]]:
-    """Every retained event, oldest first, read from the analytics shard's `/events?since=`."""
-    events: list[dict[str, Any]] = []
-    cursor = "0"
-    for _ in range(100):  # bounded: a test stores a few dozen events
-        page = get_json(f"{analytics_url}/events?since={cursor}&limit=1000")
-        if not page["events"]:
-            return events
-        events += page["events"]
-        cursor = page["cursor"]
-    raise AssertionError("GET /events?since= did not come to an end")
 
 
 @dataclass

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, ServerHandle
+from tests.conftest import REPO_ROOT, ServerHandle, stored_events
 from tests.tooling import free_port, need_binary, need_hosts, stop_process
 from tests.webclient.conftest import (
     TOKEN,
     OpenPage,
     PageStack,
     start_page_server,
-    stored_events,
 )
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]

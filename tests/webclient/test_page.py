@@ -169,7 +169,7 @@ def test_an_order_moves_through_its_states_in_order(
 
 
 def stack_stats(stack: PageStack) -> dict[str, Any]:
-    from tests.webclient.conftest import get_json
+    from tests.conftest import get_json
 
     stats: dict[str, Any] = get_json(f"{stack.analytics.url}/stats")
     return stats
