@@ -6,12 +6,15 @@ invoke.yaml or with INVOKE_ESE_<NAME> environment variables, e.g. INVOKE_ESE_CLI
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Collection, Context, task
+from invoke.exceptions import Exit
 
 from ese import task_defaults
-from ese.errors import as_exit
+from ese.errors import EseError
 from ese.flows import backend as backend_flow
 from ese.flows import consumer as consumer_flow
 from ese.flows import doctor as doctor_flow
@@ -24,6 +27,16 @@ from ese.flows import webclient as webclient_flow
 from ese.host import shells
 from ese.task_defaults import option
 from ese.validate import check_url
+
+
+@contextmanager
+def as_exit() -> Iterator[None]:
+    """Turn an EseError into Invoke's Exit: one line on stderr, exit code 1, no traceback."""
+    try:
+        yield
+    except EseError as exc:
+        raise Exit(str(exc), code=1) from None
+
 
 IMAGES_HELP = "auto (default): official images, else local stand-ins; official; offline"
 

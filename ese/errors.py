@@ -1,12 +1,11 @@
-"""One error type for the tasks: a short line saying what failed and a hint saying how to fix it."""
+"""One error type for the tasks: a short line saying what failed and a hint saying how to fix it.
+
+Plain exceptions only: the package does not depend on the task runner; tasks.py turns an
+EseError into Invoke's Exit."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from invoke.exceptions import Exit
 
 
 class EseError(Exception):
@@ -29,12 +28,3 @@ def docker_start_hint(platform: str | None = None) -> str:
     if platform == "darwin":
         return "start Docker Desktop (open -a Docker) and wait until the whale icon stops animating"
     return "start it with: sudo systemctl start docker (and add yourself to the docker group)"
-
-
-@contextmanager
-def as_exit() -> Iterator[None]:
-    """Turn an EseError into Invoke's Exit: one line on stderr, exit code 1, no traceback."""
-    try:
-        yield
-    except EseError as exc:
-        raise Exit(str(exc), code=1) from None

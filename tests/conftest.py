@@ -28,8 +28,8 @@ from typing import IO, Any
 
 import pytest
 
-from ese.engine import sdk
 from ese.errors import EseError
+from ese.host import sdk
 from ese.host.processes import TimedOut, wait_until
 from tests.tooling import free_port, missing, need_binary
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ese.checks.promql import exposed_names
-from ese.engine import sdk
 from ese.errors import EseError
+from ese.host import sdk
 from ese.host.ports import free_port
 from ese.host.processes import TimedOut, wait_until
 from ese.render import haproxy_cfg

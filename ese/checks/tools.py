@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ese.engine import commands, compose, images, sdk
+from ese.engine import commands, compose, images
 from ese.errors import EseError
+from ese.host import sdk
 from ese.topology import Topology
 
 

@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ese.engine import sdk
 from ese.errors import EseError
+from ese.host import sdk
 from ese.topology import Topology
 
 MODES = ("auto", "official", "offline")

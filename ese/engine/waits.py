@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ese.engine.sdk import ContainerInfo
 from ese.errors import EseError
+from ese.host.sdk import ContainerInfo
 
 
 class NotHealthy(EseError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ese.engine import images, sdk, waits
+from ese.engine import images, waits
 from ese.errors import EseError
 from ese.flows import endpoints, provisioning, shared, status
-from ese.host import ports, secrets
+from ese.host import ports, sdk, secrets
 from ese.paths import BACKEND_COMPOSE
 from ese.render.haproxy_cfg import BACKEND, CORS_VAR
 from ese.topology import Topology

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ese.engine import compose, consumer_container, sdk
+from ese.engine import compose, consumer_container
 from ese.engine import images as image_choice
 from ese.errors import EseError
-from ese.host import lan, ports
+from ese.host import lan, ports, sdk
 from ese.paths import REPO_ROOT
 from ese.topology import Topology
 

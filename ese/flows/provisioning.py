@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ese.engine import sdk
 from ese.errors import EseError
 from ese.flows import endpoints, shared
 from ese.grafana import api as grafana_api
-from ese.host import secrets
+from ese.host import sdk, secrets
 from ese.paths import REPO_ROOT
 from ese.topology import Topology
 from ese.validate import check_url, load_json

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from ese import render
-from ese.engine import compose, images, sdk
+from ese.engine import compose, images
 from ese.errors import EseError
 from ese.flows import endpoints
-from ese.host import lan, secrets
+from ese.host import lan, sdk, secrets
 from ese.paths import REPO_ROOT
 from ese.topology import Topology, TopologyError, load
 

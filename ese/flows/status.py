@@ -11,11 +11,10 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ese.engine import sdk
-from ese.engine.sdk import ContainerInfo
 from ese.flows import shared, status_alerts
 from ese.flows.endpoints import AUTH_OFF
-from ese.host import secrets
+from ese.host import sdk, secrets
+from ese.host.sdk import ContainerInfo
 from ese.topology import Topology
 
 Fetch = Callable[[str, Mapping[str, str]], str]

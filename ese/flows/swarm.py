@@ -8,12 +8,12 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from ese.engine import commands, sdk, waits
+from ese.engine import commands, waits
 from ese.errors import EseError
 from ese.flows import backend as backend_flow
 from ese.flows import endpoints, provisioning, shared
 from ese.flows import status as status_report
-from ese.host import ports, secrets
+from ese.host import ports, sdk, secrets
 from ese.paths import DOCKER_DIR, REPO_ROOT
 from ese.render import swarm_stack
 from ese.render.haproxy_cfg import CORS_VAR

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ese.engine import sdk
+from ese.host import sdk
 from ese.host.processes import TimedOut, wait_until
 from ese.kit import KitError
 from ese.kit.engine import client, docker_errors, engine_errors

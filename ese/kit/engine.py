@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ese.engine import sdk
 from ese.errors import EseError, docker_start_hint
+from ese.host import sdk
 from ese.kit import REPO_ROOT, KitError
 from ese.kit.inputs import KEY_LABEL
 from ese.kit.output import Transcript, action

@@ -10,10 +10,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ese.engine import sdk
 from ese.errors import EseError
 from ese.flows import backend as backend_flow
 from ese.flows import shared
+from ese.host import sdk
 from ese.topology import Topology
 
 STACK_IMAGES = (

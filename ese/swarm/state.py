@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ese.engine import sdk, waits
+from ese.engine import waits
 from ese.errors import EseError
 from ese.flows import status as status_report
+from ese.host import sdk
 from ese.topology import Topology
 
 STACK_LABEL = "com.docker.stack.namespace"

@@ -17,7 +17,7 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from ese.engine import sdk
+from ese.host import sdk
 from tests.e2e import containers, harness
 
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ese.engine.sdk import PROJECT_LABEL, SERVICE_LABEL
 from ese.host import processes
+from ese.host.sdk import PROJECT_LABEL, SERVICE_LABEL
 
 BACKEND = "ese-backend"
 FRONTEND = "ese-frontend"

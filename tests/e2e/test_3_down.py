@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ese.engine.sdk import PROJECT_LABEL
+from ese.host.sdk import PROJECT_LABEL
 from tests.e2e import containers, harness
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ese.errors import EseError
+from ese.host import sdk
 from ese.kit import KitError, engine
 from ese.kit.engine import built_id, engine_errors, imported_id
 from ese.kit.output import Output, Transcript, action
@@ -152,7 +153,7 @@ def test_no_engine_is_a_kit_error_with_the_start_hint(monkeypatch: pytest.Monkey
     def refused() -> Any:
         raise EseError("Docker engine not reachable (ConnectionError)", "start it with: dockerd")
 
-    monkeypatch.setattr(engine.sdk, "client", refused)
+    monkeypatch.setattr(sdk, "client", refused)
     engine.client.cache_clear()
     try:
         with pytest.raises(KitError) as err:

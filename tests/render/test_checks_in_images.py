@@ -13,8 +13,9 @@ import pytest
 
 from ese import render
 from ese.checks import configs, metrics_catalog, swarm_files, tools
-from ese.engine import images, sdk
+from ese.engine import images
 from ese.errors import EseError
+from ese.host import sdk
 from ese.render import swarm_stack
 from ese.topology import Topology, load
 from tests.tooling import missing

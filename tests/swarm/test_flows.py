@@ -14,11 +14,11 @@ from invoke import Exit, MockContext
 
 import tasks
 from ese import task_defaults
-from ese.engine import commands, sdk
+from ese.engine import commands
 from ese.errors import EseError
 from ese.flows import provisioning, shared
 from ese.flows import swarm as flows
-from ese.host import lan, ports, secrets
+from ese.host import lan, ports, sdk, secrets
 from ese.render import swarm_stack
 from ese.swarm import stack_images as images
 from ese.swarm import state as engine

@@ -13,10 +13,10 @@ import pytest
 
 from ese.engine import consumer_container, waits
 from ese.engine.compose import V1, Compose
-from ese.engine.sdk import ContainerInfo
 from ese.errors import EseError
 from ese.flows import doctor, endpoints, status
 from ese.host import ports
+from ese.host.sdk import ContainerInfo
 from ese.topology import load
 from tests.tasks.conftest import FakeContainer, FakeDocker
 
@@ -356,7 +356,7 @@ def test_doctor_does_not_count_a_stopped_demo_container_as_the_holder(topo):
 
 def test_listing_containers_survives_one_removed_while_listed():
     """The SDK lists ids, then inspects each: a container gone in between is a 404."""
-    from ese.engine import sdk
+    from ese.host import sdk
 
     cli = FakeDocker([FakeContainer("ese-backend-elb-1", service="elb")])
     real = cli.containers.list

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ese.engine import images
-from ese.engine.sdk import ContainerInfo
 from ese.engine.waits import NotHealthy, Pace, restart_loops, wait_healthy
 from ese.errors import EseError
+from ese.host.sdk import ContainerInfo
 from ese.render import compose_files
 from tests.tasks.conftest import FakeDocker
 

@@ -10,12 +10,12 @@ from invoke import Exit, MockContext
 
 import tasks
 from ese import errors, task_defaults
-from ese.engine import commands, compose, sdk
+from ese.engine import commands, compose
 from ese.engine.compose import V1, V2, Compose
 from ese.errors import EseError
 from ese.flows import consumer as consumer_flow
 from ese.flows import shared, status
-from ese.host import lan, ports, secrets
+from ese.host import lan, ports, sdk, secrets
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
 from ese.topology import load
 from tests.tasks.conftest import FakeContainer, FakeDocker, FakeSpawn
