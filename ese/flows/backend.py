@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ese.engine import images, waits
+from ese.engine import images, readings, server_image, waits
 from ese.errors import EseError
-from ese.flows import endpoints, provisioning, shared, status
+from ese.flows import endpoints, provisioning, shared
 from ese.host import ports, sdk, secrets
 from ese.paths import BACKEND_COMPOSE
 from ese.render.haproxy_cfg import BACKEND, CORS_VAR
@@ -30,18 +30,6 @@ def check_ports(
                 ports.busy_message(svc.name, svc.port, holder(svc.port)),
                 "stop that process or change the port in topology.toml (then `invoke render`)",
             )
-
-
-def build_server_image(topo: Topology, plan: images.Plan, cli: Any, build: bool) -> None:
-    """Build ese-server once, through the one compose service that owns its `build:`.
-
-    The other shards only name the image; building it first means compose never builds the
-    same tag twice in parallel, nor tries to pull it for them.
-    """
-    if not build and images.present(cli, plan.ref("ese_server")):
-        return
-    owner = topo.shards[0].name
-    shared.run_compose(topo.backend_project, BACKEND_COMPOSE, "build", owner, env=plan.env())
 
 
 def backend(
@@ -68,7 +56,7 @@ def backend(
     running = {i.service for i in sdk.project_containers(cli, project) if i.ok}
     check_ports(topo, running)
     plan = shared.image_plan(topo, images_mode, cli)
-    build_server_image(topo, plan, cli, build)
+    server_image.build(topo, plan, cli, build)
     lan_ip = shared.lan_or_none()  # once: the page's origins and the endpoint table
     env = {**plan.env(), **shard_env(topo, auth, webclient_port, lan_ip)}
     up = ["up", "-d", "--remove-orphans"]
@@ -130,20 +118,20 @@ ROUTED = waits.Wording(
 )
 
 
-def wait_routed(topo: Topology, timeout: float, get: status.Fetch | None = None) -> float:
+def wait_routed(topo: Topology, timeout: float, get: readings.Fetch | None = None) -> float:
     """Wait until HAProxy marks every ingest shard UP, so "ready" means events get through.
 
     Why: a shard that was just recreated (new address) is healthy before HAProxy has resolved
     it again; the first requests would meet a 503 from the load balancer.
     """
     lb = topo.balancer
-    url = status.local_url(lb.bind, lb.port, f"{lb.stats_path};csv")
+    url = readings.local_url(lb.bind, lb.port, f"{lb.stats_path};csv")
     names = [s.name for s in topo.ingest_shards]
-    fetch = get or status.fetch
+    fetch = get or readings.fetch
 
     def look() -> waits.Round:
         try:
-            rows = status.haproxy_servers(fetch(url, {}))
+            rows = readings.haproxy_servers(fetch(url, {}))
         except (OSError, ValueError) as exc:
             return waits.Round({lb.name: f"stats unreachable: {exc}"})
         seen = {server: state for backend, server, state, _ in rows if backend == BACKEND}

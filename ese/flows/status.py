@@ -3,33 +3,23 @@ memory, events stored."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ese.engine.readings import (
+    Fetch,
+    events_stored,
+    fetch,
+    haproxy_servers,
+    local_url,
+    prometheus_targets,
+)
 from ese.flows import shared, status_alerts
 from ese.flows.endpoints import AUTH_OFF
 from ese.host import sdk, secrets
 from ese.host.sdk import ContainerInfo
 from ese.topology import Topology
-
-Fetch = Callable[[str, Mapping[str, str]], str]
-
-
-def fetch(url: str, headers: Mapping[str, str], timeout: float = 3.0) -> str:
-    """GET `url` and return the body; raise OSError (incl. HTTP errors) on failure."""
-    req = urllib.request.Request(url, headers=dict(headers))
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return str(resp.read().decode("utf-8", "replace"))
-
-
-def local_url(bind: str, port: int, path: str) -> str:
-    host = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
-    return f"http://{host}:{port}{path}"
 
 
 def container_lines(items: list[ContainerInfo]) -> list[str]:
@@ -37,41 +27,6 @@ def container_lines(items: list[ContainerInfo]) -> list[str]:
         return ["  (no containers)"]
     width = max(len(i.name) for i in items)
     return [f"  {i.name:<{width}}  {i.state}" for i in items]
-
-
-def haproxy_servers(text: str) -> list[tuple[str, str, str, str]]:
-    """(backend, server, status, current sessions) from HAProxy's stats CSV."""
-    lines = text.lstrip("# ").splitlines()
-    out = []
-    for row in csv.DictReader(io.StringIO("\n".join(lines))):
-        if row.get("svname") in ("FRONTEND", "BACKEND", None):
-            continue
-        out.append((row["pxname"], row["svname"], row.get("status", "?"), row.get("scur", "?")))
-    return out
-
-
-def prometheus_targets(text: str) -> list[tuple[str, str, str, str]]:
-    """(job, instance, health, last error) from Prometheus' /api/v1/targets."""
-    data = json.loads(text).get("data", {})
-    out = []
-    for t in data.get("activeTargets", []):
-        labels = t.get("labels", {})
-        out.append(
-            (
-                labels.get("job", "?"),
-                labels.get("instance", t.get("scrapeUrl", "?")),
-                t.get("health", "?"),
-                t.get("lastError", ""),
-            )
-        )
-    return sorted(out)
-
-
-def events_stored(text: str) -> str:
-    stats = json.loads(text)
-    by_type = stats.get("by_type", {})
-    detail = ", ".join(f"{k} {v}" for k, v in by_type.items())
-    return f"{stats.get('total', '?')}" + (f" ({detail})" if detail else "")
 
 
 def _section(title: str, body: Callable[[], list[str]]) -> list[str]:

@@ -8,7 +8,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from ese.engine import commands, waits
+from ese.engine import commands, readings, waits
+from ese.engine.readings import Fetch
 from ese.errors import EseError
 from ese.flows import backend as backend_flow
 from ese.flows import endpoints, provisioning, shared
@@ -25,8 +26,6 @@ STACK_FILE = REPO_ROOT / swarm_stack.STACK_FILE
 MARKER = DOCKER_DIR / ".swarm-created"
 SECRET_LABEL = "org.ese.secret"
 GWBRIDGE = "docker_gwbridge"
-
-Fetch = Callable[[str, Mapping[str, str]], str]
 
 
 def docker(argv: list[str], env: Mapping[str, str] | None = None, check: bool = True) -> bool:
@@ -293,7 +292,7 @@ def up(
 
 
 def balanced(
-    cli: Any, topo: Topology, n: int, get: Fetch = status_report.fetch
+    cli: Any, topo: Topology, n: int, get: Fetch = readings.fetch
 ) -> tuple[Callable[[], tuple[bool, str]], Callable[[], tuple[bool, str]]]:
     """Probes: HAProxy routes to exactly n replicas; Prometheus scrapes exactly n."""
 
@@ -328,7 +327,7 @@ def scale(
     shown = f"docker service scale --detach {service}={n}"
     engine(shown, lambda: cli.services.get(service).scale(n))
     wait_stack(cli, topo, timeout, log_lines, only=[topo.swarm.ingest_service])
-    lb, prom = balanced(cli, topo, n, get or status_report.fetch)
+    lb, prom = balanced(cli, topo, n, get or readings.fetch)
     again = "run `invoke status` and `invoke swarm.scale` again"
     waits.wait_reached(lb, f"HAProxy routes to {n} replicas", timeout, again)
     seconds_lb = time.monotonic() - started
@@ -425,7 +424,7 @@ def down(*, volumes: bool, leave: bool, timeout: float, cli: Any = None) -> None
 # --- status ----------------------------------------------------------------------------
 
 
-def status_lines(get: Fetch = status_report.fetch, cli: Any = None) -> list[str] | None:
+def status_lines(get: Fetch = readings.fetch, cli: Any = None) -> list[str] | None:
     """`invoke status` for the Swarm stack; None when it is not deployed here."""
     topo = shared.topology()
     cli = cli or shared.docker()
@@ -441,8 +440,8 @@ def status_lines(get: Fetch = status_report.fetch, cli: Any = None) -> list[str]
     # Prometheus and Alertmanager are not published in the Swarm stack: the URLs the compose
     # report uses are asked inside their containers instead.
     inside = {
-        status_report.local_url(prom.bind, prom.port, ""): (prom.name, prom.port),
-        status_report.local_url(am.bind, am.port, ""): (am.name, am.port),
+        readings.local_url(prom.bind, prom.port, ""): (prom.name, prom.port),
+        readings.local_url(am.bind, am.port, ""): (am.name, am.port),
     }
 
     def routed(url: str, headers: Mapping[str, str]) -> str:

@@ -10,9 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ese.engine import images, server_image
 from ese.errors import EseError
-from ese.flows import backend as backend_flow
-from ese.flows import shared
 from ese.host import sdk
 from ese.topology import Topology
 
@@ -46,8 +45,8 @@ def get(cli: Any, ref: str) -> Any:
 
 def resolve(cli: Any, topo: Topology, *, build: bool, mode: str) -> dict[str, str]:
     """ESE_*_IMAGE -> image for the stack's images, as `invoke backend` picks and builds them."""
-    plan = shared.image_plan(topo, mode, cli)
-    backend_flow.build_server_image(topo, plan, cli, build)
+    plan = images.plan(topo, mode, cli)
+    server_image.build(topo, plan, cli, build)
     return {topo.images[k].env: plan.ref(k) for k in STACK_IMAGES}
 
 

@@ -11,9 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ese.engine import waits
+from ese.engine import readings, waits
 from ese.errors import EseError
-from ese.flows import status as status_report
 from ese.host import sdk
 from ese.topology import Topology
 
@@ -158,12 +157,12 @@ def wait_converged(
 
 def lb_stats_url(topo: Topology) -> str:
     lb = topo.balancer
-    return status_report.local_url(lb.bind, lb.port, f"{lb.stats_path};csv")
+    return readings.local_url(lb.bind, lb.port, f"{lb.stats_path};csv")
 
 
 def lb_servers(text: str, backend: str = "ingest") -> dict[str, str]:
     """Slot name -> status of the backend's servers, from HAProxy's stats CSV."""
-    return {s: st for b, s, st, _ in status_report.haproxy_servers(text) if b == backend}
+    return {s: st for b, s, st, _ in readings.haproxy_servers(text) if b == backend}
 
 
 def lb_view(servers: dict[str, str], n: int) -> tuple[bool, str]:
