@@ -21,6 +21,9 @@ from typing import Any
 
 from ese.errors import EseError
 from ese.host import sdk
+from ese.kit import KitError
+from ese.kit.build import Options, build_all, missing
+from ese.kit.catalog import IMAGES, with_parents
 from ese.topology import Topology
 
 MODES = ("auto", "official", "offline")
@@ -222,18 +225,12 @@ def _from_kit(
 
 def kit_tags(envs: list[str], report: Callable[[str], None]) -> dict[str, str]:
     """The kit's tags for these `ESE_*_IMAGE` variables, building nothing."""
-    from ese.kit.catalog import IMAGES
-
     by_env = {i.env: i.tag for i in IMAGES if i.env}
     return {e: by_env.get(e, "(no offline stand-in)") for e in envs}
 
 
 def build_offline(envs: list[str], report: Callable[[str], None]) -> dict[str, str]:
     """Build (or reuse) the kit's stand-ins for these `ESE_*_IMAGE` variables; env -> tag."""
-    from ese.kit import KitError
-    from ese.kit.build import Options, build_all, missing
-    from ese.kit.catalog import IMAGES, with_parents
-
     by_env = {i.env: i for i in IMAGES if i.env}
     unknown = [e for e in envs if e not in by_env]
     if unknown:
