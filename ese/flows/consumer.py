@@ -7,7 +7,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ese.engine import consumer_container
+from ese.engine import standalone_containers
 from ese.errors import EseError
 from ese.flows import endpoints, shared
 from ese.host import lan, ports, processes, secrets
@@ -36,7 +36,7 @@ def check_consumer_port(
     name = topo.consumer.name
     if not 1 <= port <= 65535:
         raise EseError(f"--port must be between 1 and 65535, got {port}", "e.g. --port 8501")
-    if consumer_container.holds_port(cli, name, port):
+    if standalone_containers.holds_port(cli, name, port):
         return  # the running consumer holds it; `run` replaces that container
     is_free, holder = is_free or ports.is_free, holder or ports.holder
     if not is_free(port, topo.consumer.bind):
@@ -66,8 +66,8 @@ def consumer(
     check_consumer_port(topo, cli, port)  # before anything replaces a working consumer
     plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_consumer"))
     image = plan.ref("ese_consumer")
-    consumer_container.ensure_image(cli, image, plan.ref("python_base"), build)
-    consumer_container.run(
+    standalone_containers.ensure_image(cli, image, plan.ref("python_base"), build)
+    standalone_containers.run(
         cli,
         image=image,
         name=topo.consumer.name,

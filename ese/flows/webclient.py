@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ese.engine import consumer_container, images
+from ese.engine import images, standalone_containers
 from ese.flows import shared
 from ese.host import secrets
 from ese.paths import FRONTEND_COMPOSE
@@ -26,7 +26,7 @@ def webclient(*, port: int, be_server: str, build: bool = False, images_mode: st
         shared.run_compose(
             topo.frontend_project, FRONTEND_COMPOSE, "build", topo.clients.service, env=env
         )
-    consumer_container.run(
+    standalone_containers.run(
         cli,
         image=image,
         name=NAME,
@@ -49,4 +49,4 @@ def webclient(*, port: int, be_server: str, build: bool = False, images_mode: st
 
 def remove(cli: object) -> bool:
     """Remove the page's container (`invoke down`)."""
-    return consumer_container.remove(cli, NAME)
+    return standalone_containers.remove(cli, NAME)

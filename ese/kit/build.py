@@ -12,7 +12,7 @@ from pathlib import Path
 from ese.kit import IMAGES_DIR, REPO_ROOT, KitError, debian, wheelhouse
 from ese.kit.catalog import BY_NAME, KitImage
 from ese.kit.containers import run_once
-from ese.kit.engine import BuildSpec, build, image_id, image_key
+from ese.kit.image_builds import BuildSpec, build, image_id, image_key
 from ese.kit.inputs import tree_digest
 from ese.kit.output import Output, echo
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ese.kit import IMAGES_DIR, KitError
-from ese.kit.engine import drop_replaced, image_id, import_rootfs
+from ese.kit.image_builds import drop_replaced, image_id, import_rootfs
 from ese.kit.inputs import KEY_LABEL, tree_digest
 from ese.kit.output import echo
 

@@ -1,4 +1,5 @@
-"""Run the ese-consumer container with the Docker SDK (it is not part of a compose project)."""
+"""Containers run alone with the Docker SDK, outside any compose project: the ese-consumer
+dashboard and the click-through page (ese/flows/consumer.py, ese/flows/webclient.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The kit's engine layer without an engine: output tails, build streams, error conversion."""
+"""The kit's image builds without an engine: output tails, build streams, error conversion."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from ese.errors import EseError
 from ese.host import sdk
-from ese.kit import KitError, engine
-from ese.kit.engine import built_id, engine_errors, imported_id
+from ese.kit import KitError, image_builds
+from ese.kit.image_builds import built_id, engine_errors, imported_id
 from ese.kit.output import Output, Transcript, action
 
 
@@ -154,10 +154,10 @@ def test_no_engine_is_a_kit_error_with_the_start_hint(monkeypatch: pytest.Monkey
         raise EseError("Docker engine not reachable (ConnectionError)", "start it with: dockerd")
 
     monkeypatch.setattr(sdk, "client", refused)
-    engine.client.cache_clear()
+    image_builds.client.cache_clear()
     try:
         with pytest.raises(KitError) as err:
-            engine.require_engine()
+            image_builds.require_engine()
     finally:
-        engine.client.cache_clear()  # the next caller connects for real
+        image_builds.client.cache_clear()  # the next caller connects for real
     assert str(err.value) == "Docker engine not reachable (ConnectionError); start it with: dockerd"

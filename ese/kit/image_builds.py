@@ -1,4 +1,7 @@
-"""The kit's images through the Docker SDK: the client, lookups, builds and the rootfs import.
+"""The kit's image builds through the Docker SDK: builds, the rootfs import, image lookups.
+
+The SDK client and the error translation here are shared with the kit's containers
+(containers.py).
 
 Whatever the SDK raises (an engine error, a lost connection) leaves this module as a one-line
 KitError with a hint, never as a traceback.
