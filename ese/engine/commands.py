@@ -72,17 +72,9 @@ def run(
     return result
 
 
-def succeeds(argv: Sequence[str], timeout: float = 30) -> bool:
-    """True when the command runs and exits 0 (a probe: nothing printed, nothing raised)."""
-    try:
-        return spawn(argv, None, True, timeout).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 def output(argv: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run quietly and capture text output; never raises for a non-zero exit."""
     return spawn(argv, None, True, timeout)
 
 
-__all__ = ["Spawn", "output", "run", "shown", "spawn", "succeeds"]
+__all__ = ["Spawn", "output", "run", "shown", "spawn"]

@@ -29,14 +29,6 @@ def remove(cli: Any, name: str) -> bool:
     return True
 
 
-def exists(cli: Any, name: str) -> bool:
-    try:
-        cli.containers.get(name)
-    except _errors().NotFound:
-        return False
-    return True
-
-
 def logs(cli: Any, name: str, tail: int, follow: bool) -> Iterator[str]:
     """The container's log text: the last `tail` lines, then new ones while `follow`."""
     try:

@@ -45,8 +45,3 @@ def webclient(*, port: int, be_server: str, build: bool = False, images_mode: st
             "note: run `invoke backend` with INVOKE_ESE_WEBCLIENT_PORT set to this port, so "
             "the shards allow the page's origin"
         )
-
-
-def remove(cli: object) -> bool:
-    """Remove the page's container (`invoke down`)."""
-    return standalone_containers.remove(cli, NAME)
