@@ -10,11 +10,11 @@ from invoke import Exit, MockContext
 
 import tasks
 from ese import errors, task_defaults
-from ese.engine import commands, compose
+from ese.engine import commands, compose, readings
 from ese.engine.compose import V1, V2, Compose
 from ese.errors import EseError
 from ese.flows import consumer as consumer_flow
-from ese.flows import shared, status
+from ese.flows import shared
 from ese.host import lan, ports, sdk, secrets
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
 from ese.topology import load
@@ -51,7 +51,7 @@ def wired(monkeypatch, env_file, spawned):
     monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
     monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
-    monkeypatch.setattr(status, "fetch", lambda url, headers: lb_stats("UP", "UP"))
+    monkeypatch.setattr(readings, "fetch", lambda url, headers: lb_stats("UP", "UP"))
     monkeypatch.setattr(consumer_flow, "answers", lambda url: True)
     return cli
 
