@@ -21,3 +21,27 @@ def dump_yaml(data: Any, header: str) -> str:
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096)
     comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     return comments + body
+
+
+def healthcheck(test: list[str], start_period: str = "10s") -> dict[str, Any]:
+    """A service's healthcheck (compose and Swarm stack files alike) running `test`."""
+    return {
+        "test": test,
+        "interval": "5s",
+        "timeout": "3s",
+        "retries": 5,
+        "start_period": start_period,
+    }
+
+
+def http_probe(port: int, path: str = "/") -> list[str]:
+    """A liveness probe for our Python images, which have no curl or wget."""
+    code = (
+        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=2)"
+    )
+    return ["CMD", "python", "-c", code]
+
+
+def wget_probe(port: int, path: str) -> list[str]:
+    """A liveness probe for the infrastructure images, which ship busybox or GNU wget."""
+    return ["CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{port}{path}"]

@@ -28,8 +28,7 @@ from typing import Any
 
 from ese.host import secrets
 from ese.render import alert_rules, alertmanager, swarm_haproxy, swarm_prometheus
-from ese.render.common import HEADER_NOTE, dump_yaml
-from ese.render.compose_files import _healthcheck, _http_probe, _wget_probe
+from ese.render.common import HEADER_NOTE, dump_yaml, healthcheck, http_probe, wget_probe
 from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.prometheus_yml import RULES_FILE
 from ese.render.redis_exporter import STREAM_KEY
@@ -179,7 +178,7 @@ def _shard_env(topo: Topology, port: int, role: str) -> dict[str, str]:
 def _shard_healthcheck(port: int) -> dict[str, Any]:
     # Every 2 s: a new replica is healthy (and in DNS) sooner, and a scale-up takes traffic
     # sooner; the probe is one short Python process per replica.
-    check = _healthcheck(_http_probe(port))
+    check = healthcheck(http_probe(port))
     check.update(interval="2s", timeout="2s", retries=3)
     return check
 
@@ -206,7 +205,7 @@ def _alerting(topo: Topology) -> dict[str, dict[str, Any]]:
             },
             "secrets": _secret_refs(REDIS_SECRET),
             "networks": [NETWORK],
-            "healthcheck": _healthcheck(_wget_probe(exporter.port, "/health"), "5s"),
+            "healthcheck": healthcheck(wget_probe(exporter.port, "/health"), "5s"),
             "deploy": _deploy(),
         },
         am.name: {
@@ -221,7 +220,7 @@ def _alerting(topo: Topology) -> dict[str, dict[str, Any]]:
             "configs": [{"source": "alertmanager_yml", "target": ALERTMANAGER_CFG_PATH}],
             "volumes": ["alertmanager-data:/alertmanager"],
             "networks": [NETWORK],
-            "healthcheck": _healthcheck(_wget_probe(am.port, "/-/healthy"), "5s"),
+            "healthcheck": healthcheck(wget_probe(am.port, "/-/healthy"), "5s"),
             # On the manager: `invoke status` asks it for the firing alerts with docker exec.
             "deploy": _deploy(),
         },
@@ -253,7 +252,7 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
             "volumes": ["redis-data:/data"],
             "secrets": _secret_refs(REDIS_SECRET),
             "networks": [NETWORK],
-            "healthcheck": _healthcheck(
+            "healthcheck": healthcheck(
                 [
                     "CMD-SHELL",
                     f'REDISCLI_AUTH="$$(cat {REDIS_SECRET.path})" '
@@ -300,7 +299,7 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
         "environment": {CORS_VAR: f"${{{CORS_VAR}:-}}"},
         "networks": [NETWORK],
         "ports": _host_port(lb.port),
-        "healthcheck": _healthcheck(_wget_probe(lb.port, lb.stats_path), "5s"),
+        "healthcheck": healthcheck(wget_probe(lb.port, lb.stats_path), "5s"),
         "deploy": _deploy(),
     }
     out[prom.name] = {
@@ -318,7 +317,7 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
         ],
         "volumes": ["prometheus-data:/prometheus"],
         "networks": [NETWORK],
-        "healthcheck": _healthcheck(_wget_probe(prom.port, "/-/healthy")),
+        "healthcheck": healthcheck(wget_probe(prom.port, "/-/healthy")),
         # On the manager: `invoke swarm.scale` and `invoke status` query it with docker exec.
         "deploy": _deploy(),
     }
@@ -336,7 +335,7 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
         "volumes": ["grafana-data:/var/lib/grafana"],
         "networks": [NETWORK],
         "ports": _host_port(graf.port),
-        "healthcheck": _healthcheck(_wget_probe(graf.port, "/api/health"), "20s"),
+        "healthcheck": healthcheck(wget_probe(graf.port, "/api/health"), "20s"),
         "deploy": _deploy(),
     }
     for hook in EXTRA_SERVICES:
