@@ -1,9 +1,9 @@
 """Shard configuration: environment variables, overridable by command-line flags.
 
-Every setting has a DESIGN-fixed environment name (SERVER_PORT, ESE_ROLE, REDIS_URL, ...) and a
-flag with the same meaning, listed in the `OPTIONS` table (read by the shared `ese_settings`
-helper, like the client's and the consumer's settings). Invalid values raise `ConfigError`,
-which `__main__` turns into a one-line message with a hint and exit code 2.
+Every setting has an environment name kept from the original demo (SERVER_PORT, ESE_ROLE,
+REDIS_URL, ...) and a flag with the same meaning, listed in the `OPTIONS` table (read by the
+shared `ese_settings` helper, like the client's and the consumer's settings). Invalid values
+raise `ConfigError`, which `__main__` turns into a one-line message with a hint and exit code 2.
 """
 
 from __future__ import annotations
