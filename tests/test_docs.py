@@ -78,9 +78,12 @@ def broken_links(doc: Path) -> list[str]:
         target = (doc.parent / path).resolve() if path else doc
         if not target.exists():
             problems.append(f"{href}: no such file {target}")
-        elif anchor and target.suffix == ".md":
-            if anchor not in anchors(target.read_text(encoding="utf-8")):
-                problems.append(f"{href}: no heading #{anchor} in {target.name}")
+        elif (
+            anchor
+            and target.suffix == ".md"
+            and anchor not in anchors(target.read_text(encoding="utf-8"))
+        ):
+            problems.append(f"{href}: no heading #{anchor} in {target.name}")
     return problems
 
 
