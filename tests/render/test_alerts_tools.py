@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from ese import render
-from ese.checks import configs as configcheck
 from ese.checks import metrics_catalog
+from ese.checks import prometheus_config as configcheck
+from ese.checks.dashboard import rule_problems
 from ese.topology import load
 from tests.render.test_alerts import _with_webhook
 from tests.render.test_render import three_ingest_shards
@@ -98,7 +99,7 @@ def test_rule_problems_name_unknown_metrics_and_bare_counters() -> None:
             }
         ]
     }
-    problems = configcheck.rule_problems(doc, {"x_total"})
+    problems = rule_problems(doc, {"x_total"})
     assert problems == [
         "rule B: nope_metric is not exported by any service",
         "rule B: counter x_total used without rate()",

@@ -353,7 +353,7 @@ def test_fake_grafana_reads_settings_from_file_like_grafana(tmp_path) -> None:
 
 
 def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
-    from ese.checks import swarm_files as configcheck
+    from ese.checks.compose_config import check_swarm_stack
 
     if shutil.which("docker") is None and shutil.which("docker-compose") is None:
         missing("docker or docker-compose", "install the Docker CLI")
@@ -365,7 +365,7 @@ def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(render.render_all(topo)[rel], encoding="utf-8")
     path.write_text(good, encoding="utf-8")
-    assert configcheck.check_stack(topo, tmp_path).status == "ok"
+    assert check_swarm_stack(topo, tmp_path).status == "ok"
     bad = good.replace(
         "    stop_grace_period: 15s\n",
         "    depends_on:\n      redis-server:\n        condition: service_healthy\n"
@@ -373,7 +373,7 @@ def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
         1,
     )
     path.write_text(bad, encoding="utf-8")
-    outcome = configcheck.check_stack(topo, tmp_path)
+    outcome = check_swarm_stack(topo, tmp_path)
     assert outcome.status == "fail" and "depends_on" in outcome.detail
 
 
