@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ese import render
-from ese.checks.compose_config import check_compose
+from ese.checks.compose_config import check_compose, check_swarm_stack
 from ese.checks.dashboard import dashboard_problems
 from ese.checks.haproxy_config import check_haproxy
 from ese.checks.prometheus_config import check_promtool
@@ -16,8 +16,10 @@ from ese.checks.promql import bare_counters, exposed_names, metric_names
 from ese.checks.regenerate import check_regenerated
 from ese.checks.run import CHECKS
 from ese.checks.tools import compose_command
+from ese.render import swarm_stack
 from ese.topology import load
-from tests.tooling import need_binary
+from tests.render.test_render import three_ingest_shards
+from tests.tooling import missing, need_binary
 
 
 def _copy_repo_configs(tmp_path: Path) -> Path:
@@ -69,14 +71,35 @@ def test_promtool_check_fails_a_broken_config(tmp_path: Path) -> None:
 
 def test_compose_check_fails_a_broken_file(tmp_path: Path) -> None:
     if compose_command() is None:
-        from tests.tooling import missing
-
         missing("docker compose", "install docker-compose or the compose plugin")
     root = _copy_repo_configs(tmp_path)
     assert check_compose(root).status == "ok"
     path = root / "docker/ese-server.compose.yml"
     path.write_text(path.read_text().replace("condition: service_healthy", "condition: soon"))
     assert check_compose(root).status == "fail"
+
+
+def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path: Path) -> None:
+    if shutil.which("docker") is None and shutil.which("docker-compose") is None:
+        missing("docker or docker-compose", "install the Docker CLI")
+    topo = load()
+    good = swarm_stack.stack(topo)
+    (tmp_path / "docker").mkdir()
+    path = tmp_path / swarm_stack.STACK_FILE
+    for rel in swarm_stack.CONFIG_FILES.values():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(render.render_all(topo)[rel], encoding="utf-8")
+    path.write_text(good, encoding="utf-8")
+    assert check_swarm_stack(topo, tmp_path).status == "ok"
+    bad = good.replace(
+        "    stop_grace_period: 15s\n",
+        "    depends_on:\n      redis-server:\n        condition: service_healthy\n"
+        "    stop_grace_period: 15s\n",
+        1,
+    )
+    path.write_text(bad, encoding="utf-8")
+    outcome = check_swarm_stack(topo, tmp_path)
+    assert outcome.status == "fail" and "depends_on" in outcome.detail
 
 
 def test_dashboard_problems_name_what_is_wrong() -> None:
@@ -151,13 +174,9 @@ def test_counters_must_go_through_rate(expr: str, bare: set[str]) -> None:
 
 def test_a_three_shard_render_passes_every_tool(tmp_path: Path) -> None:
     """A changed topology renders files that still pass haproxy -c, promtool and compose."""
-    from tests.render.test_render import three_ingest_shards
-
     need_binary("haproxy")
     need_binary("promtool", "apt-get install prometheus")
     if compose_command() is None:
-        from tests.tooling import missing
-
         missing("docker compose", "install docker-compose or the compose plugin")
     topo = three_ingest_shards()
     render.write(topo, tmp_path)
