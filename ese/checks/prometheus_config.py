@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -63,12 +64,7 @@ def promtool_config_argv(topo: Topology, cfg: Path) -> list[str] | InImage | Mis
 def check_promtool(topo: Topology, root: Path) -> Outcome:
     """`promtool check config prometheus/prometheus.yml`."""
     argv = promtool_config_argv(topo, root / "prometheus/prometheus.yml")
-    if isinstance(argv, Missing):
-        return missing_tool("promtool", argv)
-    proc = run(argv)
-    if proc.returncode != 0:
-        return Outcome("promtool", "fail", (proc.stdout + proc.stderr).strip())
-    return Outcome("promtool", "ok", "promtool check config: SUCCESS")
+    return _tool_outcome("promtool", argv, lambda _: "promtool check config: SUCCESS")
 
 
 def swarm_prometheus_layout(root: Path, into: Path) -> Path:
@@ -88,16 +84,13 @@ def check_swarm_promtool(topo: Topology, root: Path) -> Outcome:
     """`promtool check config` on the Swarm Prometheus file, with the rule file it loads."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = swarm_prometheus_layout(root, Path(tmp))
-        argv = promtool_config_argv(topo, cfg)
-        if isinstance(argv, Missing):
-            return missing_tool("swarm-promtool", argv)
-        proc = run(argv)
-    output = (proc.stdout + proc.stderr).strip()
-    if proc.returncode != 0:
-        return Outcome("swarm-promtool", "fail", output)
+        return _tool_outcome("swarm-promtool", promtool_config_argv(topo, cfg), _rules_loaded)
+
+
+def _rules_loaded(output: str) -> str:
     found = re.search(r"SUCCESS: (\d+) rules found", output)
     rules = f", {found[1]} alert rules loaded" if found else ""
-    return Outcome("swarm-promtool", "ok", f"promtool check config: SUCCESS{rules}")
+    return f"promtool check config: SUCCESS{rules}"
 
 
 def rule_test_gaps(rules_doc: dict, tests_doc: dict) -> list[str]:
@@ -146,9 +139,18 @@ def check_alertmanager(topo: Topology, root: Path) -> Outcome:
     """`amtool check-config alertmanager/alertmanager.yml`."""
     config = Path("alertmanager/alertmanager.yml")
     argv = _tool_argv("amtool", "alertmanager", topo, root, ["check-config", config])
+    return _tool_outcome("alertmanager", argv, lambda _: "amtool check-config: SUCCESS")
+
+
+def _tool_outcome(
+    name: str, argv: list[str] | InImage | Missing, passed: Callable[[str], str]
+) -> Outcome:
+    """Run `argv`: a missing tool's outcome, a fail with the tool's words, or ok with what
+    `passed` makes of them."""
     if isinstance(argv, Missing):
-        return missing_tool("alertmanager", argv)
+        return missing_tool(name, argv)
     proc = run(argv)
+    output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
-        return Outcome("alertmanager", "fail", (proc.stdout + proc.stderr).strip())
-    return Outcome("alertmanager", "ok", "amtool check-config: SUCCESS")
+        return Outcome(name, "fail", output)
+    return Outcome(name, "ok", passed(output))
