@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import importlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ese.checks.promql import exposed_names
+from ese.checks.tools import Missing, tool_image
 from ese.errors import EseError
 from ese.host import sdk
 from ese.host.ports import free_port
@@ -209,3 +211,23 @@ def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 3
     if "redis_up 1" not in text:
         raise RuntimeError("redis_exporter could not reach the redis-server it was given")
     return exposed_names(text)
+
+
+def live_metrics(topo: Topology) -> set[str] | Missing:
+    """Every metric name the stack's processes export, read from real ones, plus the series
+    Prometheus writes itself; Missing when a tool to run them is not here."""
+    haproxy_bin = shutil.which("haproxy")
+    image = None if haproxy_bin else tool_image(topo, "haproxy")
+    if haproxy_bin is None and image is None:
+        return Missing("haproxy", "needed to read its exporter's metric names; or run Docker")
+    exporter = next(filter(None, map(shutil.which, REDIS_EXPORTER_BINARIES)), None)
+    redis_server = shutil.which("redis-server")
+    if exporter is None or redis_server is None:
+        return Missing(
+            "prometheus-redis-exporter and redis-server",
+            "needed to read redis_exporter's metric names; apt-get install "
+            "prometheus-redis-exporter redis-server (brew install redis_exporter redis)",
+        )
+    known = ese_server_metrics() | haproxy_metrics(topo, haproxy_bin, image)
+    known |= redis_exporter_metrics(exporter, redis_server)
+    return known | PROMETHEUS_BUILTINS | PROMETHEUS_RULE_SERIES

@@ -352,31 +352,6 @@ def test_fake_grafana_reads_settings_from_file_like_grafana(tmp_path) -> None:
     assert "OTHER" not in env
 
 
-def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
-    from ese.checks import swarm_files as configcheck
-
-    if shutil.which("docker") is None and shutil.which("docker-compose") is None:
-        missing("docker or docker-compose", "install the Docker CLI")
-    topo = load()
-    good = swarm_stack.stack(topo)
-    (tmp_path / "docker").mkdir()
-    path = tmp_path / swarm_stack.STACK_FILE
-    for rel in swarm_stack.CONFIG_FILES.values():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(render.render_all(topo)[rel], encoding="utf-8")
-    path.write_text(good, encoding="utf-8")
-    assert configcheck.check_stack(topo, tmp_path).status == "ok"
-    bad = good.replace(
-        "    stop_grace_period: 15s\n",
-        "    depends_on:\n      redis-server:\n        condition: service_healthy\n"
-        "    stop_grace_period: 15s\n",
-        1,
-    )
-    path.write_text(bad, encoding="utf-8")
-    outcome = configcheck.check_stack(topo, tmp_path)
-    assert outcome.status == "fail" and "depends_on" in outcome.detail
-
-
 def test_the_page_origins_reach_every_shard_and_haproxy_at_deploy_time() -> None:
     services = stack_doc(load())["services"]
     env = {name: svc.get("environment") or {} for name, svc in services.items()}
