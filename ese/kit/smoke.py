@@ -236,6 +236,28 @@ def redis_exporter() -> Check:
     )
 
 
+def node_exporter() -> Check:
+    """node-exporter as the Swarm stack runs it: the host's /proc and /sys mounted read-only."""
+    tag = BY_NAME["node_exporter"].tag
+    command = ["--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--web.listen-address=:9100"]
+    volumes = ["/proc:/host/proc:ro", "/sys:/host/sys:ro"]
+    with running(
+        tag, "smoke-node_exporter", command=command, volumes=volumes, hostname="smoke-node"
+    ) as box:
+        if not until(box, ["wget", "-q", "--spider", "http://127.0.0.1:9100/metrics"]):
+            return Check("node_exporter", False, f"/metrics not ok; logs: {logs(box)}")
+        text = _out(box, "wget", "-q", "-O", "-", "http://127.0.0.1:9100/metrics")
+        # The dashboard's per-node panels and EseNodeDown read these.
+        wanted = ('nodename="smoke-node"', "node_load1", "node_cpu_seconds_total", "MemTotal")
+        missing = [w for w in wanted if w not in text]
+        if missing:
+            return Check("node_exporter", False, f"/metrics lacks {missing}: {logs(box)}")
+        uid = _out(box, "id", "-u")
+        if uid != "65534":
+            return Check("node_exporter", False, f"runs as uid {uid!r}, not nobody (65534)")
+    return Check("node_exporter", True, "/metrics names the node; CPU, memory and load there")
+
+
 def python(extras: Sequence[str]) -> Check:
     """`pip install .[extras]` of this repo inside the Python base, from the wheelhouse only."""
     tag = BY_NAME["python"].tag
@@ -267,6 +289,7 @@ def run(names: Sequence[str], extras: Sequence[str]) -> list[Check]:
         "prometheus": prometheus,
         "alertmanager": alertmanager,
         "redis_exporter": redis_exporter,
+        "node_exporter": node_exporter,
         "python": lambda: python(extras),
         "grafana": grafana,
     }
