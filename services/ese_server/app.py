@@ -24,7 +24,13 @@ from ese_server.config import Settings
 from ese_server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ese_server.metrics import Metrics
 from ese_server.openapi import openapi_document
-from ese_server.redis_client import RedisError, RedisNotSent, RedisOutOfMemory
+from ese_server.redis_client import (
+    Connect,
+    RedisClient,
+    RedisError,
+    RedisNotSent,
+    RedisOutOfMemory,
+)
 from ese_server.store import (
     LEGACY_READ_CAP,
     AppendResult,
@@ -152,9 +158,12 @@ class _Head:
 class App:
     """ASGI callable of one shard."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, connect: Connect = RedisClient
+    ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.connect = connect
         self.store: Store | None = None
         self.redis_up = False
         # True from a write refused for maxmemory until a write succeeds: the monitor trims
@@ -174,7 +183,7 @@ class App:
     async def startup(self) -> None:
         """Create the Redis pool and the monitor; Redis may still be down (we retry)."""
         s = self.settings
-        self.store = Store(s.redis_url, s.retention_seconds, s.key_prefix, s.redis_client)
+        self.store = Store(s.redis_url, s.retention_seconds, s.key_prefix, self.connect)
         self._monitor = asyncio.create_task(self._watch_redis())
 
     async def shutdown(self) -> None:
