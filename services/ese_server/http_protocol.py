@@ -4,10 +4,10 @@ WHY: httptools has no limit of its own on the URL or on header values; it keeps 
 arrives, so one request with a 100 MiB header costs 100 MiB+ of RSS (and the analytics shard
 listens on every interface). Here the bytes of an unfinished head are counted as they arrive
 and the connection is answered 431 and closed once URL + headers exceed `MAX_HEAD_BYTES`.
-Requests httptools cannot parse (unknown method, bad Content-Length, ...) get DESIGN's JSON
-error body instead of uvicorn's plain text, and both are counted in the rejected-requests
-metric. Without httptools (Windows) uvicorn falls back to h11, which caps an unfinished head
-at 16 KiB by itself.
+Requests httptools cannot parse (unknown method, bad Content-Length, ...) get the contract's
+JSON error body (docs/contract.md) instead of uvicorn's plain text, and both are counted in the
+rejected-requests metric. Without httptools (Windows) uvicorn falls back to h11, which caps an
+unfinished head at 16 KiB by itself.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import orjson
+from ese_server.errors import error_body
 
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -27,7 +27,7 @@ class _HeadTooLarge(Exception):
 
 
 def _error_response(status: bytes, message: str, errors: list[dict[str, str]]) -> bytes:
-    body = orjson.dumps({"message": message, "errors": errors})
+    body = error_body(message, errors)
     return (
         b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
