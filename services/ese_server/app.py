@@ -118,7 +118,10 @@ class App:
             log.exception("unexpected error on %s %s", method, path)
             response = Response(500, INTERNAL_ERROR)
         route = path if path in ROUTES else "other"
-        await self._send(send, response, route, head.origin if head is not None else b"")
+        if head is None:
+            await self._send(send, response, route, b"", False)
+        else:
+            await self._send(send, response, route, head.origin, head.body_pending)
         self.metrics.observe(
             route,
             method if method in KNOWN_METHODS else "other",
@@ -155,8 +158,14 @@ class App:
             body = await read_body(receive, head, self.settings.max_body_bytes)
         return await handler(scope, body)
 
-    async def _send(self, send: Send, response: Response, route: str, origin: bytes) -> None:
-        """Send the answer with its content headers and, for an allowed origin, CORS ones."""
+    async def _send(
+        self, send: Send, response: Response, route: str, origin: bytes, close: bool
+    ) -> None:
+        """Send the answer with its content headers and, for an allowed origin, CORS ones.
+
+        `close`: the request's body was left unread (refused before it was read, or not read
+        by the route), so the connection closes after the answer instead of reading on to the
+        next request through a body of any length; http_protocol.py closes it lingeringly."""
         if response.status == 204:  # no content: no content headers either (RFC 9110 8.6)
             headers = list(response.headers)
         else:
@@ -166,5 +175,7 @@ class App:
                 *response.headers,
             ]
         headers += self.cors.answer_headers(origin, route)
+        if close:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})

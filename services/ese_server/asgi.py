@@ -34,9 +34,17 @@ class Response:
 
 
 class RequestHead:
-    """The request headers the app acts on, read in one pass over the raw ASGI headers."""
+    """The request headers the app acts on, read in one pass over the raw ASGI headers, and
+    whether the request's body is still unread (`body_pending`, cleared by the body reader)."""
 
-    __slots__ = ("authorization", "content_length", "content_type", "origin", "repeated")
+    __slots__ = (
+        "authorization",
+        "body_pending",
+        "content_length",
+        "content_type",
+        "origin",
+        "repeated",
+    )
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.authorization: bytes | None = None
@@ -44,6 +52,7 @@ class RequestHead:
         self.content_length = -1  # -1: absent or not a number (the body is read to its end)
         self.origin = b""
         self.repeated: list[str] = []  # headers that must come once but came more often
+        chunked = False
         for name, value in raw:
             if name == b"authorization":
                 if self.authorization is not None:
@@ -57,3 +66,6 @@ class RequestHead:
                 self.content_length = int(value) if value.isdigit() else -1
             elif name == b"origin":
                 self.origin = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        self.body_pending = self.content_length > 0 or chunked

@@ -29,7 +29,8 @@ def too_large(limit: int) -> HTTPError:
 
 async def read_body(receive: Receive, head: RequestHead, limit: int) -> bytes:
     """The body of a POST, refused unless JSON (no Content-Type is read as JSON) or when over
-    `limit` bytes: at once when Content-Length says so, else as soon as the bytes do."""
+    `limit` bytes: at once when Content-Length says so, else as soon as the bytes do. A body
+    read to its end clears `head.body_pending`."""
     if head.content_type is not None and not is_json(head.content_type):
         raise HTTPError(
             415,
@@ -42,6 +43,7 @@ async def read_body(receive: Receive, head: RequestHead, limit: int) -> bytes:
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body", False):
+        head.body_pending = False
         if len(body) > limit:
             raise too_large(limit)
         return bytes(body)
@@ -56,6 +58,7 @@ async def read_body(receive: Receive, head: RequestHead, limit: int) -> bytes:
         if size > limit:
             raise too_large(limit)
         chunks.append(chunk)
+    head.body_pending = False
     return b"".join(chunks)
 
 
