@@ -22,10 +22,10 @@ OVERSIZED = 3 * 1024 * 1024
 CHUNK = 64 * 1024
 
 
-def _head(length: int, connection: str, extra: str = "") -> bytes:
+def _head(length: int, connection: str) -> bytes:
     return (
         f"POST /event HTTP/1.1\r\nHost: shard\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {length}\r\nConnection: {connection}\r\n{extra}\r\n"
+        f"Content-Length: {length}\r\nConnection: {connection}\r\n\r\n"
     ).encode()
 
 
