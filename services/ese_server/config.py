@@ -40,9 +40,6 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     key_prefix: str = "ese"
     log_level: str = "warning"
-    # Benchmarks only (ESE_BENCH_REDIS_CLIENT, no flag, not in --help): "redis-py" swaps the
-    # project's Redis client for redis-py's, which the server image does not even install.
-    redis_client: str = "ese"
 
     @property
     def serves_ingest(self) -> bool:
@@ -134,7 +131,6 @@ def _one_of(choices: tuple[str, ...], noun: str, use: str) -> Convert:
     return convert
 
 
-REDIS_CLIENTS = ("ese", "redis-py")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _POSITIVE = "use a positive whole number"
 
@@ -210,14 +206,6 @@ OPTIONS: tuple[Option, ...] = (
         ("--log-level",),
         _one_of(LOG_LEVELS, "level", "critical, error, warning, info or debug"),
         "uvicorn log level (default warning)",
-    ),
-    # No flag: a benchmark switch, kept out of --help (see Settings.redis_client).
-    Option(
-        "redis_client",
-        "ESE_BENCH_REDIS_CLIENT",
-        (),
-        _one_of(REDIS_CLIENTS, "client", f"one of {', '.join(REDIS_CLIENTS)}"),
-        "benchmarks only",
     ),
 )
 
