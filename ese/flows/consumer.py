@@ -53,7 +53,7 @@ def consumer(
     server_url: str | None,
     port: int,
     build: bool = False,
-    images_mode: str = "auto",
+    images_mode: str,
     find: Callable[[], str] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> None:

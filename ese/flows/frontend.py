@@ -16,9 +16,9 @@ def frontend(
     be_server: str,
     delay_ms: int,
     limit: int,
+    images_mode: str,
+    be_server_flag: str,
     build: bool = False,
-    images_mode: str = "auto",
-    be_server_flag: str = "--be-server",
 ) -> None:
     """Start the simulators; build their image first when it is missing or asked for."""
     topo = shared.topology()

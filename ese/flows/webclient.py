@@ -10,7 +10,7 @@ from ese.paths import FRONTEND_COMPOSE
 NAME = "ese-webclient"
 
 
-def webclient(*, port: int, be_server: str, build: bool = False, images_mode: str = "auto") -> None:
+def webclient(*, port: int, be_server: str, images_mode: str, build: bool = False) -> None:
     """Serve the page on `port`; the browser posts from it to `be_server` with the ingest token.
 
     The shards allow the page's origin (ESE_CORS_ORIGINS, set by `invoke backend` for the

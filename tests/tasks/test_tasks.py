@@ -10,7 +10,7 @@ from invoke import Exit, MockContext
 
 import tasks
 from ese import errors, task_defaults
-from ese.engine import commands, compose
+from ese.engine import commands, compose, readings
 from ese.engine.compose import V1, V2, Compose
 from ese.errors import EseError
 from ese.flows import consumer as consumer_flow
@@ -52,6 +52,8 @@ def wired(monkeypatch, env_file, spawned):
     monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
     monkeypatch.setattr(status, "fetch", lambda url, headers: lb_stats("UP", "UP"))
+    # backend.wait_routed reads HAProxy's stats through ese.engine.readings.
+    monkeypatch.setattr(readings, "fetch", lambda url, headers: lb_stats("UP", "UP"))
     monkeypatch.setattr(consumer_flow, "answers", lambda url: True)
     return cli
 
@@ -329,7 +331,7 @@ def test_consumer_replaces_our_own_container_holding_the_port(wired, env_file, m
 def test_consumer_port_out_of_range_is_refused_before_any_removal(wired, env_file, port):
     wired.containers.items = [running_consumer(8501)]
     with pytest.raises(EseError, match="--port must be between 1 and 65535"):
-        consumer_flow.consumer(remote=False, server_url=None, port=port)
+        consumer_flow.consumer(remote=False, server_url=None, port=port, images_mode="auto")
     assert not wired.containers.items[0].removed
 
 
