@@ -154,6 +154,7 @@ def webclient(
         url = check_url(be_server or shared.browser_be_server(shared.topology()), "--be-server")
         webclient_flow.webclient(
             port=option(c, port, "webclient_port"),
+            allowed_port=option(c, None, "webclient_port"),
             be_server=url,
             build=build,
             images_mode=option(c, images, "images"),

@@ -467,6 +467,31 @@ def test_webclient_serves_the_page_from_the_client_image(wired, spawned: FakeSpa
     assert spawned.calls == []  # the image is there: nothing built
 
 
+def test_webclient_notes_only_a_port_whose_origin_the_shards_do_not_allow(
+    wired, spawned: FakeSpawn, env_file, capsys
+):
+    # INVOKE_ESE_WEBCLIENT_PORT=3100 for both tasks; it once got a note all the same (a
+    # comparison with a literal 3006).
+    wired.containers.items = healthy_backend()
+    c = context()
+    c.config.ese["webclient_port"] = "3100"
+    c.config.ese["grafana_timeout"] = "0"
+    with pytest.raises(Exit):  # no Grafana here; the shards' environment is what matters
+        tasks.backend(c)
+    allowed = next(env for argv, env in spawned.calls if "up" in argv)["ESE_CORS_ORIGINS"].split()
+    capsys.readouterr()
+    tasks.webclient(c)
+    out = capsys.readouterr().out
+    page = out.split("Click-through page: ", 1)[1].split()[0]
+    assert page == "http://localhost:3100" and page in allowed
+    assert "note:" not in out
+    tasks.webclient(c, port="3007")
+    out = capsys.readouterr().out
+    assert "http://localhost:3007" not in allowed
+    assert "note: the shards allow the page's origin on port 3100" in out
+    assert "INVOKE_ESE_WEBCLIENT_PORT=3007" in out
+
+
 def test_status_says_loudly_when_the_shards_run_without_tokens(topo):
     from ese.flows import status
 
