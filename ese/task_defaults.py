@@ -22,16 +22,15 @@ from typing import Any
 
 from ese.engine.images import MODES
 from ese.errors import EseError
+from ese.host import lan
 from ese.topology import Topology, TopologyError, load
 
 ENV_PREFIX = "INVOKE_ESE_"
-# The Docker host as a container sees it (Docker Desktop's name; the tasks map it on Linux).
-HOST_FROM_CONTAINER = "host.docker.internal"
 
 
 def clients_url(topo: Topology) -> str:
     """The load balancer as the simulator containers reach it: their default ingest URL."""
-    return f"http://{HOST_FROM_CONTAINER}:{topo.balancer.port}"
+    return f"http://{lan.DOCKER_HOST_NAME}:{topo.balancer.port}"
 
 
 @dataclass(frozen=True)

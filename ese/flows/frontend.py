@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from ese.engine import images
 from ese.flows import shared
+from ese.host import lan
 from ese.paths import FRONTEND_COMPOSE
 from ese.validate import check_url
 
@@ -26,7 +27,7 @@ def frontend(
     if urlsplit(be_server).hostname in ("localhost", "127.0.0.1", "::1"):
         print(
             "note: inside a container localhost is the container itself; the host is "
-            "host.docker.internal"
+            f"{lan.DOCKER_HOST_NAME}"
         )
     shared.render_if_stale(topo)
     shared.ensure_env()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ese.host import lan
 from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.redis_exporter import STREAM_KEY
@@ -11,7 +12,7 @@ from ese.topology import Shard, Topology
 
 # Compose reads these from docker/.env, which `invoke backend` writes on first run.
 SECRETS_HINT = "run `invoke backend` once (it writes docker/.env)"
-HOST_GATEWAY = "host.docker.internal:host-gateway"
+HOST_GATEWAY = f"{lan.DOCKER_HOST_NAME}:host-gateway"
 SERVICE_DOCKERFILE = "services/Dockerfile"
 
 
