@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from ese_server.config import ConfigError, Settings, load_settings
+from ese_server.config import DRAIN_SECONDS, ConfigError, Settings, load_settings
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
@@ -42,7 +42,7 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         server_header=False,
         date_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=DRAIN_SECONDS,
         backlog=4096,
     )
     # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the

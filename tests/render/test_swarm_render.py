@@ -22,8 +22,10 @@ from ese.render import (
     swarm_prometheus,
     swarm_stack,
 )
+from ese.render.common import SHARD_STOP_GRACE
 from ese.swarm import stack_images as images
 from ese.topology import Topology, TopologyError, load, parse
+from ese_server.config import DRAIN_SECONDS
 from fake_grafana.server import grafana_env
 from tests.tooling import missing
 
@@ -161,8 +163,8 @@ def test_haproxy_finds_replicas_through_docker_dns_with_short_holds() -> None:
     holds = dict(re.findall(r"hold (\w+) (\d+)s", cfg))
     grace = int(stack_doc(load())["services"]["ese-ingest"]["stop_grace_period"].rstrip("s"))
     # A stopping replica leaves HAProxy's rotation (DNS hold + health-check fall) and drains
-    # (10 s in the shard) before Docker's grace period ends.
-    assert max(int(v) for v in holds.values()) + 2 + 10 < grace
+    # before Docker's grace period ends.
+    assert max(int(v) for v in holds.values()) + 2 + DRAIN_SECONDS < grace
 
 
 def test_prometheus_discovers_every_replica_with_shard_and_role_labels() -> None:
@@ -367,9 +369,9 @@ def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
     path.write_text(good, encoding="utf-8")
     assert configcheck.check_stack(topo, tmp_path).status == "ok"
     bad = good.replace(
-        "    stop_grace_period: 15s\n",
+        f"    stop_grace_period: {SHARD_STOP_GRACE}\n",
         "    depends_on:\n      redis-server:\n        condition: service_healthy\n"
-        "    stop_grace_period: 15s\n",
+        f"    stop_grace_period: {SHARD_STOP_GRACE}\n",
         1,
     )
     path.write_text(bad, encoding="utf-8")
