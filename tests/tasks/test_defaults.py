@@ -199,3 +199,13 @@ def test_topology_defaults_name_where_topology_toml_keeps_them() -> None:
         if isinstance(setting.default, FromTopology):
             table, name = re.fullmatch(r"\[(\w+)\] (\w+)", setting.default.where).groups()
             assert name in doc[table], f"{key}: topology.toml has no {setting.default.where}"
+
+
+def test_the_images_health_probes_use_the_services_default_ports() -> None:
+    from ese_consumer import __main__ as consumer_main
+    from ese_server.config import Settings
+    from ese_settings import image
+
+    assert image.probe_url("ese-server", {}) == f"http://127.0.0.1:{Settings().port}/"
+    consumer = image.probe_url("ese-consumer", {})
+    assert consumer == f"http://127.0.0.1:{consumer_main.DEFAULT_PORT}/_stcore/health"
