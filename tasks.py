@@ -25,7 +25,7 @@ from ese.flows import status as status_flow
 from ese.flows import swarm as swarm_flow
 from ese.flows import webclient as webclient_flow
 from ese.host import shells
-from ese.task_defaults import option
+from ese.task_defaults import helps, option
 from ese.validate import check_url
 
 
@@ -36,9 +36,6 @@ def as_exit() -> Iterator[None]:
         yield
     except EseError as exc:
         raise Exit(str(exc), code=1) from None
-
-
-IMAGES_HELP = "auto (default): official images, else local stand-ins; official; offline"
 
 
 def source(value: str | None, key: str) -> str:
@@ -56,16 +53,7 @@ def render(c: Context) -> None:
         )
 
 
-AUTH_HELP = "--no-auth: shards take requests without tokens (for the original demo's clients)"
-
-
-@task(
-    help={
-        "build": "rebuild the ese-server image before starting",
-        "images": IMAGES_HELP,
-        "auth": AUTH_HELP,
-    }
-)
+@task(help={"build": "rebuild the ese-server image before starting", **helps("images", "auth")})
 def backend(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
     """Start the backend, wait until healthy, provision Grafana, print the endpoints."""
     with as_exit():
@@ -83,12 +71,9 @@ def backend(c: Context, build: bool = False, images: str | None = None, auth: bo
 
 @task(
     help={
-        "clients": "number of ese-client containers (default: topology.toml, 4)",
-        "be-server": "ingest URL the clients post to (default: the LB via host.docker.internal)",
-        "delay-ms": "milliseconds between simulation ticks (default 300)",
-        "limit": "events each client sends before it stops (default 50000)",
+        **helps("clients", "be_server", "delay_ms", "limit"),
         "build": "rebuild the ese-client image first",
-        "images": IMAGES_HELP,
+        **helps("images"),
     }
 )
 def frontend(
@@ -117,9 +102,9 @@ def frontend(
     help={
         "remote": "read from this machine's LAN IPv4 (for consumers on other machines)",
         "server-url": "live-events URL to poll, used as given",
-        "port": "host port of the dashboard (default 8501)",
+        **helps("consumer_port"),
         "build": "rebuild the ese-consumer image first",
-        "images": IMAGES_HELP,
+        **helps("images"),
     }
 )
 def consumer(
@@ -141,9 +126,7 @@ def consumer(
         )
 
 
-@task(
-    help={"build": "rebuild every image before starting", "images": IMAGES_HELP, "auth": AUTH_HELP}
-)
+@task(help={"build": "rebuild every image before starting", **helps("images", "auth")})
 def up(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
     """Bring up everything: backend, frontend and consumer."""
     backend(c, build=build, images=images, auth=auth)
@@ -153,10 +136,10 @@ def up(c: Context, build: bool = False, images: str | None = None, auth: bool = 
 
 @task(
     help={
-        "port": "host port of the page (default 3006, the original app's)",
-        "be-server": "where the browser posts (default: the load balancer, http://localhost:8100)",
+        **helps("webclient_port"),
+        "be-server": "where the browser posts (default: the load balancer on localhost)",
         "build": "rebuild the ese-client image first",
-        "images": IMAGES_HELP,
+        **helps("images"),
     }
 )
 def webclient(
@@ -171,6 +154,7 @@ def webclient(
         url = check_url(be_server or shared.browser_be_server(shared.topology()), "--be-server")
         webclient_flow.webclient(
             port=option(c, port, "webclient_port"),
+            allowed_port=option(c, None, "webclient_port"),
             be_server=url,
             build=build,
             images_mode=option(c, images, "images"),
@@ -199,7 +183,7 @@ def status(c: Context) -> None:
         "service": "only this service (e.g. grafana-server, ese-client, ese-consumer); "
         "default: every backend service",
         "follow": "keep streaming new lines",
-        "tail": "lines of history to show first (default 200)",
+        **helps("log_tail"),
     },
 )
 def logs(
@@ -212,7 +196,7 @@ def logs(
 
 @task(
     help={
-        "url": "Grafana base URL (default http://127.0.0.1:3000)",
+        **helps("grafana_url"),
         "user": "admin user (default: GRAFANA_ADMIN_USER in docker/.env)",
         "password": "admin password (default: GRAFANA_ADMIN_PASSWORD in docker/.env)",
         "dashboard": "dashboard JSON file to provision (default grafana/dashboard.json)",
@@ -240,7 +224,7 @@ def grafana(
 @task(
     help={
         "shell": "powershell, cmd, bash, zsh or fish (default: the shell you run invoke from)",
-        "be-server": "value to set (default: the LB via host.docker.internal)",
+        **helps("be_server"),
     }
 )
 def env(c: Context, shell: str | None = None, be_server: str | None = None) -> None:
@@ -250,7 +234,7 @@ def env(c: Context, shell: str | None = None, be_server: str | None = None) -> N
         print(shells.set_line(shell or shells.detect(), value))
 
 
-@task(help={"images": IMAGES_HELP})
+@task(help=helps("images"))
 def doctor(c: Context, images: str | None = None) -> None:
     """Check Docker, compose, the image registry, free ports, the LAN IP and free disk."""
     with as_exit():
@@ -270,7 +254,7 @@ ns = Collection(
         "build": "rebuild the ese-server image first (as `invoke backend --build`)",
         "replicas": "ingest replicas (default: the running count, else topology.toml)",
         "registry": "HOST:PORT of a registry every node reaches: push local images there",
-        "images": IMAGES_HELP,
+        **helps("images"),
     },
 )
 def swarm_up(

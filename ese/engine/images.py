@@ -157,7 +157,7 @@ def plan(
     `dry` decides without pulling or building anything (what `invoke doctor` shows).
     """
     if mode not in MODES:
-        raise EseError(f"--images {mode!r} is not a choice", "use auto, official or offline")
+        raise EseError(f"--images {mode!r} is not a choice", f"use {', '.join(MODES)}")
     registry = registry or Registry(cli, dry=dry)
     result = Plan(topo)
     need_kit: list[str] = []

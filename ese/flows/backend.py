@@ -38,10 +38,10 @@ def backend(
     timeout: float,
     grafana_timeout: float,
     log_lines: int,
-    images_mode: str = "auto",
+    images_mode: str,
     grafana_url_override: str = "",
     auth: bool = True,
-    webclient_port: int = 3006,
+    webclient_port: int,
 ) -> images.Plan:
     """Bring up project ese-backend and provision Grafana; return the images it used.
 

@@ -21,7 +21,7 @@ def consumer_url(
     """The live-events URL the consumer polls."""
     if server_url:
         return check_url(server_url, "--server-url")
-    host = (find or lan.lan_ipv4)() if remote else "host.docker.internal"
+    host = (find or lan.lan_ipv4)() if remote else lan.DOCKER_HOST_NAME
     return endpoints.analytics_url(topo, host)
 
 
@@ -53,7 +53,7 @@ def consumer(
     server_url: str | None,
     port: int,
     build: bool = False,
-    images_mode: str = "auto",
+    images_mode: str,
     find: Callable[[], str] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> None:

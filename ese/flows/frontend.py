@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from ese.engine import images
 from ese.flows import shared
+from ese.host import lan
 from ese.paths import FRONTEND_COMPOSE
 from ese.validate import check_url
 
@@ -16,9 +17,9 @@ def frontend(
     be_server: str,
     delay_ms: int,
     limit: int,
+    images_mode: str,
+    be_server_flag: str,
     build: bool = False,
-    images_mode: str = "auto",
-    be_server_flag: str = "--be-server",
 ) -> None:
     """Start the simulators; build their image first when it is missing or asked for."""
     topo = shared.topology()
@@ -26,7 +27,7 @@ def frontend(
     if urlsplit(be_server).hostname in ("localhost", "127.0.0.1", "::1"):
         print(
             "note: inside a container localhost is the container itself; the host is "
-            "host.docker.internal"
+            f"{lan.DOCKER_HOST_NAME}"
         )
     shared.render_if_stale(topo)
     shared.ensure_env()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ese import render
+from ese import render, task_defaults
 from ese.engine import compose, images
 from ese.errors import EseError
 from ese.flows import endpoints
@@ -82,7 +82,8 @@ def browser_be_server(topo: Topology) -> str:
 
 
 def defaults_be_server(topo: Topology) -> str:
-    return f"http://host.docker.internal:{topo.balancer.port}"
+    """The simulators' default ingest URL (`ese.be_server`'s default)."""
+    return task_defaults.clients_url(topo)
 
 
 def lan_or_none(find: Callable[[], str] | None = None) -> str | None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from ese.host import secrets
 from ese.render import alert_rules, alertmanager, swarm_haproxy, swarm_nodes, swarm_prometheus
-from ese.render.common import HEADER_NOTE, dump_yaml
+from ese.render.common import HEADER_NOTE, SHARD_STOP_GRACE, dump_yaml
 from ese.render.compose_files import _healthcheck, _http_probe, _wget_probe
 from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.prometheus_yml import RULES_FILE
@@ -50,9 +50,6 @@ ALERTMANAGER_FILE = "alertmanager/alertmanager.yml"
 ALERTMANAGER_CFG_PATH = "/etc/alertmanager/alertmanager.yml"
 # Where both redis_exporter images (official and the offline stand-in) have the binary.
 REDIS_EXPORTER_BIN = "/redis_exporter"
-# Longer than the shard's own drain (uvicorn's graceful shutdown, 10 s) plus HAProxy's DNS
-# hold and health-check fall (about 2 s each), so Docker never SIGKILLs a draining replica.
-SHARD_STOP_GRACE = "15s"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from ese_server.config import ConfigError, Settings, load_settings
+from ese_server.config import DRAIN_SECONDS, ConfigError, Settings, load_settings
 from ese_server.redis_client import Connect, RedisClient
 
 
@@ -45,7 +45,7 @@ def serve(settings: Settings, connect: Connect = RedisClient) -> None:
         log_level=settings.log_level,
         server_header=False,
         date_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=DRAIN_SECONDS,
         backlog=4096,
     )
     # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the

@@ -22,6 +22,10 @@ from ese_settings import build_parser as settings_parser
 __all__ = ["ROLES", "ConfigError", "Settings", "build_parser", "load_settings"]
 
 ROLES = ("ingest", "analytics", "all")
+# Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT. The stack's
+# stop_grace_period is derived from it (ese/render/common.py keeps the same number, checked by
+# tests/render/test_stop_grace.py), so Docker never kills a draining shard.
+DRAIN_SECONDS = 10
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from ese.checks.regenerate import check_regenerated
 from ese.checks.run import CHECKS
 from ese.checks.tools import compose_command
 from ese.render import swarm_stack
+from ese.render.common import SHARD_STOP_GRACE
 from ese.topology import load
 from tests.render.test_render import three_ingest_shards
 from tests.tooling import missing, need_binary
@@ -94,9 +95,9 @@ def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path: Path) ->
     path.write_text(good, encoding="utf-8")
     assert check_swarm_stack(topo, tmp_path).status == "ok"
     bad = good.replace(
-        "    stop_grace_period: 15s\n",
+        f"    stop_grace_period: {SHARD_STOP_GRACE}\n",
         "    depends_on:\n      redis-server:\n        condition: service_healthy\n"
-        "    stop_grace_period: 15s\n",
+        f"    stop_grace_period: {SHARD_STOP_GRACE}\n",
         1,
     )
     path.write_text(bad, encoding="utf-8")

@@ -24,6 +24,7 @@ from ese.render import (
 )
 from ese.swarm import stack_images as images
 from ese.topology import Topology, TopologyError, load, parse
+from ese_server.config import DRAIN_SECONDS
 from fake_grafana.server import grafana_env
 from tests.tooling import missing
 
@@ -200,8 +201,8 @@ def test_haproxy_finds_replicas_through_docker_dns_with_short_holds() -> None:
     holds = dict(re.findall(r"hold (\w+) (\d+)s", cfg))
     grace = int(stack_doc(load())["services"]["ese-ingest"]["stop_grace_period"].rstrip("s"))
     # A stopping replica leaves HAProxy's rotation (DNS hold + health-check fall) and drains
-    # (10 s in the shard) before Docker's grace period ends.
-    assert max(int(v) for v in holds.values()) + 2 + 10 < grace
+    # before Docker's grace period ends.
+    assert max(int(v) for v in holds.values()) + 2 + DRAIN_SECONDS < grace
 
 
 def test_prometheus_discovers_every_replica_with_shard_and_role_labels() -> None:

@@ -155,6 +155,16 @@ def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
     assert recorded["backend"]["timeout"] == 300.5
 
 
+@pytest.mark.parametrize(("value", "auth"), [("false", False), ("0", False), ("true", True)])
+def test_invoke_ese_auth_is_read_as_true_or_false_not_as_any_string(
+    recorded, monkeypatch, value, auth
+):
+    # A bool config default would make Invoke turn any non-empty value, "false" too, into True.
+    monkeypatch.setenv("INVOKE_ESE_AUTH", value)
+    assert run_program("backend") == 0
+    assert recorded["backend"]["auth"] is auth
+
+
 @pytest.mark.parametrize(
     ("var", "value", "argv", "expected"),
     [
