@@ -10,6 +10,7 @@ from ese.errors import EseError
 from ese.flows import endpoints, provisioning, shared
 from ese.host import ports, sdk, secrets
 from ese.paths import BACKEND_COMPOSE
+from ese.render.compose_files import BACKEND_IMAGES
 from ese.render.haproxy_cfg import BACKEND, CORS_VAR
 from ese.topology import Topology
 
@@ -55,7 +56,7 @@ def backend(
     project = topo.backend_project
     running = {i.service for i in sdk.project_containers(cli, project) if i.ok}
     check_ports(topo, running)
-    plan = shared.image_plan(topo, images_mode, cli)
+    plan = shared.image_plan(topo, images_mode, cli, only=BACKEND_IMAGES)
     server_image.build(topo, plan, cli, build)
     lan_ip = shared.lan_or_none()  # once: the page's origins and the endpoint table
     env = {**plan.env(), **shard_env(topo, auth, webclient_port, lan_ip)}

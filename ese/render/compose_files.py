@@ -14,6 +14,18 @@ from ese.topology import Shard, Topology
 SECRETS_HINT = "run `invoke backend` once (it writes docker/.env)"
 HOST_GATEWAY = f"{lan.DOCKER_HOST_NAME}:host-gateway"
 SERVICE_DOCKERFILE = "services/Dockerfile"
+# The topology images the backend compose file uses (python_base: ese-server's build base).
+# The others are the frontend's or the Swarm stack's only (node_exporter).
+BACKEND_IMAGES = (
+    "python_base",
+    "ese_server",
+    "redis",
+    "redis_exporter",
+    "haproxy",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+)
 
 
 def build_args(service: str) -> dict[str, str]:
