@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from ese import render
-from ese.render import compose_files
 from ese.paths import REPO_ROOT, TOPOLOGY_FILE
+from ese.render import compose_files
 from ese.topology import Topology, TopologyError, load, parse
 from tests.conftest import BACKEND_SERVICES
 
