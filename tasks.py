@@ -53,12 +53,29 @@ def render(c: Context) -> None:
         )
 
 
-@task(help={"build": "rebuild the ese-server image before starting", **helps("images", "auth")})
-def backend(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
+def verbose_option(c: Context, flag: bool) -> bool:
+    """--verbose, else ese.verbose (invoke.yaml or INVOKE_ESE_VERBOSE)."""
+    return flag or bool(option(c, None, "verbose"))
+
+
+@task(
+    help={
+        "build": "rebuild the ese-server image before starting",
+        **helps("images", "auth", "verbose"),
+    }
+)
+def backend(
+    c: Context,
+    build: bool = False,
+    images: str | None = None,
+    auth: bool = True,
+    verbose: bool = False,
+) -> None:
     """Start the backend, wait until healthy, provision Grafana, print the endpoints."""
     with as_exit():
         backend_flow.backend(
             build=build,
+            verbose=verbose_option(c, verbose),
             images_mode=option(c, images, "images"),
             auth=auth and option(c, None, "auth"),
             webclient_port=option(c, None, "webclient_port"),
@@ -73,7 +90,7 @@ def backend(c: Context, build: bool = False, images: str | None = None, auth: bo
     help={
         **helps("clients", "be_server", "delay_ms", "limit"),
         "build": "rebuild the ese-client image first",
-        **helps("images"),
+        **helps("images", "verbose"),
     }
 )
 def frontend(
@@ -84,6 +101,7 @@ def frontend(
     limit: str | None = None,
     build: bool = False,
     images: str | None = None,
+    verbose: bool = False,
 ) -> None:
     """Start N simulator containers (project ese-frontend) against the load balancer."""
     with as_exit():
@@ -95,6 +113,7 @@ def frontend(
             build=build,
             images_mode=option(c, images, "images"),
             be_server_flag=source(be_server, "be_server"),
+            verbose=verbose_option(c, verbose),
         )
 
 
@@ -104,7 +123,7 @@ def frontend(
         "server-url": "live-events URL to poll, used as given",
         **helps("consumer_port"),
         "build": "rebuild the ese-consumer image first",
-        **helps("images"),
+        **helps("images", "verbose"),
     }
 )
 def consumer(
@@ -114,6 +133,7 @@ def consumer(
     port: str | None = None,
     build: bool = False,
     images: str | None = None,
+    verbose: bool = False,
 ) -> None:
     """Run the ese-consumer Streamlit container and print its URLs."""
     with as_exit():
@@ -123,15 +143,22 @@ def consumer(
             port=option(c, port, "consumer_port"),
             build=build,
             images_mode=option(c, images, "images"),
+            verbose=verbose_option(c, verbose),
         )
 
 
-@task(help={"build": "rebuild every image before starting", **helps("images", "auth")})
-def up(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
+@task(help={"build": "rebuild every image before starting", **helps("images", "auth", "verbose")})
+def up(
+    c: Context,
+    build: bool = False,
+    images: str | None = None,
+    auth: bool = True,
+    verbose: bool = False,
+) -> None:
     """Bring up everything: backend, frontend and consumer."""
-    backend(c, build=build, images=images, auth=auth)
-    frontend(c, build=build, images=images)
-    consumer(c, build=build, images=images)
+    backend(c, build=build, images=images, auth=auth, verbose=verbose)
+    frontend(c, build=build, images=images, verbose=verbose)
+    consumer(c, build=build, images=images, verbose=verbose)
 
 
 @task(
@@ -139,7 +166,7 @@ def up(c: Context, build: bool = False, images: str | None = None, auth: bool = 
         **helps("webclient_port"),
         "be-server": "where the browser posts (default: the load balancer on localhost)",
         "build": "rebuild the ese-client image first",
-        **helps("images"),
+        **helps("images", "verbose"),
     }
 )
 def webclient(
@@ -148,6 +175,7 @@ def webclient(
     be_server: str | None = None,
     build: bool = False,
     images: str | None = None,
+    verbose: bool = False,
 ) -> None:
     """Serve the click-through page that posts events from your browser."""
     with as_exit():
@@ -158,6 +186,7 @@ def webclient(
             be_server=url,
             build=build,
             images_mode=option(c, images, "images"),
+            verbose=verbose_option(c, verbose),
         )
 
 

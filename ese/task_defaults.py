@@ -23,6 +23,7 @@ from typing import Any
 from ese.engine.images import MODES
 from ese.errors import EseError
 from ese.host import lan
+from ese.kit.output import TAIL_LINES
 from ese.topology import Topology, TopologyError, load
 
 ENV_PREFIX = "INVOKE_ESE_"
@@ -129,6 +130,14 @@ SETTINGS: dict[str, Setting] = {
         "demo's clients need",
         "--no-auth",
         ("up", "backend"),
+    ),
+    "verbose": Setting(
+        "false",
+        bool,
+        "show the whole output of image builds and compose; false: a line when a build starts "
+        f"and one when it ends, and the last {TAIL_LINES} lines of a failure",
+        "--verbose",
+        ("up", "backend", "frontend", "consumer", "webclient"),
     ),
     "health_timeout": Setting(
         "240",
@@ -257,7 +266,8 @@ def option(c: Any, value: Any, key: str) -> Any:
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise EseError(f"{name} must be true or false, got {raw!r}", f"e.g. {env_name(key)}=false")
+        hint = f"e.g. {env_name(key)}={'false' if sample == 'true' else 'true'}"  # not the default
+        raise EseError(f"{name} must be true or false, got {raw!r}", hint)
     what = "a whole number" if kind is int else "a number of seconds"
     limits = _bounds(setting)
     wanted = f"{name} must be {what}{' ' + limits if limits else ''}, got {raw!r}"

@@ -54,6 +54,7 @@ def consumer(
     port: int,
     build: bool = False,
     images_mode: str,
+    verbose: bool,
     find: Callable[[], str] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> None:
@@ -64,9 +65,11 @@ def consumer(
     token = environ.get(secrets.ANALYTICS_TOKEN) or values.get(secrets.ANALYTICS_TOKEN, "")
     cli = shared.docker()
     check_consumer_port(topo, cli, port)  # before anything replaces a working consumer
-    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_consumer"))
+    only = ("python_base", "ese_consumer")
+    plan = shared.image_plan(topo, images_mode, cli, only=only, verbose=verbose)
     image = plan.ref("ese_consumer")
-    consumer_container.ensure_image(cli, image, plan.ref("python_base"), build)
+    base = plan.ref("python_base")
+    consumer_container.ensure_image(cli, image, base, build, verbose=verbose)
     consumer_container.run(
         cli,
         image=image,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from ese.engine import consumer_container, images
+from ese.engine import consumer_container
 from ese.flows import shared
 from ese.host import secrets
-from ese.paths import FRONTEND_COMPOSE
 
 NAME = "ese-webclient"
 
@@ -16,6 +15,7 @@ def webclient(
     allowed_port: int,
     be_server: str,
     images_mode: str,
+    verbose: bool,
     build: bool = False,
 ) -> None:
     """Serve the page on `port`; the browser posts from it to `be_server` with the ingest token.
@@ -27,16 +27,13 @@ def webclient(
     topo = shared.topology()
     values = shared.ensure_env()
     cli = shared.docker()
-    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_client"))
-    image = plan.ref("ese_client")
-    if build or not images.present(cli, image):
-        env = {**shared.frontend_env(be_server, 0, 0), **plan.env()}
-        shared.run_compose(
-            topo.frontend_project, FRONTEND_COMPOSE, "build", topo.clients.service, env=env
-        )
+    only = ("python_base", "ese_client")
+    plan = shared.image_plan(topo, images_mode, cli, only=only, verbose=verbose)
+    env = {**shared.frontend_env(be_server, 0, 0), **plan.env()}
+    shared.client_image(topo, plan, cli, env, build, verbose)
     consumer_container.run(
         cli,
-        image=image,
+        image=plan.ref("ese_client"),
         name=NAME,
         host_port=port,
         container_port=port,

@@ -133,6 +133,7 @@ def test_consumer_flags_reach_the_task(recorded):
         "port": 8600,
         "build": False,
         "images_mode": "auto",
+        "verbose": False,
     }
 
 
@@ -144,6 +145,20 @@ def test_images_mode_reaches_every_flow_from_flag_or_environment(recorded, monke
     monkeypatch.setenv("INVOKE_ESE_IMAGES", "official")
     assert run_program("backend") == 0
     assert recorded["backend"]["images_mode"] == "official"
+
+
+def test_verbose_reaches_every_flow_from_flag_or_environment(recorded, monkeypatch):
+    assert run_program("up") == 0
+    assert [recorded[f]["verbose"] for f in ("backend", "frontend", "consumer")] == [False] * 3
+    assert run_program("up", "--verbose") == 0
+    assert [recorded[f]["verbose"] for f in ("backend", "frontend", "consumer")] == [True] * 3
+    monkeypatch.setenv("INVOKE_ESE_VERBOSE", "true")
+    assert run_program("frontend") == 0
+    assert recorded["frontend"]["verbose"] is True
+    # A Boolean default would turn any non-empty string, "false" too, into True.
+    monkeypatch.setenv("INVOKE_ESE_VERBOSE", "false")
+    assert run_program("backend") == 0
+    assert recorded["backend"]["verbose"] is False
 
 
 def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
@@ -175,6 +190,7 @@ def test_invoke_ese_auth_is_read_as_true_or_false_not_as_any_string(
         ("INVOKE_ESE_CONSUMER_PORT", "99999", ["consumer"], "INVOKE_ESE_CONSUMER_PORT must be"),
         ("INVOKE_ESE_LOG_TAIL", "lots", ["logs"], "INVOKE_ESE_LOG_TAIL must be a whole number"),
         ("INVOKE_ESE_IMAGES", "local", ["up"], "INVOKE_ESE_IMAGES must be one of auto, official"),
+        ("INVOKE_ESE_VERBOSE", "loud", ["up"], "INVOKE_ESE_VERBOSE must be true or false"),
     ],
 )
 def test_a_bad_env_value_is_one_line_naming_the_variable(

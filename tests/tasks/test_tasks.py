@@ -331,7 +331,9 @@ def test_consumer_replaces_our_own_container_holding_the_port(wired, env_file, m
 def test_consumer_port_out_of_range_is_refused_before_any_removal(wired, env_file, port):
     wired.containers.items = [running_consumer(8501)]
     with pytest.raises(EseError, match="--port must be between 1 and 65535"):
-        consumer_flow.consumer(remote=False, server_url=None, port=port, images_mode="auto")
+        consumer_flow.consumer(
+            remote=False, server_url=None, port=port, images_mode="auto", verbose=False
+        )
     assert not wired.containers.items[0].removed
 
 
