@@ -147,6 +147,12 @@ class Swarm:
     ingest_replicas: int = 2
     # HAProxy's server-template slots: the most ingest replicas the balancer can route to.
     max_ingest_replicas: int = 8
+    # node-exporter: a global service, one task (and one scrape target) per node.
+    node_exporter_service: str = "node-exporter"
+    node_exporter_port: int = 9100
+    # Node labels (value "true") that pin the edge (HAProxy, published ports) and Redis.
+    edge_label: str = "ese.edge"
+    redis_label: str = "ese.redis"
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,7 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         "ese_consumer",
         "redis_exporter",
         "alertmanager",
+        "node_exporter",
     } - images.keys()
     if missing:
         raise TopologyError(f"topology: [images] lacks {', '.join(sorted(missing))}")

@@ -6,13 +6,13 @@ or from any layer below it:
 
     tasks.py
     ese.flows                      what each task does
-    ese.swarm, ese.engine, ese.render, ese.grafana, ese.checks
-    ese.kit, ese.host, ese.topology, ese.task_defaults
+    ese.swarm, ese.engine, ese.render, ese.grafana, ese.checks, ese.task_defaults
+    ese.kit, ese.host, ese.topology
     ese.errors, ese.paths, ese.validate, ese (the package: its version)
 
-The loose modules: `ese.task_defaults` (the `ese` config namespace) is read by tasks.py today
-and holds the defaults the flows may read too; it reads only topology.toml (ese.topology) and
-raises EseError, so it sits beside ese.topology. `ese.validate` (URL and JSON-file checks of
+The loose modules: `ese.task_defaults` (the `ese` config namespace) is read by tasks.py and the
+flows; its table names the image modes (ese.engine.images) and the build tail length (ese.kit),
+so it sits beside the tools, under the flows. `ese.validate` (URL and JSON-file checks of
 user input) imports only ese.errors and is used by the flows and tasks.py; it sits at the bottom
 beside ese.errors, so that any layer may check its input with it.
 
@@ -37,18 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks", ("tasks",)),
     ("flows", ("ese.flows",)),
-    ("tools", ("ese.swarm", "ese.engine", "ese.render", "ese.grafana", "ese.checks")),
-    ("foundations", ("ese.kit", "ese.host", "ese.topology", "ese.task_defaults")),
+    (
+        "tools",
+        ("ese.swarm", "ese.engine", "ese.render", "ese.grafana", "ese.checks", "ese.task_defaults"),
+    ),
+    ("foundations", ("ese.kit", "ese.host", "ese.topology")),
     ("base", ("ese", "ese.errors", "ese.paths", "ese.validate")),
 )
 LAYER_OF = {group: depth for depth, (_, groups) in enumerate(LAYERS) for group in groups}
-
-# Known, and fixed on the checks helper's branch (issue 17): ese/checks/configs.py and
-# ese/checks/swarm_files.py import each other, and swarm_files takes configs' `_missing`.
-# Lead: empty both sets once that branch is merged (test_known_exceptions_still_occur fails
-# until you do), so the checks below guard ese/checks again.
-KNOWN_CYCLES = {frozenset({"ese.checks.configs", "ese.checks.swarm_files"})}
-KNOWN_PRIVATE = {("ese.checks.swarm_files", "ese.checks.configs", "_missing")}
 
 
 @dataclass(frozen=True)
@@ -284,14 +280,12 @@ def test_imports_point_down() -> None:
 
 def test_no_import_cycle() -> None:
     found = cycles(ESE_IMPORTS)
-    failures = [text for modules, text in found.items() if modules not in KNOWN_CYCLES]
-    assert not failures, "import cycles:\n" + "\n".join(failures)
+    assert not found, "import cycles:\n" + "\n".join(found.values())
 
 
 def test_no_private_name_crosses_a_module() -> None:
     found = private(ESE_IMPORTS)
-    failures = [text for key, text in found.items() if key not in KNOWN_PRIVATE]
-    assert not failures, "private names imported from another module:\n" + "\n".join(failures)
+    assert not found, "private names imported from another module:\n" + "\n".join(found.values())
 
 
 def test_no_private_name_crosses_a_module_in_the_services() -> None:
@@ -300,13 +294,6 @@ def test_no_private_name_crosses_a_module_in_the_services() -> None:
     assert "ese_server" in prefixes
     failures = list(private(all_imports(sources, prefixes)).values())
     assert not failures, "private names imported from another module:\n" + "\n".join(failures)
-
-
-def test_known_exceptions_still_occur() -> None:
-    """A known case that no longer occurs must leave KNOWN_*, so the test guards it again."""
-    stale = [sorted(c) for c in KNOWN_CYCLES if c not in cycles(ESE_IMPORTS)]
-    stale += [list(k) for k in KNOWN_PRIVATE if k not in private(ESE_IMPORTS)]
-    assert not stale, f"fixed: delete {stale} from KNOWN_CYCLES/KNOWN_PRIVATE in this file"
 
 
 # --- the checks themselves, on a made-up tree ---------------------------------------------------

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import importlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ese.checks.promql import exposed_names
+from ese.checks.tools import Missing, tool_image
 from ese.errors import EseError
 from ese.host import sdk
 from ese.host.ports import free_port
@@ -32,6 +34,8 @@ PROMETHEUS_BUILTINS = {"up", "scrape_duration_seconds", "scrape_samples_scraped"
 PROMETHEUS_RULE_SERIES = {"ALERTS", "ALERTS_FOR_STATE"}
 # redis_exporter's binary: Debian's package name, then upstream's.
 REDIS_EXPORTER_BINARIES = ("prometheus-redis-exporter", "redis_exporter")
+# node-exporter's likewise (the Swarm stack's per-node metrics).
+NODE_EXPORTER_BINARIES = ("prometheus-node-exporter", "node_exporter")
 
 
 def _scrape(url: str, timeout: float) -> str:
@@ -59,6 +63,16 @@ def _process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _metrics_of(proc: subprocess.Popen[bytes], url: str, what: str, timeout: float) -> str:
+    """The /metrics text `proc` serves at `url`; a RuntimeError with its last words if not."""
+    try:
+        return _scrape(url, timeout)
+    except RuntimeError:
+        exited = proc.poll() is not None and proc.stderr is not None
+        err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
+        raise RuntimeError(f"{what} did not serve /metrics; {err}".strip()) from None
 
 
 @contextlib.contextmanager
@@ -97,12 +111,7 @@ def ese_server_metrics(timeout: float = 30) -> set[str]:
         "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
     with _process([sys.executable, "-m", "ese_server"], env) as proc:
-        try:
-            text = _scrape(f"http://127.0.0.1:{port}/metrics", timeout)
-        except RuntimeError:
-            exited = proc.poll() is not None and proc.stderr is not None
-            err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
-            raise RuntimeError(f"ese-server did not serve /metrics; {err}".strip()) from None
+        text = _metrics_of(proc, f"http://127.0.0.1:{port}/metrics", "ese-server", timeout)
     return exposed_names(text)
 
 
@@ -200,12 +209,44 @@ def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 3
                 redis_port, timeout, ("AUTH", password), ("XADD", STREAM_KEY, "*", "e", "{}")
             )
             with _process([exporter_bin], env) as proc:
-                try:
-                    text = _scrape(f"http://127.0.0.1:{exporter_port}/metrics", timeout)
-                except RuntimeError:
-                    exited = proc.poll() is not None and proc.stderr is not None
-                    err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
-                    raise RuntimeError(f"redis_exporter did not serve /metrics; {err}") from None
+                url = f"http://127.0.0.1:{exporter_port}/metrics"
+                text = _metrics_of(proc, url, "redis_exporter", timeout)
     if "redis_up 1" not in text:
         raise RuntimeError("redis_exporter could not reach the redis-server it was given")
     return exposed_names(text)
+
+
+def node_exporter_metrics(exporter_bin: str, timeout: float = 30) -> set[str]:
+    """Names node-exporter exposes, from the real exporter reading this machine."""
+    port = free_port()
+    with _process([exporter_bin, f"--web.listen-address=127.0.0.1:{port}"]) as proc:
+        text = _metrics_of(proc, f"http://127.0.0.1:{port}/metrics", "node-exporter", timeout)
+    return exposed_names(text)
+
+
+def live_metrics(topo: Topology) -> set[str] | Missing:
+    """Every metric name the stack's processes export, read from real ones, plus the series
+    Prometheus writes itself; Missing when a tool to run them is not here."""
+    haproxy_bin = shutil.which("haproxy")
+    image = None if haproxy_bin else tool_image(topo, "haproxy")
+    if haproxy_bin is None and image is None:
+        return Missing("haproxy", "needed to read its exporter's metric names; or run Docker")
+    exporter = next(filter(None, map(shutil.which, REDIS_EXPORTER_BINARIES)), None)
+    redis_server = shutil.which("redis-server")
+    if exporter is None or redis_server is None:
+        return Missing(
+            "prometheus-redis-exporter and redis-server",
+            "needed to read redis_exporter's metric names; apt-get install "
+            "prometheus-redis-exporter redis-server (brew install redis_exporter redis)",
+        )
+    node_exporter = next(filter(None, map(shutil.which, NODE_EXPORTER_BINARIES)), None)
+    if node_exporter is None:
+        return Missing(
+            "prometheus-node-exporter",
+            "needed to read node-exporter's metric names; apt-get install "
+            "prometheus-node-exporter (brew install node_exporter)",
+        )
+    known = ese_server_metrics() | haproxy_metrics(topo, haproxy_bin, image)
+    known |= redis_exporter_metrics(exporter, redis_server)
+    known |= node_exporter_metrics(node_exporter)
+    return known | PROMETHEUS_BUILTINS | PROMETHEUS_RULE_SERIES

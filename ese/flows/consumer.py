@@ -21,7 +21,7 @@ def consumer_url(
     """The live-events URL the consumer polls."""
     if server_url:
         return check_url(server_url, "--server-url")
-    host = (find or lan.lan_ipv4)() if remote else "host.docker.internal"
+    host = (find or lan.lan_ipv4)() if remote else lan.DOCKER_HOST_NAME
     return endpoints.analytics_url(topo, host)
 
 
@@ -53,7 +53,8 @@ def consumer(
     server_url: str | None,
     port: int,
     build: bool = False,
-    images_mode: str = "auto",
+    images_mode: str,
+    verbose: bool,
     find: Callable[[], str] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> None:
@@ -64,9 +65,11 @@ def consumer(
     token = environ.get(secrets.ANALYTICS_TOKEN) or values.get(secrets.ANALYTICS_TOKEN, "")
     cli = shared.docker()
     check_consumer_port(topo, cli, port)  # before anything replaces a working consumer
-    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_consumer"))
+    only = ("python_base", "ese_consumer")
+    plan = shared.image_plan(topo, images_mode, cli, only=only, verbose=verbose)
     image = plan.ref("ese_consumer")
-    standalone_containers.ensure_image(cli, image, plan.ref("python_base"), build)
+    base = plan.ref("python_base")
+    standalone_containers.ensure_image(cli, image, base, build, verbose=verbose)
     standalone_containers.run(
         cli,
         image=image,

@@ -13,6 +13,7 @@ from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.haproxy_cfg import BACKEND
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
 from ese.render.swarm_haproxy import template_prefix
+from ese.render.swarm_nodes import NODE_JOB
 from ese.topology import Topology
 
 # Thresholds of the issue "Alerts and bounded memory". Constants, not topology settings: the
@@ -21,11 +22,14 @@ STORE_FULL_RATIO = 0.8
 ERROR_RATIO = 0.01
 LATENCY_P99_SECONDS = 0.1
 WINDOW = "1m"  # rate window: many scrapes wide at the 1 s default
+# How long a node that stopped reporting is remembered as one that should report.
+NODE_MEMORY = "15m"
 
 # Go-template pieces of the annotations (Prometheus fills them in per alert).
 SHARD = "{{ $labels.shard }}"
 ROLE = "{{ $labels.role }}"
 INSTANCE = "{{ $labels.instance }}"
+NODE = "{{ $labels.nodename }}"
 PERCENT = "{{ $value | humanizePercentage }}"
 DURATION = "{{ $value | humanizeDuration }}"
 
@@ -80,6 +84,23 @@ def rules(topo: Topology) -> list[Rule]:
             f"Shard {SHARD} cannot reach Redis",
             f"{SHARD} ({ROLE}) has reported Redis unreachable for 30 s; it answers 503 with "
             f"Retry-After. {status}, then `invoke logs -s {redis}` and {per_shard_logs}.",
+        ),
+        Rule(
+            "EseNodeDown",
+            # A lost node's node-exporter leaves Docker's DNS, so its target disappears
+            # rather than reading up == 0: a node is down when it reported within the last
+            # NODE_MEMORY and does not now. Its name stays the same when its address changes.
+            f'group by (nodename) (max_over_time(node_uname_info{{job="{NODE_JOB}"}}'
+            f"[{NODE_MEMORY}])) unless group by (nodename) "
+            f'(node_uname_info{{job="{NODE_JOB}"}})',
+            "30s",
+            "critical",
+            f"Node {NODE} is down",
+            f"Swarm node {NODE} has not reported its metrics (node-exporter) for 30 s: the "
+            "machine or its Docker engine is down or cut off. Swarm starts its replicas on "
+            f"the other nodes. {status} for the nodes (Ready or Down) and where each replica "
+            f"runs; on the local cluster `invoke cluster.start {NODE}` brings it back. A node "
+            f"removed on purpose reads as down for up to {NODE_MEMORY}.",
         ),
         Rule(
             "EseStoreNearlyFull",

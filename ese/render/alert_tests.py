@@ -20,6 +20,7 @@ from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.haproxy_cfg import BACKEND
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, RULES_FILE, SHARD_JOB
 from ese.render.swarm_haproxy import template_prefix
+from ese.render.swarm_nodes import NODE_JOB
 from ese.topology import Shard, Topology
 
 STEP = "15s"  # input sample interval and rule evaluation interval of the tests
@@ -106,6 +107,29 @@ def scenarios(topo: Topology) -> list[Scenario]:
         _down_and_back("EseShardDown", "up", first, other),
         _down_and_back("EseRedisDown", "ese_redis_up", first, other),
     ]
+
+    def node(name: str, address: str) -> str:
+        labels = {"job": NODE_JOB, "instance": f"{address}:9100", "nodename": name}
+        return _sel("node_uname_info", **labels)
+
+    out.append(
+        Scenario(
+            "EseNodeDown: ese-node-2 stops reporting at 45 s and is back at 150 s, at a new "
+            "address; ese-node-1 reports throughout",
+            (
+                (node("ese-node-1", "10.0.1.2"), "1x14"),
+                # `stale`: the target left service discovery (its samples are marked stale).
+                (node("ese-node-2", "10.0.1.3"), "1 1 1 stale"),
+                (node("ese-node-2", "10.0.1.9"), "_x10 1x4"),
+            ),
+            (
+                Check("30s", "EseNodeDown"),
+                Check("60s", "EseNodeDown"),  # gone since 45 s: pending
+                Check("90s", "EseNodeDown", (Fired({"nodename": "ese-node-2"}),)),
+                Check("165s", "EseNodeDown"),  # reporting again: resolved
+            ),
+        )
+    )
 
     def memory(used: str, limit: str) -> tuple[tuple[str, str], ...]:
         return (

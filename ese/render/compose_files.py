@@ -4,15 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from ese.render.common import HEADER_NOTE, dump_yaml, healthcheck, http_probe, wget_probe
+from ese.host import lan
+from ese.render.common import (
+    HEADER_NOTE,
+    SHARD_STOP_GRACE,
+    dump_yaml,
+    healthcheck,
+    http_probe,
+    wget_probe,
+)
 from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Shard, Topology
 
 # Compose reads these from docker/.env, which `invoke backend` writes on first run.
 SECRETS_HINT = "run `invoke backend` once (it writes docker/.env)"
-HOST_GATEWAY = "host.docker.internal:host-gateway"
+HOST_GATEWAY = f"{lan.DOCKER_HOST_NAME}:host-gateway"
 SERVICE_DOCKERFILE = "services/Dockerfile"
+# The topology images the backend compose file uses (python_base: ese-server's build base).
+# The others are the frontend's or the Swarm stack's only (node_exporter).
+BACKEND_IMAGES = (
+    "python_base",
+    "ese_server",
+    "redis",
+    "redis_exporter",
+    "haproxy",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+)
 
 
 def build_args(service: str) -> dict[str, str]:
@@ -69,6 +89,8 @@ def _shard(topo: Topology, shard: Shard) -> dict[str, Any]:
         "ports": [f"{shard.bind}:{shard.port}:{shard.port}"],
         "depends_on": _healthy(redis.name),
         "healthcheck": healthcheck(http_probe(shard.port)),
+        # Compose's default (10 s) would SIGKILL a shard at the end of its drain.
+        "stop_grace_period": SHARD_STOP_GRACE,
         "restart": "unless-stopped",
     }
 

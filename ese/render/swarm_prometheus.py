@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ese.render import prometheus_yml
+from ese.render import prometheus_yml, swarm_nodes
 from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
 from ese.topology import Topology
@@ -87,6 +87,9 @@ def config(topo: Topology) -> str:
                 "job_name": "prometheus",
                 "static_configs": [{"targets": [f"localhost:{prom.port}"]}],
             },
+            swarm_nodes.scrape_job(
+                topo, _dns(topo.swarm.node_exporter_service, topo.swarm.node_exporter_port)
+            ),
             *(job for hook in EXTRA_SCRAPES for job in hook(topo)),
         ],
     }

@@ -13,9 +13,10 @@ Differences from the compose files, each forced by Swarm or by `docker stack dep
   service (names rendered here: the committed stack file changes with the config, never with
   the install); the rules and alertmanager.yml are the compose stack's files;
 - ports are published in host mode (the routing mesh is not needed with one replica per
-  published service and does not answer everywhere); only the LB, the analytics shard and
-  Grafana are published. Prometheus, Alertmanager and redis_exporter are reached on the overlay
-  network (`invoke status` asks Prometheus and Alertmanager with `docker exec`);
+  published service and does not answer everywhere); the LB, the analytics shard, Grafana and
+  Prometheus are published, from the edge node (ese/render/swarm_nodes.py says where each
+  service runs). Alertmanager and redis_exporter are reached on the overlay network
+  (`invoke status` asks Prometheus and Alertmanager with `docker exec`);
 - no depends_on: services wait for each other through their healthchecks and restarts.
 """
 
@@ -27,8 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ese.host import secrets
-from ese.render import alert_rules, alertmanager, swarm_haproxy, swarm_prometheus
-from ese.render.common import HEADER_NOTE, dump_yaml, healthcheck, http_probe, wget_probe
+from ese.render import alert_rules, alertmanager, swarm_haproxy, swarm_nodes, swarm_prometheus
+from ese.render.common import (
+    HEADER_NOTE,
+    SHARD_STOP_GRACE,
+    dump_yaml,
+    healthcheck,
+    http_probe,
+    wget_probe,
+)
 from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.prometheus_yml import RULES_FILE
 from ese.render.redis_exporter import STREAM_KEY
@@ -38,7 +46,6 @@ STACK_FILE = "docker/ese.stack.yml"
 HAPROXY_FILE = "haproxy/swarm/haproxy.cfg"
 PROMETHEUS_FILE = "prometheus/swarm/prometheus.yml"
 NETWORK = "backend"  # the overlay network; Docker names it <stack>_backend
-MANAGER = "node.role == manager"
 HAPROXY_CFG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
 PROMETHEUS_CFG_PATH = "/etc/prometheus/prometheus.yml"
 # The compose stack's files, shared: the rules where prometheus.yml's relative rule_files
@@ -49,9 +56,6 @@ ALERTMANAGER_FILE = "alertmanager/alertmanager.yml"
 ALERTMANAGER_CFG_PATH = "/etc/alertmanager/alertmanager.yml"
 # Where both redis_exporter images (official and the offline stand-in) have the binary.
 REDIS_EXPORTER_BIN = "/redis_exporter"
-# Longer than the shard's own drain (uvicorn's graceful shutdown, 10 s) plus HAProxy's DNS
-# hold and health-check fall (about 2 s each), so Docker never SIGKILLs a draining replica.
-SHARD_STOP_GRACE = "15s"
 
 
 @dataclass(frozen=True)
@@ -136,15 +140,15 @@ def _deploy(
     replicas: int | str = 1,
     *,
     order: str = "stop-first",
-    on_manager: bool = True,
+    placement: list[str] | None = None,
 ) -> dict[str, Any]:
     """Replicas, restart policy and update order (start-first needs an unpublished port)."""
     # dnsrr: a service name resolves to its tasks' addresses, not to a virtual IP. The VIP
     # is IPVS, like the routing mesh, and does not answer on every engine (not on the CI VM);
     # every client here re-resolves on reconnect, and the ports are published in host mode.
     deploy: dict[str, Any] = {"replicas": replicas, "endpoint_mode": "dnsrr"}
-    if on_manager:
-        deploy["placement"] = {"constraints": [MANAGER]}
+    if placement:
+        deploy["placement"] = {"constraints": placement}
     deploy["update_config"] = {
         "parallelism": 1,
         "delay": "2s",
@@ -206,7 +210,7 @@ def _alerting(topo: Topology) -> dict[str, dict[str, Any]]:
             "secrets": _secret_refs(REDIS_SECRET),
             "networks": [NETWORK],
             "healthcheck": healthcheck(wget_probe(exporter.port, "/health"), "5s"),
-            "deploy": _deploy(),
+            "deploy": _deploy(placement=swarm_nodes.edge(topo)),
         },
         am.name: {
             "image": topo.images["alertmanager"].ref,
@@ -221,8 +225,8 @@ def _alerting(topo: Topology) -> dict[str, dict[str, Any]]:
             "volumes": ["alertmanager-data:/alertmanager"],
             "networks": [NETWORK],
             "healthcheck": healthcheck(wget_probe(am.port, "/-/healthy"), "5s"),
-            # On the manager: `invoke status` asks it for the firing alerts with docker exec.
-            "deploy": _deploy(),
+            # On the edge: `invoke status` asks it for the firing alerts with docker exec.
+            "deploy": _deploy(placement=swarm_nodes.edge(topo)),
         },
     }
 
@@ -262,7 +266,8 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
             ),
             # Redis flushes its append-only file on SIGTERM.
             "stop_grace_period": "30s",
-            "deploy": _deploy(),
+            # On the Redis node: its local volume holds the append-only file.
+            "deploy": _deploy(placement=swarm_nodes.redis(topo)),
         },
         sw.ingest_service: {
             "image": server_image,
@@ -272,10 +277,9 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
             "healthcheck": _shard_healthcheck(ingest_port),
             "stop_grace_period": SHARD_STOP_GRACE,
             # start-first: a rolling update adds the new replica before the old one drains.
-            # Replicas may run on any node (the only service that does).
-            "deploy": _deploy(
-                f"${{{REPLICAS_VAR}:-{sw.ingest_replicas}}}", order="start-first", on_manager=False
-            ),
+            # Replicas may run on any node (the only service that does); the scheduler spreads
+            # them (see ese/render/swarm_nodes.py).
+            "deploy": _deploy(f"${{{REPLICAS_VAR}:-{sw.ingest_replicas}}}", order="start-first"),
         },
     }
     for shard in topo.shards:
@@ -289,7 +293,7 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
             "ports": _host_port(shard.port),
             "healthcheck": _shard_healthcheck(shard.port),
             "stop_grace_period": SHARD_STOP_GRACE,
-            "deploy": _deploy(),
+            "deploy": _deploy(placement=swarm_nodes.edge(topo)),
         }
     out[lb.name] = {
         "image": topo.images["haproxy"].ref,
@@ -300,7 +304,7 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
         "networks": [NETWORK],
         "ports": _host_port(lb.port),
         "healthcheck": healthcheck(wget_probe(lb.port, lb.stats_path), "5s"),
-        "deploy": _deploy(),
+        "deploy": _deploy(placement=swarm_nodes.edge(topo)),
     }
     out[prom.name] = {
         "image": topo.images["prometheus"].ref,
@@ -317,9 +321,10 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
         ],
         "volumes": ["prometheus-data:/prometheus"],
         "networks": [NETWORK],
+        "ports": _host_port(prom.port),
         "healthcheck": healthcheck(wget_probe(prom.port, "/-/healthy")),
-        # On the manager: `invoke swarm.scale` and `invoke status` query it with docker exec.
-        "deploy": _deploy(),
+        # On the edge: `invoke swarm.scale` and `invoke status` query it with docker exec.
+        "deploy": _deploy(placement=swarm_nodes.edge(topo)),
     }
     out.update(_alerting(topo))
     out[graf.name] = {
@@ -336,8 +341,9 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
         "networks": [NETWORK],
         "ports": _host_port(graf.port),
         "healthcheck": healthcheck(wget_probe(graf.port, "/api/health"), "20s"),
-        "deploy": _deploy(),
+        "deploy": _deploy(placement=swarm_nodes.edge(topo)),
     }
+    out.update(swarm_nodes.node_exporter(topo, NETWORK))
     for hook in EXTRA_SERVICES:
         out.update(hook(topo))
     # Every service, the hooks' too, stops gracefully with a restart policy (no `restart:`).

@@ -23,6 +23,7 @@ STACK_IMAGES = (
     "alertmanager",
     "redis_exporter",
     "grafana",
+    "node_exporter",
 )
 _REGISTRY = re.compile(r"^(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
 

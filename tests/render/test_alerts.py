@@ -27,6 +27,8 @@ else:
 ISSUE_ALERTS = {
     "EseShardDown": "critical",
     "EseRedisDown": "critical",
+    # The multi-node cluster's: a Swarm node stopped reporting (node-exporter).
+    "EseNodeDown": "critical",
     "EseStoreNearlyFull": "warning",
     "EseStoreFull": "critical",
     "EseLoadBalancerServerDown": "warning",
@@ -37,6 +39,7 @@ ISSUE_ALERTS = {
 FOR = {
     "EseShardDown": "30s",
     "EseRedisDown": "30s",
+    "EseNodeDown": "30s",
     "EseStoreNearlyFull": "1m",
     "EseStoreFull": "0s",
     "EseLoadBalancerServerDown": "30s",
@@ -62,7 +65,9 @@ def test_rules_are_the_issues_alerts_with_what_to_run() -> None:
     for rule in rules:
         notes = rule["annotations"]
         assert notes["summary"] and "`invoke status`" in notes["description"], rule["alert"]
-        assert "`invoke logs -s " in notes["description"], rule["alert"]
+        # A lost machine has no service log to read: it says how to bring the node back.
+        what = "`invoke cluster.start" if rule["alert"] == "EseNodeDown" else "`invoke logs -s "
+        assert what in notes["description"], rule["alert"]
     by_name = {r["alert"]: r for r in rules}
     assert by_name["EseShardDown"]["expr"] == 'up{job="ese-server"} == 0'
     assert by_name["EseRedisDown"]["expr"] == 'ese_redis_up{job="ese-server"} == 0'

@@ -133,6 +133,7 @@ def test_consumer_flags_reach_the_task(recorded):
         "port": 8600,
         "build": False,
         "images_mode": "auto",
+        "verbose": False,
     }
 
 
@@ -146,6 +147,20 @@ def test_images_mode_reaches_every_flow_from_flag_or_environment(recorded, monke
     assert recorded["backend"]["images_mode"] == "official"
 
 
+def test_verbose_reaches_every_flow_from_flag_or_environment(recorded, monkeypatch):
+    assert run_program("up") == 0
+    assert [recorded[f]["verbose"] for f in ("backend", "frontend", "consumer")] == [False] * 3
+    assert run_program("up", "--verbose") == 0
+    assert [recorded[f]["verbose"] for f in ("backend", "frontend", "consumer")] == [True] * 3
+    monkeypatch.setenv("INVOKE_ESE_VERBOSE", "true")
+    assert run_program("frontend") == 0
+    assert recorded["frontend"]["verbose"] is True
+    # A Boolean default would turn any non-empty string, "false" too, into True.
+    monkeypatch.setenv("INVOKE_ESE_VERBOSE", "false")
+    assert run_program("backend") == 0
+    assert recorded["backend"]["verbose"] is False
+
+
 def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
     monkeypatch.setenv("INVOKE_ESE_CLIENTS", "8")
     monkeypatch.setenv("INVOKE_ESE_HEALTH_TIMEOUT", "300.5")
@@ -153,6 +168,16 @@ def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
     assert recorded["frontend"]["clients"] == 8
     assert run_program("backend") == 0
     assert recorded["backend"]["timeout"] == 300.5
+
+
+@pytest.mark.parametrize(("value", "auth"), [("false", False), ("0", False), ("true", True)])
+def test_invoke_ese_auth_is_read_as_true_or_false_not_as_any_string(
+    recorded, monkeypatch, value, auth
+):
+    # A bool config default would make Invoke turn any non-empty value, "false" too, into True.
+    monkeypatch.setenv("INVOKE_ESE_AUTH", value)
+    assert run_program("backend") == 0
+    assert recorded["backend"]["auth"] is auth
 
 
 @pytest.mark.parametrize(
@@ -165,6 +190,7 @@ def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
         ("INVOKE_ESE_CONSUMER_PORT", "99999", ["consumer"], "INVOKE_ESE_CONSUMER_PORT must be"),
         ("INVOKE_ESE_LOG_TAIL", "lots", ["logs"], "INVOKE_ESE_LOG_TAIL must be a whole number"),
         ("INVOKE_ESE_IMAGES", "local", ["up"], "INVOKE_ESE_IMAGES must be one of auto, official"),
+        ("INVOKE_ESE_VERBOSE", "loud", ["up"], "INVOKE_ESE_VERBOSE must be true or false"),
     ],
 )
 def test_a_bad_env_value_is_one_line_naming_the_variable(
