@@ -185,11 +185,6 @@ def service_container(cli: Any, topo: Topology, short: str) -> Any:
     return found[0]
 
 
-def prometheus_container(cli: Any, topo: Topology) -> Any:
-    """The running Prometheus task's container on this node (placed on a manager)."""
-    return service_container(cli, topo, topo.prometheus.name)
-
-
 def service_get(cli: Any, topo: Topology, short: str, port: int, path: str) -> str:
     """GET `path` from a service's own port inside its container (busybox wget; the port is
     unpublished): Prometheus' and Alertmanager's APIs.
@@ -207,11 +202,6 @@ def service_get(cli: Any, topo: Topology, short: str, port: int, path: str) -> s
 def prometheus_get(cli: Any, topo: Topology, path: str) -> str:
     """GET a Prometheus API path inside its container."""
     return service_get(cli, topo, topo.prometheus.name, topo.prometheus.port, path)
-
-
-def alertmanager_get(cli: Any, topo: Topology, path: str) -> str:
-    """GET an Alertmanager API path inside its container."""
-    return service_get(cli, topo, topo.alertmanager.name, topo.alertmanager.port, path)
 
 
 def ingest_targets(text: str) -> dict[str, str]:
