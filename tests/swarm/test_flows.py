@@ -20,8 +20,8 @@ from ese.flows import provisioning, shared
 from ese.flows import swarm as flows
 from ese.host import lan, ports, sdk, secrets
 from ese.render import swarm_stack
+from ese.swarm import calls, converge, deploy, membership, scaling
 from ese.swarm import stack_images as images
-from ese.swarm import state as engine
 from ese.topology import load
 
 SERVICES = [
@@ -166,7 +166,7 @@ def ctx(monkeypatch: pytest.MonkeyPatch, fake: FakeSwarm) -> Ctx:
 def wired(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
     monkeypatch.setattr(secrets, "ENV_FILE", env_file)
-    monkeypatch.setattr(flows, "MARKER", tmp_path / ".swarm-created")
+    monkeypatch.setattr(membership, "MARKER", tmp_path / ".swarm-created")
     monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
     monkeypatch.setattr(
         images,
@@ -205,11 +205,11 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     up(c, fake)
     assert fake.lines == ["docker swarm init --advertise-addr 192.168.1.23"]
     assert wired.marker.read_text().strip() == "node1"
-    deploy = [line for line in c.lines if line.startswith("docker stack deploy")]
-    assert deploy == [
-        f"docker stack deploy -c {flows.STACK_FILE} --prune --resolve-image never ese"
+    deployed = [line for line in c.lines if line.startswith("docker stack deploy")]
+    assert deployed == [
+        f"docker stack deploy -c {deploy.STACK_FILE} --prune --resolve-image never ese"
     ]
-    env = c.envs[c.lines.index(deploy[0])]
+    env = c.envs[c.lines.index(deployed[0])]
     values = secrets.read(wired.env_file)
     assert {
         k: v for k, v in env.items() if k.startswith("ESE_SECRET_")
@@ -230,7 +230,7 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     ) in fake.created
     assert wired.grafana == ["http://127.0.0.1:3000"]
     out = capsys.readouterr().out
-    assert f"> {deploy[0]}" in out and values["REDIS_PASSWORD"] not in out
+    assert f"> {deployed[0]}" in out and values["REDIS_PASSWORD"] not in out
     assert "> docker swarm init --advertise-addr 192.168.1.23" in out  # the SDK call, shown
 
 
@@ -273,7 +273,7 @@ def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch) ->
         ],
     )
     monkeypatch.setattr(time, "sleep", lambda s: None)
-    with pytest.raises(engine.NotConverged, match="No such image: x") as err:
+    with pytest.raises(converge.NotConverged, match="No such image: x") as err:
         up(c, fake, timeout=0)
     assert "docker service ps --no-trunc ese_elb" in c.lines
     assert any(line.startswith("docker service logs") for line in c.lines)
@@ -395,12 +395,12 @@ def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
 
 
 def test_lb_and_prometheus_views_count_exactly() -> None:
-    assert engine.lb_view({"ingest1": "UP", "ingest2": "MAINT (resolution)"}, 1) == (True, "1 UP")
-    assert engine.lb_view({"ingest1": "UP", "ingest2": "DOWN"}, 1)[0] is False
-    assert engine.lb_view({"ingest1": "UP", "ingest2": "UP"}, 1)[0] is False
-    found = engine.ingest_targets(targets(2).decode())
-    assert engine.prometheus_view(found, 2) == (True, "2 ingest targets, 2 up")
-    assert engine.prometheus_view(found, 3)[0] is False
+    assert scaling.lb_view({"ingest1": "UP", "ingest2": "MAINT (resolution)"}, 1) == (True, "1 UP")
+    assert scaling.lb_view({"ingest1": "UP", "ingest2": "DOWN"}, 1)[0] is False
+    assert scaling.lb_view({"ingest1": "UP", "ingest2": "UP"}, 1)[0] is False
+    found = scaling.ingest_targets(targets(2).decode())
+    assert scaling.prometheus_view(found, 2) == (True, "2 ingest targets, 2 up")
+    assert scaling.prometheus_view(found, 3)[0] is False
 
 
 def test_tasks_turn_errors_into_one_line_exits(wired) -> None:
@@ -415,7 +415,7 @@ def test_tasks_turn_errors_into_one_line_exits(wired) -> None:
 
 
 def test_up_waits_for_alertmanager_and_the_exporter_too(wired, monkeypatch) -> None:
-    assert {"alertmanager", "redis-exporter"} <= set(flows.expected_services(load()))
+    assert {"alertmanager", "redis-exporter"} <= set(converge.expected_services(load()))
     fake = FakeSwarm()
     c = ctx(monkeypatch, fake)
     deploy = fake.deploy
@@ -426,7 +426,7 @@ def test_up_waits_for_alertmanager_and_the_exporter_too(wired, monkeypatch) -> N
 
     monkeypatch.setattr(fake, "deploy", without_alertmanager)
     monkeypatch.setattr(time, "sleep", lambda s: None)
-    with pytest.raises(engine.NotConverged) as err:
+    with pytest.raises(converge.NotConverged) as err:
         up(c, fake, timeout=0)
     assert err.value.services == ["alertmanager"]
 
@@ -512,7 +512,7 @@ def test_an_engine_refusal_is_one_line_naming_the_command(capsys) -> None:
         raise Refused()
 
     with pytest.raises(EseError) as err:
-        flows.engine("docker swarm leave --force", refuse)
+        calls.call("docker swarm leave --force", refuse)
     assert str(err.value) == (
         "`docker swarm leave --force` failed: This node is not a swarm manager.; "
         "run `invoke doctor`"
