@@ -3,12 +3,12 @@ logs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ese.engine import commands, waits
+from ese.engine import waits
 from ese.render import swarm_stack
-from ese.swarm import state
+from ese.swarm import calls, state
 from ese.topology import Topology
 
 
@@ -55,13 +55,81 @@ def wait_converged(
     return waits.wait_for(look, len(expected), timeout, CONVERGED, NotConverged, pace)
 
 
-def show_failures(topo: Topology, failing: Sequence[str], log_lines: int) -> None:
-    """The failing services' tasks (with errors) and last log lines."""
+def task_lines(name: str, tasks: Sequence[dict[str, Any]], nodes: Mapping[str, str]) -> list[str]:
+    """`docker service ps --no-trunc`'s table (without IDs and ports): each slot's newest task
+    first, the older ones under it marked `\\_`, as the CLI shows them."""
+
+    def when(task: dict[str, Any]) -> str:
+        return str((task.get("Status") or {}).get("Timestamp", ""))
+
+    def slot(task: dict[str, Any]) -> str:
+        return str(task.get("Slot") or task.get("NodeID", ""))
+
+    rows = [("NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR")]
+    newest_first = sorted(tasks, key=when, reverse=True)
+    seen: set[str] = set()
+    for task in sorted(newest_first, key=lambda t: slot(t).zfill(8)):
+        status = task.get("Status") or {}
+        spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
+        node = str(task.get("NodeID", ""))
+        rows.append(
+            (
+                ("\\_ " if slot(task) in seen else "") + f"{name}.{slot(task)}",
+                str(spec.get("Image", "")).split("@", 1)[0],
+                nodes.get(node, node[:12]),
+                str(task.get("DesiredState", "")),
+                f"{status.get('State', '')} {when(task)[:19]}".strip(),
+                str(status.get("Err", "")),
+            )
+        )
+        seen.add(slot(task))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+def node_names(cli: Any) -> dict[str, str]:
+    """Node id -> hostname, as `docker node ls` shows them ({} when the engine says none)."""
+    try:
+        found = cli.nodes.list()
+    except Exception:  # docker.errors.APIError: not a manager; the ids will do
+        return {}
+    return {
+        n.id: str(((n.attrs or {}).get("Description") or {}).get("Hostname", "")) for n in found
+    }
+
+
+def show_tasks(cli: Any, name: str) -> None:
+    """Service `name`'s tasks with their errors (`docker service ps --no-trunc`)."""
+    print(f"> docker service ps --no-trunc {name}", flush=True)
+    try:
+        tasks = cli.services.get(name).tasks()
+    except Exception as exc:  # docker.errors.NotFound: the deploy did not make it
+        print(f"no tasks: {calls.reason(exc)}")
+        return
+    print("\n".join(task_lines(name, tasks, node_names(cli))))
+
+
+def show_logs(cli: Any, name: str, lines: int) -> None:
+    """Service `name`'s last log lines, of every task (`docker service logs --raw --tail`)."""
+    print(f"> docker service logs --raw --tail {lines} {name}", flush=True)
+    try:
+        chunks = cli.services.get(name).logs(stdout=True, stderr=True, tail=lines)
+        text = b"".join(chunks).decode("utf-8", "replace")
+    except Exception as exc:  # docker.errors.APIError, requests' connection errors
+        print(f"no logs: {calls.reason(exc)}")
+        return
+    if text.strip():
+        print(text.rstrip("\n"))
+
+
+def show_failures(cli: Any, topo: Topology, failing: Sequence[str], log_lines: int) -> None:
+    """The failing services' tasks (with errors) and last log lines (the first three)."""
     for short in failing[:3]:
         name = state.full_name(topo, short)
-        commands.run(["docker", "service", "ps", "--no-trunc", name], check=False)
-        argv = ["docker", "service", "logs", "--no-task-ids", "--tail", str(log_lines), name]
-        commands.run(argv, check=False)
+        show_tasks(cli, name)
+        show_logs(cli, name, log_lines)
 
 
 def wait_stack(
@@ -77,5 +145,5 @@ def wait_stack(
     try:
         return wait_converged(found, expected, timeout)
     except NotConverged as exc:
-        show_failures(topo, exc.services, log_lines)
+        show_failures(cli, topo, exc.services, log_lines)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,14 @@ SERVICES = [
     "redis-exporter",
     "redis-server",
 ]
+
+
+class Refused(Exception):
+    """What docker.errors.APIError looks like to the flows: the engine's words."""
+
+    def __init__(self, explanation: str) -> None:
+        super().__init__(explanation)
+        self.explanation = explanation
 
 
 @dataclass
@@ -73,6 +82,9 @@ class FakeSwarm:
         self.lines: list[str] = []
         self.swarm = SimpleNamespace(init=self._init, leave=self._leave)
         self.services = SimpleNamespace(get=self._service)
+        self.log_asks: list[tuple[str, dict[str, Any]]] = []
+        host = SimpleNamespace(id="node1", attrs={"Description": {"Hostname": "box"}})
+        self.nodes = SimpleNamespace(list=lambda: [host])
 
     def _init(self, advertise_addr: str) -> None:
         self.lines.append(f"docker swarm init --advertise-addr {advertise_addr}")
@@ -83,12 +95,23 @@ class FakeSwarm:
         self.state = "inactive"
 
     def _service(self, name: str) -> Any:
+        short = name.removeprefix("ese_")
+        if short not in self.replicas:
+            raise Refused(f"service {name} not found")
+
         def scale(n: int) -> bool:
             self.lines.append(f"docker service scale --detach {name}={n}")
-            self.replicas[name.removeprefix("ese_")] = n
+            self.replicas[short] = n
             return True
 
-        return SimpleNamespace(scale=scale)
+        def logs(**kwargs: Any) -> Iterator[bytes]:
+            self.log_asks.append((name, kwargs))
+            return iter([f"{short}: first line\n".encode(), f"{short}: last line\n".encode()])
+
+        def tasks(filters: Any = None) -> list[dict[str, Any]]:
+            return self.api.tasks(filters={"service": name})  # as the SDK's Service.tasks
+
+        return SimpleNamespace(scale=scale, logs=logs, tasks=tasks)
 
     def deploy(self, ingest: int) -> None:
         self.state = "active"
@@ -259,25 +282,88 @@ def test_up_refuses_a_busy_published_port_before_changing_anything(wired, monkey
     assert c.lines == fake.lines == [] and fake.state == "inactive"
 
 
-def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch) -> None:
+def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch, capsys) -> None:
     fake = FakeSwarm()
     c = ctx(monkeypatch, fake)
-    monkeypatch.setattr(
-        fake.api,
-        "tasks",
-        lambda filters: [
-            {
-                "DesiredState": "shutdown",
-                "Status": {"State": "failed", "Err": "No such image: x", "Timestamp": "1"},
-            }
-        ],
-    )
+    failed = {
+        "Slot": 1,
+        "NodeID": "node1",
+        "DesiredState": "shutdown",
+        "Spec": {"ContainerSpec": {"Image": "haproxy:3@sha256:ab"}},
+        "Status": {
+            "State": "failed",
+            "Err": "No such image: x",
+            "Timestamp": "2024-05-01T10:00:01",
+        },
+    }
+    monkeypatch.setattr(fake.api, "tasks", lambda filters: [failed])
     monkeypatch.setattr(time, "sleep", lambda s: None)
     with pytest.raises(converge.NotConverged, match="No such image: x") as err:
         up(c, fake, timeout=0)
-    assert "docker service ps --no-trunc ese_elb" in c.lines
-    assert any(line.startswith("docker service logs") for line in c.lines)
     assert "\n" not in str(err.value)
+    # The tasks and logs of the first three failing services come through the SDK, each shown
+    # as the docker command it stands for; only the deploy ran the docker CLI.
+    assert [line.split()[:3] for line in c.lines] == [["docker", "stack", "deploy"]]
+    out = capsys.readouterr().out.splitlines()
+    start = out.index("> docker service ps --no-trunc ese_elb")
+    assert cells(out[start + 1]) == [
+        "NAME",
+        "IMAGE",
+        "NODE",
+        "DESIRED STATE",
+        "CURRENT STATE",
+        "ERROR",
+    ]
+    assert cells(out[start + 2]) == [
+        "ese_elb.1",
+        "haproxy:3",
+        "box",
+        "shutdown",
+        "failed 2024-05-01T10:00:01",
+        "No such image: x",
+    ]
+    assert out[start + 3 : start + 6] == [
+        "> docker service logs --raw --tail 5 ese_elb",
+        "elb: first line",
+        "elb: last line",
+    ]
+    assert [name for name, _ in fake.log_asks] == ["ese_alertmanager", "ese_elb", "ese_ese-ingest"]
+    assert fake.log_asks[0][1] == {"stdout": True, "stderr": True, "tail": 5}
+
+
+def cells(line: str) -> list[str]:
+    """The columns of a table line (two spaces or more between them)."""
+    return re.split(r" {2,}", line.strip())
+
+
+def test_a_missing_service_shows_the_engines_answer_not_a_traceback(capsys) -> None:
+    fake = FakeSwarm()
+    converge.show_failures(fake, load(), ["elb"], 5)
+    assert capsys.readouterr().out.splitlines() == [
+        "> docker service ps --no-trunc ese_elb",
+        "no tasks: service ese_elb not found",
+        "> docker service logs --raw --tail 5 ese_elb",
+        "no logs: service ese_elb not found",
+    ]
+
+
+def test_task_lines_put_each_slots_newest_task_first() -> None:
+    def task(slot: int, state: str, when: str, err: str = "") -> dict[str, Any]:
+        status = {"State": state, "Timestamp": when, "Err": err}
+        return {"Slot": slot, "NodeID": "abcdef0123456789", "DesiredState": state, "Status": status}
+
+    tasks = [
+        task(2, "running", "2024-05-01T10:00:03"),
+        task(1, "failed", "2024-05-01T10:00:01", "task: non-zero exit (1)"),
+        task(1, "running", "2024-05-01T10:00:02"),
+    ]
+    lines = converge.task_lines("ese_x", tasks, {})
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["ese_x.1", "abcdef012345"],
+        ["\\_", "ese_x.1"],
+        ["ese_x.2", "abcdef012345"],
+    ]
+    assert cells(lines[2])[-2:] == ["failed 2024-05-01T10:00:01", "task: non-zero exit (1)"]
 
 
 def lb_csv(states: dict[str, str]) -> str:
@@ -505,11 +591,8 @@ def test_status_lists_firing_alerts_and_memory_through_docker_exec(wired, capsys
 
 
 def test_an_engine_refusal_is_one_line_naming_the_command(capsys) -> None:
-    class Refused(Exception):
-        explanation = "This node is not a swarm manager.\nUse docker swarm init."
-
     def refuse() -> None:
-        raise Refused()
+        raise Refused("This node is not a swarm manager.\nUse docker swarm init.")
 
     with pytest.raises(EseError) as err:
         calls.call("docker swarm leave --force", refuse)
