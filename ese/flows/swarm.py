@@ -118,7 +118,9 @@ def down(
         print("this engine is in no swarm: no stack to remove")
         membership.MARKER.unlink(missing_ok=True)
         return
-    teardown.remove_stack(cli, name, volumes=volumes, timeout=timeout, engine_env=engine_env)
+    teardown.remove_stack(
+        cli, name, volumes=volumes, timeout=timeout, containers_gone=leave, engine_env=engine_env
+    )
     if leave:
         membership.leave(cli)
     print(f"stack {name} removed" + (" with its volumes" if volumes else ""))

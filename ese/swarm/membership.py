@@ -1,19 +1,22 @@
 """This engine in a swarm: made a manager when it is in none, and left again only when
-`invoke swarm.up` made the swarm (a marker file holds the node id it got)."""
+`invoke swarm.up` made the swarm.
+
+A marker file records what swarm.up made: the node id the swarm gave this engine (first line)
+and, when `swarm init` created it, the docker_gwbridge network (a bridge that was there before,
+perhaps made by hand with its own subnet, is kept).
+"""
 
 from __future__ import annotations
 
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from ese.errors import EseError
 from ese.paths import DOCKER_DIR
-from ese.swarm import calls, state
+from ese.swarm import calls, gwbridge, state
 
 # Written when swarm.up initialised the swarm: `swarm.down --leave` leaves only that swarm.
 MARKER = DOCKER_DIR / ".swarm-created"
-GWBRIDGE = "docker_gwbridge"
 
 
 def ensure_swarm(cli: Any, advertise: str | None, marker: Path | None = None) -> bool:
@@ -32,12 +35,14 @@ def ensure_swarm(cli: Any, advertise: str | None, marker: Path | None = None) ->
         hint = "fix it (`docker info`, `docker swarm unlock`) or `docker swarm leave`"
         raise EseError(f"this engine's swarm state is {node.state!r}", hint)
     address = advertise or "127.0.0.1"
+    had_bridge = gwbridge.find(cli) is not None
     calls.call(
         f"docker swarm init --advertise-addr {address}",
         lambda: cli.swarm.init(advertise_addr=address),
     )
+    made = [] if had_bridge else [gwbridge.NAME]
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(state.node_state(cli).node_id + "\n", encoding="utf-8")
+    marker.write_text("\n".join([state.node_state(cli).node_id, *made]) + "\n", encoding="utf-8")
     print(
         f"initialised a single-node swarm advertised on {address} "
         f"(`invoke swarm.down --leave` leaves it again)"
@@ -45,24 +50,28 @@ def ensure_swarm(cli: Any, advertise: str | None, marker: Path | None = None) ->
     return True
 
 
+def _recorded(marker: Path) -> list[str]:
+    return marker.read_text(encoding="utf-8").split() if marker.exists() else []
+
+
 def created_here(cli: Any, marker: Path | None = None) -> bool:
     """True when swarm.up created the swarm this engine is in (marker holds its node id)."""
-    marker = marker or MARKER
-    if not marker.exists():
-        return False
-    return marker.read_text(encoding="utf-8").strip() == state.node_state(cli).node_id
+    recorded = _recorded(marker or MARKER)
+    return bool(recorded) and recorded[0] == state.node_state(cli).node_id
 
 
 def leave(cli: Any, marker: Path | None = None) -> None:
-    """Leave the swarm swarm.up created, and remove the bridge its `swarm init` made."""
+    """Leave the swarm swarm.up created, and remove the docker_gwbridge its `swarm init` made
+    (or say in one line why it stays). Call it once the stack's containers are gone: each
+    holds an endpoint on that bridge."""
     marker = marker or MARKER
     if not created_here(cli, marker):
         print("not leaving the swarm: `invoke swarm.up` did not create it")
         return
+    made_bridge = gwbridge.NAME in _recorded(marker)[1:]
     calls.call("docker swarm leave --force", lambda: cli.swarm.leave(force=True))
     marker.unlink(missing_ok=True)
-    # `swarm init` made this bridge for the published ports; leaving keeps it.
-    for bridge in cli.networks.list(names=[GWBRIDGE]):
-        print(f"removing network {GWBRIDGE}")
-        with suppress(Exception):  # docker.errors.APIError: still in use; harmless
-            bridge.remove()
+    if made_bridge:
+        print(gwbridge.remove(cli)[1])
+    elif gwbridge.find(cli) is not None:
+        print(f"kept network {gwbridge.NAME}: it was there before `invoke swarm.up` made the swarm")

@@ -31,10 +31,11 @@ def wait_gone(
     stack: str,
     kinds: tuple[str, ...],
     timeout: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> None:
     """Wait until nothing of `kinds` of the stack is left (stack rm returns before that)."""
+    clock, sleep = clock or time.monotonic, sleep or time.sleep
     start, last = clock(), ""
     while True:
         left = leftovers(cli, stack, kinds)
@@ -58,10 +59,12 @@ def remove_stack(
     *,
     volumes: bool,
     timeout: float,
+    containers_gone: bool = False,
     engine_env: Mapping[str, str] | None = None,
 ) -> None:
     """`docker stack rm` (through the CLI, as deploy), then the secrets and configs swarm.up
-    created, and with `volumes` the stack's volumes once no container uses them."""
+    created, and with `volumes` the stack's volumes. With `volumes` or `containers_gone`, it
+    returns only once the stack's containers are gone too."""
     label = state.stack_filter(stack)
     if cli.api.services(filters=label) or cli.networks.list(filters=label):
         argv = ["docker", "stack", "rm", stack]
@@ -74,8 +77,10 @@ def remove_stack(
         for item in items:  # stack rm removes its own; these are the ones swarm.up created
             print(f"> docker {kind} rm {item.name}")
             item.remove()
-    if volumes:
-        wait_gone(cli, stack, ("containers",), timeout)  # a volume in use cannot be removed
-        for volume in cli.volumes.list(filters=label):
-            print(f"> docker volume rm {volume.name}")
-            volume.remove()
+    if volumes or containers_gone:
+        # A volume in use cannot be removed, and each task container holds an endpoint on
+        # docker_gwbridge, which must be gone before the bridge can go (ese/swarm/gwbridge.py).
+        wait_gone(cli, stack, ("containers",), timeout)
+    for volume in cli.volumes.list(filters=label) if volumes else []:
+        print(f"> docker volume rm {volume.name}")
+        volume.remove()

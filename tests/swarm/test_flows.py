@@ -6,7 +6,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,211 +14,14 @@ from invoke import Exit, MockContext
 
 import tasks
 from ese import task_defaults
-from ese.engine import commands
 from ese.errors import EseError
-from ese.flows import provisioning, shared
 from ese.flows import swarm as flows
-from ese.host import lan, ports, sdk, secrets
+from ese.host import ports, sdk, secrets
 from ese.render import swarm_stack
-from ese.swarm import calls, converge, deploy, membership, scaling
+from ese.swarm import calls, converge, deploy, scaling
 from ese.swarm import stack_images as images
 from ese.topology import load
-
-SERVICES = [
-    "alertmanager",
-    "elb",
-    "ese-ingest",
-    "ese-server-analytics",
-    "grafana-server",
-    "prometheus-server",
-    "redis-exporter",
-    "redis-server",
-]
-
-
-class Refused(Exception):
-    """What docker.errors.APIError looks like to the flows: the engine's words."""
-
-    def __init__(self, explanation: str) -> None:
-        super().__init__(explanation)
-        self.explanation = explanation
-
-
-@dataclass
-class Item:
-    name: str
-    removed: list[str] = field(default_factory=list)
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-    def remove(self) -> None:
-        self.removed.append(self.name)
-
-
-class FakeSwarm:
-    """The slice of the Docker SDK the flows use; `deploy()` makes every service converge."""
-
-    def __init__(self, state: str = "inactive", replicas: int | None = None) -> None:
-        self.state = state
-        self.replicas: dict[str, int] = {}
-        if replicas is not None:
-            self.deploy(replicas)
-        self.secret_items: list[Item] = []
-        self.created: list[tuple[str, bytes]] = []
-        self.volume_items = [Item("ese_redis-data")]
-        self.exec_output = b"{}"
-        self.exec_outputs: dict[str, bytes] = {}
-        self.execs: list[tuple[str, str]] = []
-        self.api = SimpleNamespace(services=self._services, tasks=self._tasks)
-        self.secrets = SimpleNamespace(
-            list=lambda filters=None: list(self.secret_items), create=self._create_secret
-        )
-        self.configs = SimpleNamespace(list=lambda filters=None: [])
-        self.networks = SimpleNamespace(list=lambda filters=None, names=None: [])
-        self.volumes = SimpleNamespace(list=lambda filters=None: self.volume_items)
-        self.containers = SimpleNamespace(list=self._containers)
-        self.images = SimpleNamespace(get=lambda ref: Item(ref))
-        # The SDK calls the flows make; each records the docker command it stands for.
-        self.lines: list[str] = []
-        self.swarm = SimpleNamespace(init=self._init, leave=self._leave)
-        self.services = SimpleNamespace(get=self._service)
-        self.log_asks: list[tuple[str, dict[str, Any]]] = []
-        host = SimpleNamespace(id="node1", attrs={"Description": {"Hostname": "box"}})
-        self.nodes = SimpleNamespace(list=lambda: [host])
-
-    def _init(self, advertise_addr: str) -> None:
-        self.lines.append(f"docker swarm init --advertise-addr {advertise_addr}")
-        self.state = "active"
-
-    def _leave(self, force: bool) -> None:
-        self.lines.append("docker swarm leave --force" if force else "docker swarm leave")
-        self.state = "inactive"
-
-    def _service(self, name: str) -> Any:
-        short = name.removeprefix("ese_")
-        if short not in self.replicas:
-            raise Refused(f"service {name} not found")
-
-        def scale(n: int) -> bool:
-            self.lines.append(f"docker service scale --detach {name}={n}")
-            self.replicas[short] = n
-            return True
-
-        def logs(**kwargs: Any) -> Iterator[bytes]:
-            self.log_asks.append((name, kwargs))
-            return iter([f"{short}: first line\n".encode(), f"{short}: last line\n".encode()])
-
-        def tasks(filters: Any = None) -> list[dict[str, Any]]:
-            return self.api.tasks(filters={"service": name})  # as the SDK's Service.tasks
-
-        return SimpleNamespace(scale=scale, logs=logs, tasks=tasks)
-
-    def deploy(self, ingest: int) -> None:
-        self.state = "active"
-        self.replicas = {s: 1 for s in SERVICES} | {"ese-ingest": ingest}
-
-    def info(self) -> dict[str, Any]:
-        manager = self.state == "active"
-        return {
-            "Swarm": {
-                "LocalNodeState": self.state,
-                "ControlAvailable": manager,
-                "NodeID": "node1" if manager else "",
-            }
-        }
-
-    def _services(self, filters: Any = None) -> list[dict[str, Any]]:
-        return [
-            {
-                "Spec": {
-                    "Name": f"ese_{s}",
-                    "Mode": {"Replicated": {"Replicas": n}},
-                    "TaskTemplate": {"ContainerSpec": {"Image": "img"}},
-                }
-            }
-            for s, n in self.replicas.items()
-        ]
-
-    def _tasks(self, filters: Any) -> list[dict[str, Any]]:
-        n = self.replicas[filters["service"].removeprefix("ese_")]
-        return [{"DesiredState": "running", "Status": {"State": "running"}}] * n
-
-    def _create_secret(self, name: str, data: bytes, labels: dict[str, str]) -> None:
-        self.created.append((name, data))
-        self.secret_items.append(Item(name))
-
-    def _containers(self, all: bool = False, filters: Any = None) -> list[Any]:
-        if "status" in (filters or {}):  # a running task: Prometheus' or Alertmanager's
-            service = filters["label"].rpartition("=")[2].removeprefix("ese_")
-            if service not in self.replicas:
-                return []
-
-            def exec_run(argv: list[str]) -> tuple[int, bytes]:
-                self.execs.append((service, argv[-1]))
-                return 0, self.exec_outputs.get(service, self.exec_output)
-
-            return [SimpleNamespace(exec_run=exec_run)]
-        return []
-
-
-class Ctx:
-    """Stands in for ese.engine.commands.run: records the commands; the fake reacts to them."""
-
-    def __init__(self, fake: FakeSwarm) -> None:
-        self.fake = fake
-        self.lines: list[str] = []
-        self.envs: list[dict[str, str]] = []
-
-    def __call__(self, argv: list[str], env: Any = None, **kwargs: Any) -> Any:
-        line = commands.shown(argv, windows=False)
-        print(f"> {line}")
-        self.lines.append(line)
-        self.envs.append(dict(env or {}))
-        if line.startswith("docker stack deploy"):
-            self.fake.deploy(int(env[swarm_stack.REPLICAS_VAR]))
-        return SimpleNamespace(returncode=0)
-
-
-def ctx(monkeypatch: pytest.MonkeyPatch, fake: FakeSwarm) -> Ctx:
-    c = Ctx(fake)
-    monkeypatch.setattr(commands, "run", c)
-    return c
-
-
-@pytest.fixture
-def wired(tmp_path, monkeypatch):
-    env_file = tmp_path / ".env"
-    monkeypatch.setattr(secrets, "ENV_FILE", env_file)
-    monkeypatch.setattr(membership, "MARKER", tmp_path / ".swarm-created")
-    monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
-    monkeypatch.setattr(
-        images,
-        "resolve",
-        lambda cli, topo, build, mode: {
-            topo.images[k].env: topo.images[k].default for k in images.STACK_IMAGES
-        },
-    )
-    monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
-    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
-    provisioned: list[str] = []
-    monkeypatch.setattr(
-        provisioning, "provision_grafana", lambda topo, url, *a, **k: provisioned.append(url)
-    )
-    return SimpleNamespace(
-        env_file=env_file, marker=tmp_path / ".swarm-created", grafana=provisioned
-    )
-
-
-def up(c: Ctx, fake: FakeSwarm, **kwargs: Any) -> None:
-    args = dict(
-        build=False,
-        images_mode="auto",
-        replicas=None,
-        registry="",
-        timeout=5,
-        grafana_timeout=5,
-        log_lines=5,
-    )
-    flows.up(cli=fake, **(args | kwargs))
+from tests.swarm.fakes import FakeSwarm, Refused, ctx, up
 
 
 def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch, capsys) -> None:
@@ -227,7 +29,7 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     c = ctx(monkeypatch, fake)
     up(c, fake)
     assert fake.lines == ["docker swarm init --advertise-addr 192.168.1.23"]
-    assert wired.marker.read_text().strip() == "node1"
+    assert wired.marker.read_text().split() == ["node1", "docker_gwbridge"]
     deployed = [line for line in c.lines if line.startswith("docker stack deploy")]
     assert deployed == [
         f"docker stack deploy -c {deploy.STACK_FILE} --prune --resolve-image never ese"
@@ -417,22 +219,6 @@ def test_scale_validates_the_count(wired, value) -> None:
 def test_scale_without_a_stack_says_how_to_deploy(wired) -> None:
     with pytest.raises(EseError, match=r"not deployed; run `invoke swarm\.up` first"):
         flows.scale(ingest="2", timeout=5, log_lines=5, cli=FakeSwarm("active"))
-
-
-def test_down_removes_volumes_and_leaves_only_a_swarm_it_created(
-    wired, monkeypatch, capsys
-) -> None:
-    fake = FakeSwarm(replicas=2)
-    ctx(monkeypatch, fake)
-    fake.replicas = {}  # stack rm has removed the services
-    flows.down(volumes=True, leave=True, timeout=5, cli=fake)
-    assert fake.volume_items[0].removed == ["ese_redis-data"]
-    assert "docker swarm leave --force" not in fake.lines
-    assert "not leaving the swarm" in capsys.readouterr().out
-    wired.marker.write_text("node1\n")
-    flows.down(volumes=False, leave=True, timeout=5, cli=fake)
-    assert fake.lines == ["docker swarm leave --force"] and not wired.marker.exists()
-    assert fake.state == "inactive"
 
 
 def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
