@@ -1,12 +1,12 @@
 """The flows behind `invoke swarm.up`, `swarm.scale`, `swarm.down` and the swarm part of status.
 
-Thin: the engine-level work is in ese/swarm/ (membership, stack_secrets, stack_images, deploy,
-converge, scaling, teardown, inside, endpoints); these flows tie it to topology.toml,
-docker/.env, the rendered configs, Grafana and the printed table.
+Thin: the engine-level work is in ese/swarm/ (membership, stack_images, stack_secrets, deploy,
+converge, scaling, teardown, gwbridge, inside, stack_endpoints); these flows tie it to
+topology.toml, docker/.env, the rendered configs, Grafana and the printed table.
 
-Every flow takes the Docker client (`cli`) and `engine_env`, the environment of the two
-`docker stack` commands: both default to the engine this process's environment names
-(DOCKER_HOST), so another engine, such as a cluster's manager, is targeted by passing them.
+Every flow takes the Docker client (`cli`), and up and down the environment of their
+`docker stack` command (`engine_env`). Both default to the engine this process's environment
+names (DOCKER_HOST), so another engine, such as a cluster's manager, is one argument away.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from ese.swarm import (
     inside,
     membership,
     scaling,
+    stack_endpoints,
     stack_images,
     stack_secrets,
     state,
     teardown,
 )
-from ese.swarm import endpoints as swarm_endpoints
 
 
 def up(
@@ -80,7 +80,7 @@ def up(
     stack_secrets.prune_secrets(cli, topo, set(names.values()))
     provisioning.provision_after_up(topo, values, grafana_url_override, grafana_timeout)
     print()
-    print(endpoints.table(swarm_endpoints.rows(topo, lan_ip, env_shown)))
+    print(endpoints.table(stack_endpoints.rows(topo, lan_ip, env_shown)))
 
 
 def scale(
