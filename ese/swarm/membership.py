@@ -1,9 +1,9 @@
 """This engine in a swarm: made a manager when it is in none, and left again only when
 `invoke swarm.up` made the swarm.
 
-A marker file records what swarm.up made: the node id the swarm gave this engine (first line)
-and, when `swarm init` created it, the docker_gwbridge network (a bridge that was there before,
-perhaps made by hand with its own subnet, is kept).
+A marker file records that swarm.up made the swarm: the node id the swarm gave this engine
+(first line) and, when a docker_gwbridge network was there before `swarm init` (perhaps made by
+hand with its own subnet), a line saying so: that bridge is kept when the swarm is left.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ese.swarm import calls, gwbridge, state
 
 # Written when swarm.up initialised the swarm: `swarm.down --leave` leaves only that swarm.
 MARKER = DOCKER_DIR / ".swarm-created"
+HAD_BRIDGE = f"had {gwbridge.NAME}"
 
 
 def ensure_swarm(cli: Any, advertise: str | None, marker: Path | None = None) -> bool:
@@ -40,9 +41,9 @@ def ensure_swarm(cli: Any, advertise: str | None, marker: Path | None = None) ->
         f"docker swarm init --advertise-addr {address}",
         lambda: cli.swarm.init(advertise_addr=address),
     )
-    made = [] if had_bridge else [gwbridge.NAME]
+    lines = [state.node_state(cli).node_id, *([HAD_BRIDGE] if had_bridge else [])]
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text("\n".join([state.node_state(cli).node_id, *made]) + "\n", encoding="utf-8")
+    marker.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(
         f"initialised a single-node swarm advertised on {address} "
         f"(`invoke swarm.down --leave` leaves it again)"
@@ -51,7 +52,8 @@ def ensure_swarm(cli: Any, advertise: str | None, marker: Path | None = None) ->
 
 
 def _recorded(marker: Path) -> list[str]:
-    return marker.read_text(encoding="utf-8").split() if marker.exists() else []
+    text = marker.read_text(encoding="utf-8") if marker.exists() else ""
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def created_here(cli: Any, marker: Path | None = None) -> bool:
@@ -68,10 +70,10 @@ def leave(cli: Any, marker: Path | None = None) -> None:
     if not created_here(cli, marker):
         print("not leaving the swarm: `invoke swarm.up` did not create it")
         return
-    made_bridge = gwbridge.NAME in _recorded(marker)[1:]
+    had_bridge = HAD_BRIDGE in _recorded(marker)[1:]
     calls.call("docker swarm leave --force", lambda: cli.swarm.leave(force=True))
     marker.unlink(missing_ok=True)
-    if made_bridge:
+    if not had_bridge:
         print(gwbridge.remove(cli)[1])
     elif gwbridge.find(cli) is not None:
         print(f"kept network {gwbridge.NAME}: it was there before `invoke swarm.up` made the swarm")

@@ -29,7 +29,7 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     c = ctx(monkeypatch, fake)
     up(c, fake)
     assert fake.lines == ["docker swarm init --advertise-addr 192.168.1.23"]
-    assert wired.marker.read_text().split() == ["node1", "docker_gwbridge"]
+    assert wired.marker.read_text().splitlines() == ["node1"]
     deployed = [line for line in c.lines if line.startswith("docker stack deploy")]
     assert deployed == [
         f"docker stack deploy -c {deploy.STACK_FILE} --prune --resolve-image never ese"

@@ -44,7 +44,7 @@ def test_leave_waits_for_the_containers_and_the_bridges_endpoints_then_removes_i
     fake = FakeSwarm()
     c = ctx(monkeypatch, fake)
     up(c, fake)
-    assert wired.marker.read_text().split() == ["node1", "docker_gwbridge"]
+    assert wired.marker.read_text().splitlines() == ["node1"]
     bridge = fake.bridge()
     assert bridge is not None
     fake.replicas = {}  # stack rm has removed the services; their containers still stop
@@ -73,7 +73,7 @@ def test_a_bridge_that_was_there_before_the_swarm_is_kept(
     fake.network_items.append(made_by_hand)
     c = ctx(monkeypatch, fake)
     up(c, fake)
-    assert wired.marker.read_text().split() == ["node1"]
+    assert wired.marker.read_text().splitlines() == ["node1", "had docker_gwbridge"]
     fake.replicas = {}
     flows.down(volumes=False, leave=True, timeout=5, cli=fake)
     assert fake.state == "inactive" and made_by_hand.removals == []
