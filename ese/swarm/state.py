@@ -77,14 +77,32 @@ def _newest_error(tasks: Sequence[dict[str, Any]]) -> str:
     return str(newest["Status"]["Err"])
 
 
+def ready_nodes(cli: Any) -> set[str]:
+    """The ids of the swarm's nodes that are up (Status.State ready)."""
+    return {
+        str(n.get("ID")) for n in cli.api.nodes() if (n.get("Status") or {}).get("State") == "ready"
+    }
+
+
 def services(cli: Any, stack: str) -> list[ServiceState]:
-    """Every service of stack `stack`, by name; [] when it is not deployed."""
+    """Every service of stack `stack`, by name; [] when it is not deployed.
+
+    A global service (node-exporter: one task per node) wants one task on every node that is
+    up; a lost node's task counts neither as wanted nor as running until the node is back.
+    """
     out = []
+    ready: set[str] | None = None
     for svc in cli.api.services(filters=stack_filter(stack)):
         spec = svc.get("Spec") or {}
         name = str(spec.get("Name", ""))
-        desired = int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0))
+        mode = spec.get("Mode") or {}
         tasks = cli.api.tasks(filters={"service": name})
+        if "Global" in mode:
+            ready = ready_nodes(cli) if ready is None else ready
+            tasks = [t for t in tasks if t.get("NodeID") in ready]
+            desired = sum(1 for t in tasks if t.get("DesiredState") == "running")
+        else:
+            desired = int((mode.get("Replicated") or {}).get("Replicas", 0))
         image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
         # Only tasks of the current image count: right after a deploy that changed it, the old
         # tasks still run and the update has not even started yet.

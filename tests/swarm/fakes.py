@@ -24,6 +24,8 @@ SERVICES = [
     "redis-exporter",
     "redis-server",
 ]
+# One task per node (deploy mode global): the fake's one node runs one.
+GLOBAL_SERVICES = ["node-exporter"]
 
 
 class Refused(Exception):
@@ -95,7 +97,7 @@ class FakeSwarm:
         self.exec_output = b"{}"
         self.exec_outputs: dict[str, bytes] = {}
         self.execs: list[tuple[str, str]] = []
-        self.api = SimpleNamespace(services=self._services, tasks=self._tasks)
+        self.api = SimpleNamespace(services=self._services, tasks=self._tasks, nodes=self._nodes)
         self.secrets = SimpleNamespace(
             list=lambda filters=None: list(self.secret_items), create=self._create_secret
         )
@@ -163,7 +165,7 @@ class FakeSwarm:
 
     def deploy(self, ingest: int) -> None:
         self.state = "active"
-        self.replicas = {s: 1 for s in SERVICES} | {"ese-ingest": ingest}
+        self.replicas = {s: 1 for s in SERVICES + GLOBAL_SERVICES} | {"ese-ingest": ingest}
 
     def info(self) -> dict[str, Any]:
         manager = self.state == "active"
@@ -180,7 +182,9 @@ class FakeSwarm:
             {
                 "Spec": {
                     "Name": f"ese_{s}",
-                    "Mode": {"Replicated": {"Replicas": n}},
+                    "Mode": {"Global": {}}
+                    if s in GLOBAL_SERVICES
+                    else {"Replicated": {"Replicas": n}},
                     "TaskTemplate": {"ContainerSpec": {"Image": "img"}},
                 }
             }
@@ -189,7 +193,11 @@ class FakeSwarm:
 
     def _tasks(self, filters: Any) -> list[dict[str, Any]]:
         n = self.replicas[filters["service"].removeprefix("ese_")]
-        return [{"DesiredState": "running", "Status": {"State": "running"}}] * n
+        task = {"DesiredState": "running", "Status": {"State": "running"}, "NodeID": "node1"}
+        return [task] * n
+
+    def _nodes(self) -> list[dict[str, Any]]:
+        return [{"ID": "node1", "Status": {"State": "ready"}}]
 
     def _create_secret(self, name: str, data: bytes, labels: dict[str, str]) -> None:
         self.created.append((name, data))
