@@ -16,8 +16,41 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # A multi-line string (a start script) as a literal block: readable as the shell it is.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def dump_yaml(data: Any, header: str) -> str:
     """YAML text with a comment header; key order is kept as built."""
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096)
     comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     return comments + body
+
+
+def healthcheck(test: list[str], start_period: str = "10s") -> dict[str, Any]:
+    """A compose/stack healthcheck: every 5 s, unhealthy after five failures."""
+    return {
+        "test": test,
+        "interval": "5s",
+        "timeout": "3s",
+        "retries": 5,
+        "start_period": start_period,
+    }
+
+
+def http_probe(port: int, path: str = "/") -> list[str]:
+    """A liveness probe for our Python images, which have no curl or wget."""
+    code = (
+        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=2)"
+    )
+    return ["CMD", "python", "-c", code]
+
+
+def wget_probe(port: int, path: str) -> list[str]:
+    """A liveness probe for the infrastructure images, which ship busybox or GNU wget."""
+    return ["CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{port}{path}"]
