@@ -14,7 +14,7 @@ from ese.render.haproxy_cfg import BACKEND
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
 from ese.render.swarm_haproxy import template_prefix
 from ese.render.swarm_nodes import NODE_JOB
-from ese.render.swarm_redis import REDIS_LABEL
+from ese.render.swarm_redis import REPLICATED
 from ese.topology import Topology
 
 # Thresholds of the issue "Alerts and bounded memory". Constants, not topology settings: the
@@ -43,7 +43,7 @@ _REQUESTS = f'job="{SHARD_JOB}",route!="/metrics"'
 # The Swarm stack's Redis, each a target labelled with its name (swarm_redis.py). The compose
 # stack's one Redis has no such label and no replicas: the replication alerts never see it,
 # though compose's Prometheus loads the same rule file.
-_REPLICATED = f'job="{REDIS_JOB}",{REDIS_LABEL}!=""'
+_REPLICATED = REPLICATED
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ from ese.topology import Topology
 # Prometheus: the label naming each Redis of the Swarm stack (compose's one Redis has none, so
 # the replication alerts select on it), and the Sentinels' job and label.
 REDIS_LABEL = "redis"
+# The matchers (no braces) that select every Redis of the Swarm stack and none of compose's.
+REPLICATED = f'job="{REDIS_JOB}",{REDIS_LABEL}!=""'
 SENTINEL_JOB = "redis-sentinel"
 SENTINEL_LABEL = "sentinel"
 # Where both redis_exporter images (official and the offline stand-in) have the binary.

@@ -158,4 +158,9 @@ def test_redis_exporter_metrics_cover_the_dashboard_and_rules() -> None:
         "redis_commands_processed_total",
         "redis_connected_clients",
         "redis_stream_length",
+        # Only a master with a replica, a replica, and a Sentinel export these.
+        "redis_connected_slave_lag_seconds",
+        "redis_connected_slave_offset_bytes",
+        "redis_master_link_up",
+        "redis_sentinel_master_ok_slaves",
     } <= names

@@ -4,7 +4,9 @@ and the topology settings behind them; test_swarm_redis_live.py runs the scripts
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ import yaml
 from ese.paths import TOPOLOGY_FILE
 from ese.render import (
     compose_files,
+    grafana_json,
     haproxy_cfg,
     prometheus_yml,
     swarm_nodes,
@@ -21,6 +24,7 @@ from ese.render import (
     swarm_stack,
 )
 from ese.topology import Topology, TopologyError, load, parse
+from tests.tooling import need_binary
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -281,3 +285,86 @@ def test_bad_replication_settings_get_one_clear_line(
         topology(swarm, sentinel)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def _panel(title: str) -> list[str]:
+    return [q.expr for p in grafana_json.panels(load()) if p.title == title for q in p.queries]
+
+
+def test_replication_panels_compute_roles_replicas_and_lag(tmp_path: Path) -> None:
+    """The new panels' queries on synthetic series through `promtool test rules`: the join
+    and aggregation labels are right, and compose's Redis (no `redis` label) is left out."""
+    promtool = need_binary("promtool", "apt-get install prometheus")
+
+    def redis(name: str, **more: str) -> str:
+        return ",".join(
+            f'{k}="{v}"'
+            for k, v in {"job": "redis", "instance": name, "redis": name, **more}.items()
+        )
+
+    compose = 'job="redis",instance="redis-exporter:9121"'
+    series = {
+        f"redis_instance_info{{{redis('redis-1', role='master')}}}": "1x4",
+        f"redis_instance_info{{{redis('redis-2', role='slave')}}}": "1x4",
+        f"redis_instance_info{{{redis('redis-3', role='slave')}}}": "1x4",
+        f'redis_instance_info{{{compose},role="master"}}': "1x4",
+        f"redis_connected_slaves{{{redis('redis-1')}}}": "2x4",
+        f"redis_connected_slaves{{{redis('redis-2')}}}": "0x4",
+        f"redis_connected_slaves{{{compose}}}": "0x4",
+        'redis_sentinel_master_ok_slaves{job="redis-sentinel",instance="sentinel-1",'
+        'sentinel="sentinel-1",master_name="ese",master_address="redis-1:6379"}': "2x4",
+        f"redis_master_repl_offset{{{redis('redis-1')}}}": "1000x4",
+        f"redis_master_repl_offset{{{redis('redis-2')}}}": "900x4",
+        f"redis_connected_slave_offset_bytes{{{redis('redis-1', slave_ip='redis-2')}}}": "900x4",
+        f"redis_connected_slave_offset_bytes{{{redis('redis-1', slave_ip='redis-3')}}}": "1000x4",
+    }
+    (role,) = _panel("Redis master (1) and replicas (0)")
+    connected, healthy = _panel("Redis replicas connected to the master")
+    (behind,) = _panel("Replication lag in bytes")
+    sentinel = 'instance="sentinel-1",job="redis-sentinel",master_address="redis-1:6379",'
+    sentinel += 'master_name="ese",sentinel="sentinel-1"'
+    expected = [
+        (
+            role,
+            [('{instance="redis-1"}', 1), ('{instance="redis-2"}', 0), ('{instance="redis-3"}', 0)],
+        ),
+        (connected, [(f"redis_connected_slaves{{{redis('redis-1')}}}", 2)]),
+        (healthy, [(f"redis_sentinel_master_ok_slaves{{{sentinel}}}", 2)]),
+        (
+            behind,
+            [
+                (f"{{{redis('redis-1', slave_ip='redis-2')}}}", 100),
+                (f"{{{redis('redis-1', slave_ip='redis-3')}}}", 0),
+            ],
+        ),
+    ]
+    doc = {
+        "rule_files": [],
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [{"series": s, "values": v} for s, v in series.items()],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": "30s",
+                        "exp_samples": [
+                            {"labels": labels, "value": value} for labels, value in samples
+                        ],
+                    }
+                    for expr, samples in expected
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "panels.test.yml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    out = subprocess.run(
+        [promtool, "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
