@@ -368,3 +368,11 @@ def test_replication_panels_compute_roles_replicas_and_lag(tmp_path: Path) -> No
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_dollar_of_the_scripts_reaches_the_shell() -> None:
+    """`docker stack deploy` fills ${VAR} and $VAR from its environment; a script's `$master`
+    left single would silently become empty. Only the deploy-time variables stay single."""
+    text = swarm_stack.stack(load()).replace("$$", "")
+    assert re.findall(r"\$(?!\{[A-Z_]+(?::[-?][^}]*)?\})", text) == []
+    assert "$$master" in swarm_stack.stack(load())
