@@ -20,6 +20,7 @@ else:  # pragma: no cover - Python 3.10
 
 from ese.render.prometheus_yml import REDIS_JOB
 from ese.render.swarm_nodes import NODE_JOB
+from ese.render.swarm_redis import REPLICATED, SENTINEL_JOB
 from ese.topology import Topology
 
 WINDOW = "1m"  # rate window: several scrapes wide at any sensible scrape interval
@@ -52,6 +53,8 @@ def panels(topo: Topology, source: Path = PANELS_FILE) -> list[Panel]:
         "redis": f'{{job="{REDIS_JOB}"}}',
         "nodes": f'{{job="{NODE_JOB}"}}',
         "node_job": NODE_JOB,
+        "replicated": REPLICATED,
+        "sentinels": f'{{job="{SENTINEL_JOB}"}}',
     }
     found = []
     for item in tomllib.loads(source.read_text(encoding="utf-8"))["panel"]:

@@ -41,6 +41,17 @@ def test_rule_tests_pass_for_three_ingest_shards(tmp_path: Path) -> None:
     assert "test rules: SUCCESS" in outcome.detail
 
 
+def test_rule_tests_follow_the_replication_settings(tmp_path: Path) -> None:
+    need_binary("promtool", "apt-get install prometheus")
+    base = load()
+    swarm = dataclasses.replace(base.swarm, redis_replicas=4, min_replicas_max_lag=9)
+    topo = dataclasses.replace(base, swarm=swarm)
+    outcome = configcheck.check_rules(topo, _rendered(tmp_path, topo))
+    assert outcome.status == "ok", outcome.detail
+    rules = (tmp_path / RULES).read_text()
+    assert 'redis!=""} < 4' in rules and '"(.+)")) > 9' in rules
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [
@@ -49,6 +60,11 @@ def test_rule_tests_pass_for_three_ingest_shards(tmp_path: Path) -> None:
         ('state="UP"}), "shard"', 'state="DOWN"}), "shard"'),  # the wrong HAProxy state
         (' / (redis_memory_max_bytes{job="redis"} > 0)', ' / redis_memory_max_bytes{job="redis"}'),
         (',route!="/metrics"', ""),  # scrapes counted as requests
+        # The replicated store's: compose's one Redis counted, a threshold, a window, the lag.
+        (',redis!=""', ""),
+        ('redis!=""} < 2', 'redis!=""} < 3'),
+        ('role="slave"}[5m]', 'role="slave"}[10m]'),
+        ('"(.+)")) > 5', '"(.+)")) > 10'),
     ],
 )
 def test_rule_tests_catch_a_broken_rule(tmp_path: Path, old: str, new: str) -> None:
@@ -142,4 +158,9 @@ def test_redis_exporter_metrics_cover_the_dashboard_and_rules() -> None:
         "redis_commands_processed_total",
         "redis_connected_clients",
         "redis_stream_length",
+        # Only a master with a replica, a replica, and a Sentinel export these.
+        "redis_connected_slave_lag_seconds",
+        "redis_connected_slave_offset_bytes",
+        "redis_master_link_up",
+        "redis_sentinel_master_ok_slaves",
     } <= names

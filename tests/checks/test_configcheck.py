@@ -140,6 +140,8 @@ def test_promql_metric_names() -> None:
         ' / ignoring(job) up{job="a"} and on(shard) y offset 5m'
     )
     assert metric_names(expr) == {"x_bucket", "up", "y"}
+    joined = "a - on (i) group_right b * on (i) group_left (n) c - on (i) group_left() d"
+    assert metric_names(joined) == {"a", "b", "c", "d"}
 
 
 def test_exposed_names_expand_types() -> None:

@@ -35,7 +35,14 @@ ISSUE_ALERTS = {
     "EseErrorRateHigh": "warning",
     "EseLatencyHigh": "warning",
     "EseNoEventsIngested": "info",
+    # Issue 19's, for the Swarm stack's replicated store (quiet on compose's one Redis).
+    "EseRedisReplicaMissing": "warning",
+    "EseRedisFailover": "warning",
+    "EseRedisReplicationLag": "warning",
 }
+# Alerts about Swarm services: `invoke logs` reads the compose projects, so they name the
+# docker service commands instead.
+SWARM_ALERTS = ("EseRedisReplicaMissing", "EseRedisFailover", "EseRedisReplicationLag")
 FOR = {
     "EseShardDown": "30s",
     "EseRedisDown": "30s",
@@ -46,6 +53,9 @@ FOR = {
     "EseErrorRateHigh": "2m",
     "EseLatencyHigh": "5m",
     "EseNoEventsIngested": "5m",
+    "EseRedisReplicaMissing": "30s",
+    "EseRedisFailover": "0s",
+    "EseRedisReplicationLag": "30s",
 }
 
 
@@ -67,6 +77,8 @@ def test_rules_are_the_issues_alerts_with_what_to_run() -> None:
         assert notes["summary"] and "`invoke status`" in notes["description"], rule["alert"]
         # A lost machine has no service log to read: it says how to bring the node back.
         what = "`invoke cluster.start" if rule["alert"] == "EseNodeDown" else "`invoke logs -s "
+        if rule["alert"] in SWARM_ALERTS:
+            what = "`docker service logs ese_"
         assert what in notes["description"], rule["alert"]
     by_name = {r["alert"]: r for r in rules}
     assert by_name["EseShardDown"]["expr"] == 'up{job="ese-server"} == 0'

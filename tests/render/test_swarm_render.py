@@ -57,7 +57,13 @@ def test_ingest_is_one_replicated_service_with_the_topology_count(replicas: int)
     # No per-shard ingest services: the compose shards ese-server1/2 become the replicas.
     assert not {"ese-server1", "ese-server2"} & set(services)
     assert set(services) == {
-        "redis-server",
+        "redis-1",
+        "redis-2",
+        "redis-3",
+        "sentinel-1",
+        "sentinel-2",
+        "sentinel-3",
+        "sentinel-exporter",
         "ese-ingest",
         "ese-server-analytics",
         "elb",
@@ -103,7 +109,7 @@ def test_only_the_lb_analytics_grafana_and_prometheus_are_published_in_host_mode
     }
 
 
-def test_published_services_run_on_the_edge_node_redis_on_its_own_and_ingest_anywhere() -> None:
+def test_published_services_run_on_the_edge_node_redis_on_their_own_and_ingest_anywhere() -> None:
     doc = stack_doc(load())
     edge = ["node.labels.ese.edge == true"]
     for name, svc in doc["services"].items():
@@ -111,12 +117,16 @@ def test_published_services_run_on_the_edge_node_redis_on_its_own_and_ingest_any
         if svc.get("ports"):
             assert placement == edge, name
     services = doc["services"]
-    assert services["redis-server"]["deploy"]["placement"]["constraints"] == [
-        "node.labels.ese.redis == true"
-    ]
+    for n in (1, 2, 3):
+        assert services[f"redis-{n}"]["deploy"]["placement"]["constraints"] == [
+            f"node.labels.ese.redis-{n} == true"
+        ]
+        assert services[f"sentinel-{n}"]["deploy"]["placement"]["constraints"] == [
+            f"node.labels.ese.sentinel-{n} == true"
+        ]
     assert "placement" not in services["ese-ingest"]["deploy"]
     # `invoke status` reaches these with docker exec through the edge node's engine.
-    for name in ("prometheus-server", "alertmanager", "redis-exporter"):
+    for name in ("prometheus-server", "alertmanager", "redis-exporter", "sentinel-exporter"):
         assert services[name]["deploy"]["placement"]["constraints"] == edge, name
 
 
@@ -152,7 +162,7 @@ def test_secrets_are_external_files_named_by_the_deploy_environment() -> None:
     )
     for name in ("ese-ingest", "ese-server-analytics"):
         env = services[name]["environment"]
-        assert env["REDIS_URL"] == "redis://redis-server:6379/0", "no password in the URL"
+        assert env["REDIS_URL"] == "redis://redis-1:6379/0", "no password in the URL"
         assert env["REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
         assert env["ESE_INGEST_TOKEN_FILE"] == "/run/secrets/ingest_token"
         assert env["ESE_ANALYTICS_TOKEN_FILE"] == "/run/secrets/analytics_token"
@@ -161,9 +171,9 @@ def test_secrets_are_external_files_named_by_the_deploy_environment() -> None:
             "ingest_token",
             "analytics_token",
         }
-    redis = services["redis-server"]
-    assert "$$(cat /run/secrets/redis_password)" in redis["command"][-1]
-    assert "$$(cat /run/secrets/redis_password)" in redis["healthcheck"]["test"][-1]
+    for name in ("redis-1", "redis-2", "redis-3", "sentinel-1"):
+        assert '"$$(cat /run/secrets/redis_password)"' in services[name]["command"][-1], name
+    assert "$$(cat /run/secrets/redis_password)" in services["redis-1"]["healthcheck"]["test"][-1]
 
 
 def test_secret_names_carry_a_hash_of_the_value() -> None:
@@ -274,9 +284,11 @@ def test_redis_exporter_reads_the_password_from_the_secret_file_not_the_environm
     compose = yaml.safe_load(compose_files.backend(topo))["services"]["redis-exporter"]
     assert exporter["secrets"] == ["redis_password"]
     assert "REDIS_PASSWORD" not in exporter["environment"]
-    # Everything else as in compose: the address without password, port, the event stream.
+    # As in compose (port, the event stream) but in multi-target mode: no Redis of its own,
+    # Prometheus names each Redis (swarm_redis.py).
     assert exporter["environment"] == {
-        k: v for k, v in compose["environment"].items() if k != "REDIS_PASSWORD"
+        **{k: v for k, v in compose["environment"].items() if k != "REDIS_PASSWORD"},
+        "REDIS_ADDR": "",
     }
     sh, flag, script = exporter["entrypoint"]
     assert (sh, flag) == ("sh", "-c")
@@ -348,11 +360,9 @@ def test_swarm_prometheus_loads_the_rules_alerts_alertmanager_and_scrapes_the_ex
     ]
     jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
     compose_jobs = {j["job_name"]: j for j in compose["scrape_configs"]}
-    # The job names the rules select on, and the exporter's target (so its instance label) as
-    # in compose: the rules and the dashboard work unchanged.
-    # Plus one: node-exporter on every node, a Swarm-only job.
-    assert set(jobs) == set(compose_jobs) | {"node"}
-    assert jobs["redis"] == compose_jobs["redis"]
+    # The job names the rules select on, as in compose: the rules and the dashboard work
+    # unchanged. Plus two Swarm-only jobs: node-exporter on every node, and the Sentinels.
+    assert set(jobs) == set(compose_jobs) | {"node", "redis-sentinel"}
     rules_text = alert_rules.rules_file(topo)
     for job in ("ese-server", "haproxy", "redis"):
         assert f'job="{job}"' in rules_text
