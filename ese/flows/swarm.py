@@ -28,6 +28,7 @@ from ese.swarm import (
     deploy,
     inside,
     membership,
+    node_labels,
     scaling,
     stack_endpoints,
     stack_images,
@@ -65,6 +66,7 @@ def up(
         deploy.check_ports(topo)
     lan_ip = shared.lan_or_none()  # once: the swarm's address, the page's origins, the table
     membership.ensure_swarm(cli, lan_ip)
+    node_labels.ensure(cli, topo)
     refs = stack_images.resolve(cli, topo, build=build, mode=images_mode)
     if registry:
         refs = stack_images.push(cli, refs, registry)

@@ -13,19 +13,13 @@ import pytest
 from ese.engine import commands
 from ese.flows import swarm as flows
 from ese.render import swarm_stack
+from ese.topology import load
 
-SERVICES = [
-    "alertmanager",
-    "elb",
-    "ese-ingest",
-    "ese-server-analytics",
-    "grafana-server",
-    "prometheus-server",
-    "redis-exporter",
-    "redis-server",
-]
-# One task per node (deploy mode global): the fake's one node runs one.
-GLOBAL_SERVICES = ["node-exporter"]
+# The stack's services, as rendered: replicated ones (one task each in the fake, ingest as
+# deployed) and global ones (one task on the fake's one node).
+_STACK = swarm_stack.services(load())
+GLOBAL_SERVICES = sorted(n for n, svc in _STACK.items() if svc["deploy"].get("mode") == "global")
+SERVICES = sorted(n for n in _STACK if n not in GLOBAL_SERVICES)
 
 
 class Refused(Exception):
@@ -117,7 +111,16 @@ class FakeSwarm:
         self.swarm = SimpleNamespace(init=self._init, leave=self._leave)
         self.services = SimpleNamespace(get=self._service)
         self.log_asks: list[tuple[str, dict[str, Any]]] = []
-        host = SimpleNamespace(id="node1", attrs={"Description": {"Hostname": "box"}})
+        host = SimpleNamespace(
+            id="node1", attrs={"Description": {"Hostname": "box"}, "Spec": {"Role": "manager"}}
+        )
+
+        def update(spec: dict[str, Any]) -> bool:
+            host.attrs["Spec"] = spec
+            return True
+
+        host.update = update
+        self.host = host
         self.nodes = SimpleNamespace(list=lambda: [host])
 
     def bridge(self) -> FakeNetwork | None:

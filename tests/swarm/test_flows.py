@@ -360,7 +360,7 @@ def test_status_lists_firing_alerts_and_memory_through_docker_exec(wired, capsys
     lines = flows.status_lines(get=get, cli=fake)
     assert lines is not None
     text = "\n".join(lines)
-    services = {line.split()[0]: line.split()[1] for line in lines[1:9]}
+    services = {line.split()[0]: line.split()[1] for line in lines[1 : 1 + len(fake.replicas)]}
     assert services["alertmanager"] == services["redis-exporter"] == "1/1"
     assert (
         "Alerts (docker exec ese_alertmanager.* wget http://127.0.0.1:9093/api/v2/alerts)" in text
