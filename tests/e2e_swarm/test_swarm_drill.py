@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ese.topology import load
 from tests.e2e import containers, harness, outside
 from tests.e2e_swarm.conftest import STACK
 from tests.tooling import free_port, missing
@@ -119,17 +120,38 @@ def test_alertmanager_exporter_and_rules_run_in_the_stack(swarm: harness.Stack) 
 
         outside.wait_until(converged, 60, f"{name} has its one task running", 1)
 
-    def exporter_up() -> dict[str, Any] | None:
-        targets = prometheus(cli, "/api/v1/targets")["data"]["activeTargets"]
-        redis = [t for t in targets if t["labels"]["job"] == "redis"]
-        return redis[0] if len(redis) == 1 and redis[0]["health"] == "up" else None
+    topo = load()
+    stores = set(topo.swarm.redis_services)  # redis-1 (the first master) and its replicas
 
-    target = outside.wait_until(exporter_up, 60, "Prometheus scrapes redis-exporter", 1)
-    assert target["labels"]["instance"] == "redis-exporter:9121", "as in compose"
-    # The exporter logged in with the password from the secret file: Redis' own numbers.
+    def exporter_up(job: str = "redis", count: int = len(stores)) -> list[str] | None:
+        targets = prometheus(cli, "/api/v1/targets")["data"]["activeTargets"]
+        found = [t for t in targets if t["labels"]["job"] == job]
+        up = [t["labels"]["instance"] for t in found if t["health"] == "up"]
+        return sorted(up) if len(found) == len(up) == count else None
+
+    # One target per Redis through the one exporter (multi-target), named after its Redis.
+    instances = outside.wait_until(exporter_up, 60, "Prometheus scrapes every Redis", 1)
+    assert set(instances) == stores, instances
+    sentinels = outside.wait_until(
+        lambda: exporter_up("redis-sentinel", topo.sentinel.instances),
+        60,
+        "Prometheus scrapes every Sentinel",
+        1,
+    )
+    assert len(sentinels) == topo.sentinel.instances, sentinels
+    # The exporter logged in with the password from the secret file: each Redis' own numbers.
     query = "/api/v1/query?query=redis_memory_max_bytes"
-    (series,) = prometheus(cli, query)["data"]["result"]
-    assert float(series["value"][1]) == 512 * 1024**2, series
+    found = prometheus(cli, query)["data"]["result"]
+    assert {s["metric"]["instance"] for s in found} == stores, found
+    assert all(float(s["value"][1]) == 512 * 1024**2 for s in found), found
+
+    def replicated() -> bool:
+        # The master has every replica connected (the replication the acks rely on).
+        query = '/api/v1/query?query=redis_connected_slaves{job="redis"}'
+        result = prometheus(cli, query)["data"]["result"]
+        return max((float(s["value"][1]) for s in result), default=0) == len(stores) - 1
+
+    outside.wait_until(replicated, 60, "the master has every replica connected", 1)
 
     groups = prometheus(cli, "/api/v1/rules")["data"]["groups"]
     assert [g["name"] for g in groups] == ["ese"], groups
