@@ -9,6 +9,11 @@ window, or beyond MAX_TRACKED_*, are dropped together with their counts), `ese:i
 at least the retention window, at least 60 s). Needs Redis >= 7.0 (scripts replicated by
 effect: they call TIME).
 
+Replication (`ack_replicas` N > 0): an append is acknowledged only once `WAIT N` says N
+replicas hold it; otherwise, or when the master refuses it for too few replicas (NOREPLICAS,
+`min-replicas-to-write`), `append` raises `NotReplicated`. With Sentinels the client finds
+the master through them (redis_client.py, sentinel.py).
+
 `server_ts` is not stored in the payload: it is the millisecond part of the stream id, so the
 stored event and its id can never disagree.
 """
@@ -20,10 +25,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ese_server.redis_client import Commands, RedisClient, Script
+from ese_server.redis_client import (
+    Commands,
+    RedisClient,
+    RedisNoReplicas,
+    RedisUnavailable,
+    Script,
+)
+from ese_server.sentinel import Sentinels
 from ese_server.validation import CLICK_SUBTYPES, EVENT_TYPES, ORDER_STATES, CheckedEvent
+
+if TYPE_CHECKING:
+    from ese_server.config import Settings
 
 CURSOR_RE = re.compile(r"0|[0-9]{1,20}(-[0-9]{1,20})?")
 MAX_ID_PART = 2**64 - 1  # each half of a Redis stream id is an unsigned 64-bit integer
@@ -45,6 +60,25 @@ class AppendResult:
     stream_length: int
     ids: list[bytes]
     duplicates: list[int]
+
+
+class NotReplicated(RedisUnavailable):
+    """An append fewer replicas confirmed than `ack_replicas` asks for: not acknowledged.
+
+    `result` is what the master did: the events it stored (`duplicates` marks those it had
+    already), or None when it refused the append (NOREPLICAS: nothing was stored). Either way a
+    retry with the same ids is safe: it stores none of them twice, and its `duplicates` say
+    which were stored before. `confirmed` replicas confirmed; `wanted` were asked for (0 when
+    only the master's own `min-replicas-to-write` refused).
+    """
+
+    def __init__(
+        self, message: str, result: AppendResult | None, confirmed: int, wanted: int
+    ) -> None:
+        super().__init__(message)
+        self.result = result
+        self.confirmed = confirmed
+        self.wanted = wanted
 
 
 def with_server_ts(payload: bytes, stream_id: bytes) -> bytes:
@@ -84,7 +118,16 @@ class Store:
     """Async access to the event stream and counters."""
 
     def __init__(
-        self, url: str, retention_seconds: int, prefix: str = "ese", client: str = "ese"
+        self,
+        url: str,
+        retention_seconds: int,
+        prefix: str = "ese",
+        client: str = "ese",
+        *,
+        sentinels: Sequence[tuple[str, int]] = (),
+        master_name: str = "ese",
+        ack_replicas: int = 0,
+        ack_timeout_ms: int = 1000,
     ) -> None:
         # No retry inside: a failed call becomes a 503 and the client retries (with its event
         # ids, idempotently). Retrying here would hide an outage behind long latencies.
@@ -92,9 +135,14 @@ class Store:
         if client == "redis-py":  # benchmarks only: see redis_py_client.py
             from ese_server.redis_py_client import RedisPyClient
 
+            if sentinels:
+                raise ValueError("the benchmark-only redis-py client takes no Sentinels")
             self.redis = RedisPyClient(url)
         else:
-            self.redis = RedisClient(url)
+            locator = Sentinels(sentinels, master_name) if sentinels else None
+            self.redis = RedisClient(url, locator=locator)
+        self.ack_replicas = ack_replicas
+        self.ack_timeout_ms = ack_timeout_ms
         self.retention_ms = retention_seconds * 1000
         self.idempotency_ttl_ms = max(retention_seconds, 60) * 1000
         self.prefix = prefix
@@ -129,6 +177,20 @@ class Store:
             MAX_TRACKED_CLIENTS,
         ]
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The store of one shard, as its settings describe it."""
+        return cls(
+            settings.redis_url,
+            settings.retention_seconds,
+            settings.key_prefix,
+            settings.redis_client,
+            sentinels=settings.redis_sentinels,
+            master_name=settings.redis_master_name,
+            ack_replicas=settings.ack_replicas,
+            ack_timeout_ms=settings.ack_timeout_ms,
+        )
+
     async def close(self) -> None:
         """Close the connection."""
         await self.redis.close()
@@ -140,6 +202,9 @@ class Store:
     ) -> AppendResult:
         """Append all events (skipping ids already stored) in one atomic script call.
 
+        With `ack_replicas` N > 0, return only once N replicas hold them (one WAIT for every
+        append sent in the same loop turn); raise `NotReplicated` when fewer confirmed within
+        `ack_timeout_ms`, or when the master refused the append for too few replicas.
         `late(result)` runs if Redis answers after this call raised `RedisNoReply` (it timed
         out, but Redis ran the script after all).
         """
@@ -147,7 +212,30 @@ class Store:
         for ev in events:
             args += (ev.id, ev.payload, ev.type_key, ev.subtype, ev.ip, ev.order_id)
         on_late = None if late is None else (lambda reply: late(_result(reply)))
-        return _result(await self._append(self._keys, args, on_late))
+        wanted = self.ack_replicas
+        try:
+            if not wanted:
+                return _result(await self._append(self._keys, args, on_late))
+            reply, confirmed = await self._append.replicated(
+                self._keys, args, wanted, self.ack_timeout_ms, on_late
+            )
+        except RedisNoReplicas as exc:
+            raise NotReplicated(
+                f"Redis refused the append for too few replicas ({exc}); nothing was stored",
+                None,
+                0,
+                wanted,
+            ) from None
+        result = _result(reply)
+        if confirmed < wanted:
+            raise NotReplicated(
+                f"{confirmed} of {wanted} replica(s) confirmed the append within "
+                f"{self.ack_timeout_ms} ms; the events are on the master only, not acknowledged",
+                result,
+                confirmed,
+                wanted,
+            )
+        return result
 
     async def trim(self) -> int:
         """Drop events older than the retention window, even when Redis is over maxmemory;
