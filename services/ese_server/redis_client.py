@@ -88,13 +88,15 @@ class Commands(Protocol):
         self, *args: Any, replicas: int, timeout_ms: int, late: Late | None = None
     ) -> tuple[Any, int]: ...
 
+    def waiting(self) -> int: ...
+
     async def close(self) -> None: ...
 
 
 class Locator(Protocol):
     """Where the master is: `sentinel.Sentinels`. Raises RedisNotSent when nobody knows."""
 
-    async def master_address(self) -> tuple[str, int]: ...
+    async def master_address(self, max_age: float = 0.0) -> tuple[str, int]: ...
 
 
 def _where(conn: Connection) -> str:
@@ -265,7 +267,7 @@ class RedisClient:
     async def _check_master(self, conn: Connection) -> None:
         assert self.locator is not None
         try:
-            address = await self.locator.master_address()
+            address = await self.locator.master_address(max_age=MASTER_CHECK_SECONDS / 2)
         except RedisError:
             # No Sentinel answers: keep the connection. An isolated master stops taking writes
             # by itself (min-replicas-to-write), and WAIT confirms nothing there.
@@ -331,6 +333,12 @@ class RedisClient:
         except RedisError:
             confirmed = 0
         return reply, confirmed
+
+    def waiting(self) -> int:
+        """-1 while a WAIT is about to be written on the connection (a replicated write sent
+        now shares it), else how many WAITs it has in flight (0 when not connected)."""
+        conn = self._conn
+        return 0 if conn is None or conn.closed else conn.waiting()
 
     async def close(self) -> None:
         """Close the connections and stop the watchdog."""

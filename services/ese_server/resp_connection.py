@@ -52,6 +52,7 @@ class Connection(asyncio.Protocol):
         self.lost = False  # the transport is gone
         self._wait: asyncio.Future[Any] | None = None  # the next WAIT, shared, not yet written
         self._wait_args: tuple[int, int] = (0, 0)
+        self._waits = 0  # WAITs written and not yet answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -136,6 +137,11 @@ class Connection(asyncio.Protocol):
             loop.call_soon(self._flush_wait)
         return self._wait
 
+    def waiting(self) -> int:
+        """-1 while a WAIT is about to be written (a write sent now shares it), else the
+        number of WAITs written and not yet answered (each blocks the connection in Redis)."""
+        return -1 if self._wait is not None else self._waits
+
     def _flush_wait(self) -> None:
         shared, self._wait = self._wait, None
         if shared is None or shared.done():
@@ -145,8 +151,10 @@ class Connection(asyncio.Protocol):
             return
         command: tuple[Any, ...] = ("WAIT", *self._wait_args)
         (reply,) = self.send(hiredis.pack_command(command), 1)
+        self._waits += 1
 
         def forward(done: asyncio.Future[Any]) -> None:
+            self._waits -= 1
             if shared.done():
                 return
             exc = done.exception()

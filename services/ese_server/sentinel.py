@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,10 +62,18 @@ class Sentinels:
         self.addresses = list(addresses)
         self.master_name = master_name
         self.timeout = timeout
+        self._known: tuple[float, tuple[str, int]] | None = None  # (when, last answer)
 
-    async def master_address(self) -> tuple[str, int]:
+    async def master_address(self, max_age: float = 0.0) -> tuple[str, int]:
         """(host, port) of the master as the first Sentinel that knows it says; RedisNotSent
-        when none does (nothing can be sent: there is no master to send it to)."""
+        when none does (nothing can be sent: there is no master to send it to).
+
+        `max_age` > 0 accepts an answer that old (the periodic checks of several clients
+        sharing these Sentinels then ask once); connecting always asks afresh.
+        """
+        now = time.monotonic()
+        if self._known is not None and now - self._known[0] <= max_age:
+            return self._known[1]
         failures: list[str] = []
         for index, (host, port) in enumerate(list(self.addresses)):
             try:
@@ -78,7 +87,9 @@ class Sentinels:
                 failures.append(f"{host}:{port} does not know {self.master_name!r}")
             else:
                 self.addresses.insert(0, self.addresses.pop(index))
-                return reply[0].decode(), int(reply[1])
+                address = reply[0].decode(), int(reply[1])
+                self._known = (time.monotonic(), address)
+                return address
         raise RedisNotSent(
             f"no Sentinel names a master for {self.master_name!r}: {'; '.join(failures)}"
         )

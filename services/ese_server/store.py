@@ -49,6 +49,8 @@ LEGACY_READ_CAP = 50_000
 # (least recently seen dropped first), so neither structure grows forever.
 MAX_TRACKED_ORDERS = 100_000
 MAX_TRACKED_CLIENTS = 10_000
+# Connections for acknowledged appends (see Store.__init__; benchmarks/ack_bench.py --lanes).
+ACK_LANES = 2
 
 Entry = tuple[bytes, bytes, bytes]  # (stream id, ip, event JSON)
 
@@ -128,19 +130,27 @@ class Store:
         master_name: str = "ese",
         ack_replicas: int = 0,
         ack_timeout_ms: int = 1000,
+        ack_lanes: int = ACK_LANES,
     ) -> None:
         # No retry inside: a failed call becomes a 503 and the client retries (with its event
         # ids, idempotently). Retrying here would hide an outage behind long latencies.
         self.redis: Commands
+        lanes: list[Commands]
         if client == "redis-py":  # benchmarks only: see redis_py_client.py
             from ese_server.redis_py_client import RedisPyClient
 
             if sentinels:
                 raise ValueError("the benchmark-only redis-py client takes no Sentinels")
             self.redis = RedisPyClient(url)
+            lanes = [self.redis]  # every call takes a pooled connection of its own already
         else:
             locator = Sentinels(sentinels, master_name) if sentinels else None
             self.redis = RedisClient(url, locator=locator)
+            # Acknowledged appends go over lanes of their own (connected when first used).
+            # WHY: WAIT blocks its connection in Redis until the replicas confirm; on one
+            # connection the master would idle meanwhile, with two it runs the appends of one
+            # lane while the other lane waits.
+            lanes = [RedisClient(url, locator=locator) for _ in range(ack_lanes)]
         self.ack_replicas = ack_replicas
         self.ack_timeout_ms = ack_timeout_ms
         self.retention_ms = retention_seconds * 1000
@@ -155,7 +165,9 @@ class Store:
         self.k_orders_seen = f"{prefix}:orders:seen"
         self.k_clients_seen = f"{prefix}:stats:client:seen"
         here = Path(__file__).parent
-        self._append = Script(self.redis, (here / "append.lua").read_text("utf-8"))
+        append_lua = (here / "append.lua").read_text("utf-8")
+        self._append = Script(self.redis, append_lua)
+        self._acked = [Script(lane, append_lua) for lane in lanes]
         self._trim = Script(self.redis, (here / "trim.lua").read_text("utf-8"))
         self._stats = Script(self.redis, (here / "stats.lua").read_text("utf-8"))
         self._keys = [
@@ -191,9 +203,16 @@ class Store:
             ack_timeout_ms=settings.ack_timeout_ms,
         )
 
+    def connected_to(self) -> set[tuple[str, int]]:
+        """(host, port) of the node each open connection goes to (the master, normally one)."""
+        clients = {self.redis, *(lane.client for lane in self._acked)}
+        found = {c.address for c in clients if isinstance(c, RedisClient)}
+        return {address for address in found if address is not None}
+
     async def close(self) -> None:
-        """Close the connection."""
-        await self.redis.close()
+        """Close the connections."""
+        for client in {self.redis, *(lane.client for lane in self._acked)}:
+            await client.close()
 
     async def append(
         self,
@@ -216,7 +235,9 @@ class Store:
         try:
             if not wanted:
                 return _result(await self._append(self._keys, args, on_late))
-            reply, confirmed = await self._append.replicated(
+            # The lane whose WAIT is about to be written (join it), else one not waiting.
+            lane = min(self._acked, key=lambda script: script.client.waiting())
+            reply, confirmed = await lane.replicated(
                 self._keys, args, wanted, self.ack_timeout_ms, on_late
             )
         except RedisNoReplicas as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ese_server.redis_client import RedisClient, RedisNotMaster, RedisNotSent, RedisUnavailable
+from ese_server.redis_client import RedisNotMaster, RedisNotSent, RedisUnavailable
 from ese_server.sentinel import Sentinels
 from ese_server.store import AppendResult, NotReplicated, Store
 from ese_server.validation import CheckedEvent, check_event
@@ -62,9 +62,10 @@ def stored_ids(group: SentinelGroup, port: int) -> list[str]:
 
 
 def connected_to(store: Store) -> tuple[str, int] | None:
-    """The node the store's client is connected to (None between connections)."""
-    assert isinstance(store.redis, RedisClient)
-    return store.redis.address
+    """The one node the store's connections go to (None between connections)."""
+    nodes = store.connected_to()
+    assert len(nodes) <= 1, nodes
+    return nodes.pop() if nodes else None
 
 
 def holders(group: SentinelGroup, count: int) -> int:
