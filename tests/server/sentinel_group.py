@@ -78,8 +78,9 @@ class SentinelGroup:
         self.tmp = tmp
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
-        self.master = RedisServer(redis_binary, free_port())
-        follow = ["--replicaof", "127.0.0.1", str(self.master.port)]
+        # --dir: a replica saves the copy it receives from its master (dump.rdb) in its dir.
+        self.master = RedisServer(redis_binary, free_port(), ["--dir", str(tmp)])
+        follow = ["--dir", str(tmp), "--replicaof", "127.0.0.1", str(self.master.port)]
         self.replicas = [RedisServer(redis_binary, free_port(), follow) for _ in range(replicas)]
         self.sentinels: list[Sentinel] = []
         for n in range(sentinels):
