@@ -111,14 +111,19 @@ class Connection(asyncio.Protocol):
     ) -> list[asyncio.Future[Any]]:
         """Write `count` packed commands; their reply futures, in order."""
         loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(count)]
+        self._write(packed, futures, late)
+        return futures
+
+    def _write(
+        self, packed: bytes, futures: list[asyncio.Future[Any]], late: Late | None
+    ) -> None:
         now = time.monotonic()
         if not self.pending:
             self.progress = now
-        futures = [loop.create_future() for _ in range(count)]
         self.pending.extend(Pending(f, now, late) for f in futures)
         assert self.transport is not None
         self.transport.write(packed)
-        return futures
 
     def wait_after(self, replicas: int, timeout_ms: int) -> asyncio.Future[Any]:
         """The reply of a `WAIT replicas timeout_ms` written after every command sent so far.
@@ -150,17 +155,12 @@ class Connection(asyncio.Protocol):
             shared.set_exception(RedisNoReply("connection to Redis lost before WAIT was sent"))
             return
         command: tuple[Any, ...] = ("WAIT", *self._wait_args)
-        (reply,) = self.send(hiredis.pack_command(command), 1)
+        # The shared future is the WAIT's own: its reply resolves it in the same pass over the
+        # received data as the writes' replies, so their callers find it done and go on
+        # without another turn of the loop.
+        self._write(hiredis.pack_command(command), [shared], None)
         self._waits += 1
+        shared.add_done_callback(self._wait_done)
 
-        def forward(done: asyncio.Future[Any]) -> None:
-            self._waits -= 1
-            if shared.done():
-                return
-            exc = done.exception()
-            if exc is not None:
-                shared.set_exception(exc)
-            else:
-                shared.set_result(done.result())
-
-        reply.add_done_callback(forward)
+    def _wait_done(self, _: asyncio.Future[Any]) -> None:
+        self._waits -= 1

@@ -79,8 +79,10 @@ class SentinelGroup:
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         # --dir: a replica saves the copy it receives from its master (dump.rdb) in its dir.
-        self.master = RedisServer(redis_binary, free_port(), ["--dir", str(tmp)])
-        follow = ["--dir", str(tmp), "--replicaof", "127.0.0.1", str(self.master.port)]
+        # No sync delay: a master waits 5 s by default for more replicas before a full sync.
+        common = ["--dir", str(tmp), "--repl-diskless-sync-delay", "0"]
+        self.master = RedisServer(redis_binary, free_port(), common)
+        follow = [*common, "--replicaof", "127.0.0.1", str(self.master.port)]
         self.replicas = [RedisServer(redis_binary, free_port(), follow) for _ in range(replicas)]
         self.sentinels: list[Sentinel] = []
         for n in range(sentinels):
@@ -95,14 +97,16 @@ class SentinelGroup:
         """(host, port) of every Sentinel, as a shard is configured with them."""
         return [("127.0.0.1", s.port) for s in self.sentinels]
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         """Start every process; return once the replicas are in sync and the quorum is OK."""
         for node in self.nodes:
             node.start()
+        # The replicas first: a Sentinel learns them from the master's INFO, which it reads
+        # on connecting and then only every 10 s.
+        self.wait_for_replicas(self.master.port, len(self.replicas), timeout)
         for sentinel in self.sentinels:
             sentinel.conf.write_text(self._sentinel_conf(sentinel.port), "utf-8")
             sentinel.start()
-        self.wait_for_replicas(self.master.port, len(self.replicas), timeout)
         self.wait_for_sentinels(timeout)
 
     def _sentinel_conf(self, port: int) -> str:
@@ -184,7 +188,15 @@ class SentinelGroup:
                     return False
             return True
 
-        self._wait(agreed, timeout, "the Sentinels agree on a quorum")
+        try:
+            self._wait(agreed, timeout, "the Sentinels agree on a quorum")
+        except AssertionError as exc:
+            logs = "\n".join(
+                f"--- {s.log.name}\n{s.log.read_text(errors='replace')[-2000:]}"
+                for s in self.sentinels
+                if s.log.exists()
+            )
+            raise AssertionError(f"{exc}\n{logs}") from None
 
     def wait_for_new_master(self, old: tuple[str, int], timeout: float = 30.0) -> tuple[str, int]:
         """The master every running Sentinel names, once it is not `old` and says ROLE master."""
