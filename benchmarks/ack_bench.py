@@ -1,45 +1,44 @@
-"""What acknowledging appends by replicas costs one shard's store: ack_replicas 0 against 1.
+"""What acknowledging appends by replicas costs a shard: ack_replicas 0 against 1.
 
-    python -m benchmarks.ack_bench            # ~1 min on the 2-core dev box
-    python -m benchmarks.ack_bench --json     # same, machine-readable
+    python -m benchmarks.ack_bench                  # ~3 min on the 2-core dev box
+    python -m benchmarks.ack_bench --level store --lanes 1 2 --json
 
 Starts a master redis-server, 2 replicas and 3 Sentinels on loopback (the test suite's
-tests/server/sentinel_group.py) and drives the shard's own `Store` in this process (uvloop,
-the master found through the Sentinels), with ack_replicas 0 and 1 in turn against the same
-replicas, `--rounds` times each (interleaved, every other round reversed); `--lanes 1 2 3` also
-compares the number of connections acknowledged appends use:
-  - single appends: `--single-workers` concurrent callers, one event each, closed loop;
-  - batched appends: `--batch-workers` callers, `--batch` events each, closed loop;
-  - latency at a fixed `--rate` of single appends (open loop; from the scheduled start).
-It prints events/s, this process's CPU per event and p50/p99 (medians of the rounds), and the
-ratio of ack 1 to ack 0 (the median of the ratios within each round: on a shared machine the
-runs of one round see the same load). The store alone is measured, without HTTP: a shard's
-HTTP work per event comes on top, equal at both levels, so these ratios are the pessimistic
-bound.
+tests/server/sentinel_group.py) and measures, with ack_replicas 0 and 1 in turn against the
+same replicas, `--rounds` times (interleaved, every other round reversed, so a drift in the
+machine's load hits both alike):
+  - shard level: a real shard (benchmarks/ack_shard.py: uvicorn and the App, the master found
+    through the Sentinels) under benchmarks/loadgen.py, as server_bench.py drives it: single
+    events (POST /event), batches (POST /events), and p50/p99 at a fixed rate;
+  - store level: the shard's `Store` alone in this process (benchmarks/ack_store.py), without
+    HTTP, the pessimistic bound; `--lanes 1 2` also compares how many connections the
+    acknowledged appends use.
+It prints events/s, CPU per event (the shard's, or this process's) and p50/p99, medians of the
+rounds, and for ack 1 its ratio to ack 0 and what WAIT adds to p50/p99: the medians of those
+taken within each round (on a shared machine the runs of one round see the same load).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psutil
 
-from benchmarks.loadgen import event_json
-from ese_server.redis_client import RedisError
-from ese_server.store import ACK_LANES, Store
-from ese_server.validation import CheckedEvent, check_event
+from benchmarks import ack_store
+from benchmarks.server_bench import cpu_seconds, get_json, loadgen, wait_for
+from ese.host.ports import free_port
+from ese.host.processes import stop_process
+from ese_server.store import ACK_LANES
 from tests.server.sentinel_group import SentinelGroup
 
 try:
@@ -47,147 +46,106 @@ try:
 except ImportError:  # pragma: no cover - Windows
     uvloop = None  # type: ignore[assignment]
 
-
-def need(binary: str, package: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        raise SystemExit(f"ack_bench: {binary} not found; apt-get install {package}")
-    return path
-
-
-def make_event(n: int, tag: str) -> CheckedEvent:
-    """One validated event with a unique id, as the shard builds it from a request."""
-    errors: list[dict[str, str]] = []
-    checked = check_event(orjson.loads(event_json(n, tag)), "", errors)
-    assert checked is not None, errors
-    return checked
-
-
-def cpu_seconds(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return float(times.user + times.system)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
-async def closed_loop(store: Store, seconds: float, workers: int, batch: int, tag: str) -> Any:
-    """`workers` callers append `batch` events each, as fast as the store answers."""
-    loop = asyncio.get_running_loop()  # its clock ends the phase; perf_counter times appends
-    numbers = itertools.count()
-    latencies: list[float] = []
-    failed = 0
-    me = psutil.Process()
-    cpu0 = cpu_seconds(me)
-    started = loop.time()
-    stop_at = started + seconds
-
-    async def caller() -> None:
-        nonlocal failed
-        for _ in range(10_000_000):  # bounded in count, and in time by stop_at
-            if loop.time() >= stop_at:
-                return
-            events = [make_event(next(numbers), tag) for _ in range(batch)]
-            sent = time.perf_counter()
-            try:
-                await store.append(events)
-            except RedisError:
-                failed += 1
-                continue
-            latencies.append(time.perf_counter() - sent)
-
-    await asyncio.gather(*(caller() for _ in range(workers)))
-    elapsed = loop.time() - started
-    stored = len(latencies) * batch
-    return {
-        "events_per_s": round(stored / elapsed),
-        "cpu_us_per_event": round(1e6 * (cpu_seconds(me) - cpu0) / max(stored, 1), 1),
-        "p50_ms": round(1000 * percentile(latencies, 0.5), 3),
-        "p99_ms": round(1000 * percentile(latencies, 0.99), 3),
-        "failed": failed,
-    }
-
-
-async def fixed_rate(store: Store, rate: float, seconds: float, tag: str) -> Any:
-    """Single appends started at a fixed rate; latency from each one's scheduled start."""
-    # perf_counter, not loop.time(): uvloop's clock has a resolution of 1 ms
-    count = int(rate * seconds)
-    start = time.perf_counter() + 0.05
-    latencies: list[float] = []
-    failed = 0
-
-    async def one(n: int) -> None:
-        nonlocal failed
-        scheduled = start + n / rate
-        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        try:
-            await store.append([make_event(n, tag)])
-        except RedisError:
-            failed += 1
-            return
-        latencies.append(time.perf_counter() - scheduled)
-
-    await asyncio.gather(*(one(n) for n in range(count)))
-    return {
-        "p50_ms": round(1000 * percentile(latencies, 0.5), 3),
-        "p99_ms": round(1000 * percentile(latencies, 0.99), 3),
-        "failed": failed,
-    }
-
-
-# A configuration: (label, ack_replicas, lanes for acknowledged appends).
+REPO = Path(__file__).resolve().parent.parent
+PHASES = ("single", "batched", "latency")
+# (label, ack_replicas, lanes for acknowledged appends)
 Config = tuple[str, int, int]
 
 
-def configs(lanes: list[int]) -> list[Config]:
-    """ack 0 (the baseline), then ack 1 over each number of lanes asked for."""
+def need(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise SystemExit(f"ack_bench: {binary} not found; apt-get install {binary}")
+    return path
+
+
+def measure_shard(group: SentinelGroup, ack: int, args: argparse.Namespace, tag: str) -> Any:
+    """Every phase against one fresh shard process; CPU per event is the shard's."""
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "SERVER_PORT": str(port),
+            "ESE_HOST": "127.0.0.1",
+            "ESE_ROLE": "ingest",
+            "REDIS_URL": "redis://127.0.0.1:1/0",  # the host is unused: the Sentinels name it
+            "ESE_REDIS_SENTINELS": " ".join(f"{h}:{p}" for h, p in group.addresses),
+            "ESE_ACK_REPLICAS": str(ack),
+        }
+    )
+    shard = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.ack_shard"],
+        env=env,
+        cwd=str(REPO),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/")["redis"] == "up", "the shard")
+        me = psutil.Process(shard.pid)
+        loadgen(port, "--seconds", "1", "--conns", "8", "--tag", f"{tag}w")
+
+        def closed(conns: int, batch: int, name: str) -> dict[str, Any]:
+            c0 = cpu_seconds(me)
+            lg_args = ["--seconds", str(args.seconds), "--conns", str(conns)]
+            lg_args += ["--batch", str(batch if batch > 1 else 0), "--tag", f"{tag}{name}"]
+            out = loadgen(port, *lg_args)
+            events = out["ok"] * batch
+            return {
+                "events_per_s": round(out["rps"] * batch),
+                "cpu_us_per_event": round(1e6 * (cpu_seconds(me) - c0) / max(events, 1), 1),
+                "failed": out["failed"],
+            }
+
+        single = closed(args.single_conns, 1, "s")
+        batched = closed(args.batch_conns, args.batch, "b")
+        lg_args = ["--mode", "rate", "--rate", str(args.rate), "--seconds", str(args.rate_seconds)]
+        rate = loadgen(port, *lg_args, "--conns", "16", "--tag", f"{tag}r")
+        latency = {"p50_ms": round(rate["p50_ms"], 3), "p99_ms": round(rate["p99_ms"], 3)}
+        latency["failed"] = rate["failed"]
+    finally:
+        stop_process(shard, 15)
+    return {"single": single, "batched": batched, "latency": latency}
+
+
+def configs(level: str, lanes: list[int]) -> list[Config]:
+    """ack 0 (the baseline), then ack 1 (over each number of lanes asked for, store level)."""
+    if level == "shard":
+        return [("ack0", 0, ACK_LANES), ("ack1", 1, ACK_LANES)]
     return [("ack0", 0, ACK_LANES)] + [
         ("ack1" if n == ACK_LANES else f"ack1-lanes{n}", 1, n) for n in lanes
     ]
 
 
-async def one_config(
-    group: SentinelGroup, config: Config, args: argparse.Namespace, tag: str
-) -> Any:
-    _, ack, lanes = config
-    # The URL's host is unused: the Sentinels name the master.
-    url = "redis://127.0.0.1:1/0"
-    store = Store(url, 60, sentinels=group.addresses, ack_replicas=ack, ack_lanes=lanes)
+def run_level(group: SentinelGroup, level: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Every configuration of one level, `args.rounds` times; {label: [one result per round]}."""
+    todo = configs(level, args.lanes)
+    results: dict[str, list[Any]] = {label: [] for label, _, _ in todo}
     assert group.master.proc is not None
     master = psutil.Process(group.master.proc.pid)
-    try:
-        await store.append([make_event(0, f"{tag}w")])  # connect, load the script
-        r0 = cpu_seconds(master)
-        single = await closed_loop(store, args.seconds, args.single_workers, 1, f"{tag}s")
-        batched = await closed_loop(store, args.seconds, args.batch_workers, args.batch, f"{tag}b")
-        latency = await fixed_rate(store, args.rate, args.rate_seconds, f"{tag}r")
-        redis_cpu = round(cpu_seconds(master) - r0, 2)
-    finally:
-        await store.close()
-    group.client(group.master.port).flushall()  # the next one starts from the same state
-    return {"single": single, "batched": batched, "latency": latency, "master_cpu_s": redis_cpu}
-
-
-PHASES = ("single", "batched", "latency")
+    for n in range(args.rounds):
+        for label, ack, lanes in todo if n % 2 == 0 else todo[::-1]:
+            if level == "shard":
+                result = measure_shard(group, ack, args, f"r{n}{label}")
+            else:
+                coro = ack_store.measure(group.addresses, ack, lanes, master, args)
+                result = uvloop.run(coro) if uvloop is not None else asyncio.run(coro)
+            results[label].append(result)
+            group.client(group.master.port).flushall()  # the next run starts from the same state
+            group.wait_for_replicas(group.master.port, len(group.replicas))
+    return results
 
 
 def summary(results: dict[str, list[Any]]) -> dict[str, Any]:
-    """Medians of the rounds per configuration, and each one's ratios to ack 0."""
+    """Medians of the rounds per configuration; for each ack 1, its within-round comparisons."""
     out: dict[str, Any] = {}
     for label, rounds in results.items():
         out[label] = {
-            f"{phase}_{key}": float(statistics.median(r[phase][key] for r in rounds))
+            f"{phase}_{key}": round(float(statistics.median(r[phase][key] for r in rounds)), 3)
             for phase in PHASES
-            for key in (
-                ("p50_ms", "p99_ms")
-                if phase == "latency"
-                else ("events_per_s", "cpu_us_per_event", "p50_ms", "p99_ms")
-            )
+            for key in rounds[0][phase]
+            if key != "failed"
         }
-    # Ratios and differences are taken within each round (the runs of a round are next to each
-    # other in time, so they share the machine's load), then the median over the rounds.
     base = results["ack0"]
     for label, rounds in results.items():
         if label == "ack0":
@@ -198,12 +156,10 @@ def summary(results: dict[str, list[Any]]) -> dict[str, Any]:
             return round(float(statistics.median(values)), 3)
 
         a = out[label]
-        a["ratio_single"] = median(
-            [r["single"]["events_per_s"] / b["single"]["events_per_s"] for r, b in pairs]
-        )
-        a["ratio_batched"] = median(
-            [r["batched"]["events_per_s"] / b["batched"]["events_per_s"] for r, b in pairs]
-        )
+        for phase in ("single", "batched"):
+            a[f"ratio_{phase}"] = median(
+                [r[phase]["events_per_s"] / b[phase]["events_per_s"] for r, b in pairs]
+            )
         for q in ("p50", "p99"):
             a[f"wait_adds_{q}_ms"] = median(
                 [r["latency"][f"{q}_ms"] - b["latency"][f"{q}_ms"] for r, b in pairs]
@@ -211,76 +167,20 @@ def summary(results: dict[str, list[Any]]) -> dict[str, Any]:
     return out
 
 
-async def bench(group: SentinelGroup, args: argparse.Namespace) -> dict[str, list[Any]]:
-    todo = configs(args.lanes)
-    results: dict[str, list[Any]] = {label: [] for label, _, _ in todo}
-    for n in range(args.rounds):
-        # Every other round in reverse order, so a drift in the machine's load hits all alike.
-        for config in todo if n % 2 == 0 else todo[::-1]:
-            results[config[0]].append(await one_config(group, config, args, f"r{n}{config[0]}"))
-            group.wait_for_replicas(group.master.port, len(group.replicas))
-    return results
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--seconds", type=float, default=4.0, help="each closed-loop phase")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of every configuration")
-    parser.add_argument("--rate", type=float, default=500.0, help="single appends/s (latency)")
-    parser.add_argument("--rate-seconds", type=float, default=4.0)
-    parser.add_argument("--single-workers", type=int, default=32)
-    parser.add_argument("--batch-workers", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument(
-        "--lanes",
-        type=int,
-        nargs="+",
-        default=[ACK_LANES],
-        help=f"connections for acknowledged appends to compare (the store uses {ACK_LANES})",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    args = parser.parse_args()
-
-    redis_server = need("redis-server", "redis-server")
-    redis_sentinel = need("redis-sentinel", "redis-sentinel")
-    with tempfile.TemporaryDirectory(prefix="ack-bench-") as tmp:
-        group = SentinelGroup(redis_server, redis_sentinel, Path(tmp))
-        try:
-            group.start()
-            if uvloop is not None:
-                results = uvloop.run(bench(group, args))
-            else:  # pragma: no cover - Windows
-                results = asyncio.run(bench(group, args))
-        finally:
-            group.stop()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    out = {"summary": summary(results), "rounds": results, "load_avg_1m": load}
-    failed = sum(r[p]["failed"] for rounds in results.values() for r in rounds for p in PHASES)
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        report(out, args)
-        print(f"  failed appends: {failed}")
-    return 0 if failed == 0 else 1
-
-
-def report(out: dict[str, Any], args: argparse.Namespace) -> None:
-    print(f"store with 2 replicas, 3 Sentinels (load avg {out['load_avg_1m']:.2f} at end)")
-    for label, a in out["summary"].items():
+def report(level: str, summed: dict[str, Any], args: argparse.Namespace) -> None:
+    what = "the shard over HTTP" if level == "shard" else "the store alone, CPU of this process"
+    print(f"  {level} level: {what}")
+    for label, a in summed.items():
         print(
-            f"  {label:<11} single    {a['single_events_per_s']:>8,.0f} events/s "
-            f"({a['single_cpu_us_per_event']:.1f} µs CPU/event, "
-            f"p50 {a['single_p50_ms']:.2f} ms, p99 {a['single_p99_ms']:.2f} ms)"
+            f"    {label:<11} single    {a['single_events_per_s']:>8,.0f} events/s "
+            f"({a['single_cpu_us_per_event']:.1f} µs CPU/event)"
         )
         print(
-            f"  {'':<11} batch x{args.batch:<3}{a['batched_events_per_s']:>8,.0f} events/s "
-            f"({a['batched_cpu_us_per_event']:.1f} µs CPU/event, "
-            f"p50 {a['batched_p50_ms']:.2f} ms, p99 {a['batched_p99_ms']:.2f} ms)"
+            f"    {'':<11} batch x{args.batch:<3}{a['batched_events_per_s']:>8,.0f} events/s "
+            f"({a['batched_cpu_us_per_event']:.1f} µs CPU/event)"
         )
         line = (
-            f"  {'':<11} at {args.rate:.0f}/s   p50 {a['latency_p50_ms']:.3f} ms, "
+            f"    {'':<11} at {args.rate:.0f}/s   p50 {a['latency_p50_ms']:.3f} ms, "
             f"p99 {a['latency_p99_ms']:.3f} ms"
         )
         if "ratio_single" in a:
@@ -289,6 +189,67 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
                 f"adds p50 {a['wait_adds_p50_ms']:+.3f} ms, p99 {a['wait_adds_p99_ms']:+.3f} ms"
             )
         print(line)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--level", nargs="+", choices=("shard", "store"), default=["shard", "store"]
+    )
+    parser.add_argument("--seconds", type=float, default=3.0, help="each closed-loop phase")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of every configuration")
+    parser.add_argument("--rate", type=float, default=500.0, help="single events/s (latency)")
+    parser.add_argument("--rate-seconds", type=float, default=3.0)
+    parser.add_argument("--single-conns", type=int, default=32, help="(store: callers)")
+    parser.add_argument("--batch-conns", type=int, default=8, help="(store: callers)")
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        nargs="+",
+        default=[ACK_LANES],
+        help=f"store level: connections for acknowledged appends (the store uses {ACK_LANES})",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+    args.single_workers, args.batch_workers = args.single_conns, args.batch_conns  # ack_store
+
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="ack-bench-") as tmp:
+        group = SentinelGroup(need("redis-server"), need("redis-sentinel"), Path(tmp))
+        try:
+            group.start()
+            for level in args.level:
+                results[level] = run_level(group, level, args)
+        finally:
+            group.stop()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    out = {
+        "summary": {level: summary(r) for level, r in results.items()},
+        "rounds": results,
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m": load,
+    }
+    failed = sum(
+        run[phase]["failed"]
+        for level in results.values()
+        for rounds in level.values()
+        for run in rounds
+        for phase in PHASES
+    )
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(
+            f"ack_bench: 2 replicas, 3 Sentinels, {args.rounds} rounds "
+            f"({out['cpu_count']} cores, load avg {load:.2f} at end)"
+        )
+        for level, summed in out["summary"].items():
+            report(level, summed, args)
+        print(f"  failed: {failed}")
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":
