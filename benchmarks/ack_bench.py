@@ -83,17 +83,22 @@ def measure_shard(group: SentinelGroup, ack: int, args: argparse.Namespace, tag:
     try:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/")["redis"] == "up", "the shard")
         me = psutil.Process(shard.pid)
+        nodes = [psutil.Process(n.proc.pid) for n in group.nodes if n.proc is not None]
         loadgen(port, "--seconds", "1", "--conns", "8", "--tag", f"{tag}w")
 
         def closed(conns: int, batch: int, name: str) -> dict[str, Any]:
-            c0 = cpu_seconds(me)
+            c0, r0 = cpu_seconds(me), [cpu_seconds(n) for n in nodes]
             lg_args = ["--seconds", str(args.seconds), "--conns", str(conns)]
             lg_args += ["--batch", str(batch if batch > 1 else 0), "--tag", f"{tag}{name}"]
             out = loadgen(port, *lg_args)
-            events = out["ok"] * batch
+            events = max(out["ok"] * batch, 1)
+            redis = [cpu_seconds(n) - r for n, r in zip(nodes, r0, strict=True)]
             return {
                 "events_per_s": round(out["rps"] * batch),
-                "cpu_us_per_event": round(1e6 * (cpu_seconds(me) - c0) / max(events, 1), 1),
+                "cpu_us_per_event": round(1e6 * (cpu_seconds(me) - c0) / events, 1),
+                # the master's, then the replicas' (all on the same cores here)
+                "master_cpu_us_per_event": round(1e6 * redis[0] / events, 1),
+                "replicas_cpu_us_per_event": round(1e6 * sum(redis[1:]) / events, 1),
                 "failed": out["failed"],
             }
 
