@@ -1,7 +1,7 @@
 """What acknowledging appends by replicas costs a shard: ack_replicas 0 against 1.
 
     python -m benchmarks.ack_bench                  # ~3 min on the 2-core dev box
-    python -m benchmarks.ack_bench --level store --lanes 1 2 --json
+    python -m benchmarks.ack_bench --level store --json   # the store alone
 
 Starts a master redis-server, 2 replicas and 3 Sentinels on loopback (the test suite's
 tests/server/sentinel_group.py) and measures, with ack_replicas 0 and 1 in turn against the
@@ -11,8 +11,7 @@ machine's load hits both alike):
     through the Sentinels) under benchmarks/loadgen.py, as server_bench.py drives it: single
     events (POST /event), batches (POST /events), and p50/p99 at a fixed rate;
   - store level: the shard's `Store` alone in this process (benchmarks/ack_store.py), without
-    HTTP, the pessimistic bound; `--lanes 1 2` also compares how many connections the
-    acknowledged appends use.
+    HTTP (its own clock and CPU, a pessimistic bound for the ratios).
 It prints events/s, CPU per event (the shard's, or this process's) and p50/p99, medians of the
 rounds, and for ack 1 its ratio to ack 0 and what WAIT adds to p50/p99: the medians of those
 taken within each round (on a shared machine the runs of one round see the same load).
@@ -38,7 +37,6 @@ from benchmarks import ack_store
 from benchmarks.server_bench import cpu_seconds, get_json, loadgen, wait_for
 from ese.host.ports import free_port
 from ese.host.processes import stop_process
-from ese_server.store import ACK_LANES
 from tests.server.sentinel_group import SentinelGroup
 
 try:
@@ -48,8 +46,7 @@ except ImportError:  # pragma: no cover - Windows
 
 REPO = Path(__file__).resolve().parent.parent
 PHASES = ("single", "batched", "latency")
-# (label, ack_replicas, lanes for acknowledged appends)
-Config = tuple[str, int, int]
+CONFIGS = (("ack0", 0), ("ack1", 1))  # (label, ack_replicas)
 
 
 def need(binary: str) -> str:
@@ -113,27 +110,17 @@ def measure_shard(group: SentinelGroup, ack: int, args: argparse.Namespace, tag:
     return {"single": single, "batched": batched, "latency": latency}
 
 
-def configs(level: str, lanes: list[int]) -> list[Config]:
-    """ack 0 (the baseline), then ack 1 (over each number of lanes asked for, store level)."""
-    if level == "shard":
-        return [("ack0", 0, ACK_LANES), ("ack1", 1, ACK_LANES)]
-    return [("ack0", 0, ACK_LANES)] + [
-        ("ack1" if n == ACK_LANES else f"ack1-lanes{n}", 1, n) for n in lanes
-    ]
-
-
 def run_level(group: SentinelGroup, level: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every configuration of one level, `args.rounds` times; {label: [one result per round]}."""
-    todo = configs(level, args.lanes)
-    results: dict[str, list[Any]] = {label: [] for label, _, _ in todo}
+    results: dict[str, list[Any]] = {label: [] for label, _ in CONFIGS}
     assert group.master.proc is not None
     master = psutil.Process(group.master.proc.pid)
     for n in range(args.rounds):
-        for label, ack, lanes in todo if n % 2 == 0 else todo[::-1]:
+        for label, ack in CONFIGS if n % 2 == 0 else CONFIGS[::-1]:
             if level == "shard":
                 result = measure_shard(group, ack, args, f"r{n}{label}")
             else:
-                coro = ack_store.measure(group.addresses, ack, lanes, master, args)
+                coro = ack_store.measure(group.addresses, ack, master, args)
                 result = uvloop.run(coro) if uvloop is not None else asyncio.run(coro)
             results[label].append(result)
             group.client(group.master.port).flushall()  # the next run starts from the same state
@@ -176,14 +163,17 @@ def report(level: str, summed: dict[str, Any], args: argparse.Namespace) -> None
     what = "the shard over HTTP" if level == "shard" else "the store alone, CPU of this process"
     print(f"  {level} level: {what}")
     for label, a in summed.items():
-        print(
-            f"    {label:<11} single    {a['single_events_per_s']:>8,.0f} events/s "
-            f"({a['single_cpu_us_per_event']:.1f} µs CPU/event)"
-        )
-        print(
-            f"    {'':<11} batch x{args.batch:<3}{a['batched_events_per_s']:>8,.0f} events/s "
-            f"({a['batched_cpu_us_per_event']:.1f} µs CPU/event)"
-        )
+        for phase, name in (("single", "single   "), ("batched", f"batch x{args.batch:<3}")):
+            cpu = f"{a[f'{phase}_cpu_us_per_event']:.1f} µs CPU/event"
+            if f"{phase}_master_cpu_us_per_event" in a:
+                cpu += (
+                    f"; master {a[f'{phase}_master_cpu_us_per_event']:.1f}, "
+                    f"replicas {a[f'{phase}_replicas_cpu_us_per_event']:.1f}"
+                )
+            print(
+                f"    {label if phase == 'single' else '':<11} {name}"
+                f"{a[f'{phase}_events_per_s']:>8,.0f} events/s ({cpu})"
+            )
         line = (
             f"    {'':<11} at {args.rate:.0f}/s   p50 {a['latency_p50_ms']:.3f} ms, "
             f"p99 {a['latency_p99_ms']:.3f} ms"
@@ -210,13 +200,6 @@ def main() -> int:
     parser.add_argument("--single-conns", type=int, default=32, help="(store: callers)")
     parser.add_argument("--batch-conns", type=int, default=8, help="(store: callers)")
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument(
-        "--lanes",
-        type=int,
-        nargs="+",
-        default=[ACK_LANES],
-        help=f"store level: connections for acknowledged appends (the store uses {ACK_LANES})",
-    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
     args.single_workers, args.batch_workers = args.single_conns, args.batch_conns  # ack_store

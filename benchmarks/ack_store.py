@@ -103,13 +103,13 @@ async def fixed_rate(store: Store, rate: float, seconds: float, tag: str) -> Any
 
 
 async def measure(
-    sentinels: list[tuple[str, int]], ack: int, lanes: int, master: psutil.Process, args: Any
+    sentinels: list[tuple[str, int]], ack: int, master: psutil.Process, args: Any
 ) -> Any:
     """Every phase against one fresh store; also the master's CPU seconds over them."""
     tag = f"s{time.monotonic_ns()}"  # ids unique across runs
     # The URL's host is unused: the Sentinels name the master.
     url = "redis://127.0.0.1:1/0"
-    store = Store(url, 60, sentinels=sentinels, ack_replicas=ack, ack_lanes=lanes)
+    store = Store(url, 60, sentinels=sentinels, ack_replicas=ack)
     try:
         await store.append([make_event(0, f"{tag}w")])  # connect, load the script
         r0 = cpu_seconds(master)

@@ -88,8 +88,6 @@ class Commands(Protocol):
         self, *args: Any, replicas: int, timeout_ms: int, late: Late | None = None
     ) -> tuple[Any, int]: ...
 
-    def waiting(self) -> int: ...
-
     async def close(self) -> None: ...
 
 
@@ -333,12 +331,6 @@ class RedisClient:
         except RedisError:
             confirmed = 0
         return reply, confirmed
-
-    def waiting(self) -> int:
-        """-1 while a WAIT is about to be written on the connection (a replicated write sent
-        now shares it), else how many WAITs it has in flight (0 when not connected)."""
-        conn = self._conn
-        return 0 if conn is None or conn.closed else conn.waiting()
 
     async def close(self) -> None:
         """Close the connections and stop the watchdog."""

@@ -74,10 +74,6 @@ class RedisPyClient:
             raise _reply_exception(reply) from None
         return reply, confirmed if isinstance(confirmed, int) else 0
 
-    def waiting(self) -> int:
-        """Always 0: every call takes a pooled connection of its own."""
-        return 0
-
     async def close(self) -> None:
         """Close the pool's connections."""
         await self._redis.aclose()

@@ -52,7 +52,6 @@ class Connection(asyncio.Protocol):
         self.lost = False  # the transport is gone
         self._wait: asyncio.Future[Any] | None = None  # the next WAIT, shared, not yet written
         self._wait_args: tuple[int, int] = (0, 0)
-        self._waits = 0  # WAITs written and not yet answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -115,9 +114,7 @@ class Connection(asyncio.Protocol):
         self._write(packed, futures, late)
         return futures
 
-    def _write(
-        self, packed: bytes, futures: list[asyncio.Future[Any]], late: Late | None
-    ) -> None:
+    def _write(self, packed: bytes, futures: list[asyncio.Future[Any]], late: Late | None) -> None:
         now = time.monotonic()
         if not self.pending:
             self.progress = now
@@ -142,11 +139,6 @@ class Connection(asyncio.Protocol):
             loop.call_soon(self._flush_wait)
         return self._wait
 
-    def waiting(self) -> int:
-        """-1 while a WAIT is about to be written (a write sent now shares it), else the
-        number of WAITs written and not yet answered (each blocks the connection in Redis)."""
-        return -1 if self._wait is not None else self._waits
-
     def _flush_wait(self) -> None:
         shared, self._wait = self._wait, None
         if shared is None or shared.done():
@@ -159,8 +151,3 @@ class Connection(asyncio.Protocol):
         # received data as the writes' replies, so their callers find it done and go on
         # without another turn of the loop.
         self._write(hiredis.pack_command(command), [shared], None)
-        self._waits += 1
-        shared.add_done_callback(self._wait_done)
-
-    def _wait_done(self, _: asyncio.Future[Any]) -> None:
-        self._waits -= 1

@@ -49,9 +49,6 @@ LEGACY_READ_CAP = 50_000
 # (least recently seen dropped first), so neither structure grows forever.
 MAX_TRACKED_ORDERS = 100_000
 MAX_TRACKED_CLIENTS = 10_000
-# Connections for acknowledged appends (see Store.__init__). One: on the 2-core dev box a
-# second kept batches at 0.86x of ack 0 against 0.91x with one (ack_bench.py --lanes 1 2).
-ACK_LANES = 1
 
 Entry = tuple[bytes, bytes, bytes]  # (stream id, ip, event JSON)
 
@@ -131,28 +128,27 @@ class Store:
         master_name: str = "ese",
         ack_replicas: int = 0,
         ack_timeout_ms: int = 1000,
-        ack_lanes: int = ACK_LANES,
     ) -> None:
         # No retry inside: a failed call becomes a 503 and the client retries (with its event
         # ids, idempotently). Retrying here would hide an outage behind long latencies.
         self.redis: Commands
-        lanes: list[Commands]
+        acked: Commands
         if client == "redis-py":  # benchmarks only: see redis_py_client.py
             from ese_server.redis_py_client import RedisPyClient
 
             if sentinels:
                 raise ValueError("the benchmark-only redis-py client takes no Sentinels")
             self.redis = RedisPyClient(url)
-            lanes = [self.redis]  # every call takes a pooled connection of its own already
+            acked = self.redis  # every call takes a pooled connection of its own already
         else:
             locator = Sentinels(sentinels, master_name) if sentinels else None
             self.redis = RedisClient(url, locator=locator)
-            # Acknowledged appends go over connections ("lanes") of their own, connected when
-            # first used. WHY: WAIT blocks its connection in Redis until the replicas confirm,
-            # and reads and the monitor must not queue behind it. With several lanes the
-            # master could run one lane's appends while another waits; measured, that did not
-            # pay on the dev box (ACK_LANES), so it is one, and the count stays a parameter.
-            lanes = [RedisClient(url, locator=locator) for _ in range(ack_lanes)]
+            # Acknowledged appends have a connection of their own, opened when first used.
+            # WHY: WAIT blocks its connection in Redis until the replicas confirm, and reads
+            # and the monitor must not queue behind it. Two such connections (the master runs
+            # one's appends while the other waits) were measured and did not pay: batches kept
+            # 0.80x of ack 0 over HTTP instead of 0.86-0.88x with one.
+            acked = RedisClient(url, locator=locator)
         self.ack_replicas = ack_replicas
         self.ack_timeout_ms = ack_timeout_ms
         self.retention_ms = retention_seconds * 1000
@@ -169,7 +165,7 @@ class Store:
         here = Path(__file__).parent
         append_lua = (here / "append.lua").read_text("utf-8")
         self._append = Script(self.redis, append_lua)
-        self._acked = [Script(lane, append_lua) for lane in lanes]
+        self._acked = Script(acked, append_lua)
         self._trim = Script(self.redis, (here / "trim.lua").read_text("utf-8"))
         self._stats = Script(self.redis, (here / "stats.lua").read_text("utf-8"))
         self._keys = [
@@ -207,14 +203,15 @@ class Store:
 
     def connected_to(self) -> set[tuple[str, int]]:
         """(host, port) of the node each open connection goes to (the master, normally one)."""
-        clients = {self.redis, *(lane.client for lane in self._acked)}
+        clients = (self.redis, self._acked.client)
         found = {c.address for c in clients if isinstance(c, RedisClient)}
         return {address for address in found if address is not None}
 
     async def close(self) -> None:
         """Close the connections."""
-        for client in {self.redis, *(lane.client for lane in self._acked)}:
-            await client.close()
+        await self.redis.close()
+        if self._acked.client is not self.redis:
+            await self._acked.client.close()
 
     async def append(
         self,
@@ -237,9 +234,7 @@ class Store:
         try:
             if not wanted:
                 return _result(await self._append(self._keys, args, on_late))
-            # The lane whose WAIT is about to be written (join it), else one not waiting.
-            lane = min(self._acked, key=lambda script: script.client.waiting())
-            reply, confirmed = await lane.replicated(
+            reply, confirmed = await self._acked.replicated(
                 self._keys, args, wanted, self.ack_timeout_ms, on_late
             )
         except RedisNoReplicas as exc:
