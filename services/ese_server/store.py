@@ -248,7 +248,7 @@ class Store:
         if confirmed < wanted:
             raise NotReplicated(
                 f"{confirmed} of {wanted} replica(s) confirmed the append within "
-                f"{self.ack_timeout_ms} ms; the events are on the master only, not acknowledged",
+                f"{self.ack_timeout_ms} ms; the events are stored on the master, not acknowledged",
                 result,
                 confirmed,
                 wanted,
