@@ -59,6 +59,7 @@ from ese_server.resp_connection import Connection, Late
 __all__ = [
     "COMMAND_TIMEOUT",
     "Commands",
+    "Connect",
     "Late",
     "Locator",
     "RedisClient",
@@ -89,6 +90,11 @@ class Commands(Protocol):
     ) -> tuple[Any, int]: ...
 
     async def close(self) -> None: ...
+
+
+# Makes the store's client from the Redis URL: RedisClient, unless the caller injects another
+# (benchmarks inject redis-py's). An injected one takes plain URLs: Sentinels are RedisClient's.
+Connect = Callable[[str], Commands]
 
 
 class Locator(Protocol):

@@ -20,6 +20,7 @@ stored event and its id can never disagree.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ese_server.redis_client import (
     Commands,
+    Connect,
     RedisClient,
     RedisNoReplicas,
     RedisUnavailable,
@@ -122,7 +124,7 @@ class Store:
         url: str,
         retention_seconds: int,
         prefix: str = "ese",
-        client: str = "ese",
+        connect: Connect | None = None,
         *,
         sentinels: Sequence[tuple[str, int]] = (),
         master_name: str = "ese",
@@ -131,24 +133,22 @@ class Store:
     ) -> None:
         # No retry inside: a failed call becomes a 503 and the client retries (with its event
         # ids, idempotently). Retrying here would hide an outage behind long latencies.
-        self.redis: Commands
-        acked: Commands
-        if client == "redis-py":  # benchmarks only: see redis_py_client.py
-            from ese_server.redis_py_client import RedisPyClient
-
-            if sentinels:
-                raise ValueError("the benchmark-only redis-py client takes no Sentinels")
-            self.redis = RedisPyClient(url)
-            acked = self.redis  # every call takes a pooled connection of its own already
-        else:
-            locator = Sentinels(sentinels, master_name) if sentinels else None
-            self.redis = RedisClient(url, locator=locator)
-            # Acknowledged appends have a connection of their own, opened when first used.
-            # WHY: WAIT blocks its connection in Redis until the replicas confirm, and reads
-            # and the monitor must not queue behind it. Two such connections (the master runs
-            # one's appends while the other waits) were measured and did not pay: batches kept
-            # 0.80x of ack 0 over HTTP instead of 0.86-0.88x with one.
-            acked = RedisClient(url, locator=locator)
+        if sentinels:
+            if connect is not None:
+                raise ValueError(
+                    "an injected Redis client takes a plain REDIS_URL, not Sentinels; "
+                    "unset ESE_REDIS_SENTINELS"
+                )
+            # One locator for both clients: they ask the same Sentinels for the same master.
+            connect = functools.partial(RedisClient, locator=Sentinels(sentinels, master_name))
+        make = RedisClient if connect is None else connect
+        self.redis: Commands = make(url)
+        # Acknowledged appends have a connection of their own (RedisClient opens it when first
+        # used). WHY: WAIT blocks its connection in Redis until the replicas confirm, and reads
+        # and the monitor must not queue behind it. Two such connections (the master runs one's
+        # appends while the other waits) were measured and did not pay: batches kept 0.80x of
+        # ack 0 over HTTP instead of 0.86-0.88x with one.
+        acked = make(url) if ack_replicas else self.redis
         self.ack_replicas = ack_replicas
         self.ack_timeout_ms = ack_timeout_ms
         self.retention_ms = retention_seconds * 1000
@@ -188,13 +188,16 @@ class Store:
         ]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Store:
-        """The store of one shard, as its settings describe it."""
+    def from_settings(cls, settings: Settings, connect: Connect | None = None) -> Store:
+        """The store of one shard, as its settings describe it.
+
+        `connect`: an injected client for a plain REDIS_URL (benchmarks inject redis-py's);
+        None: the project's own, which also finds the master through the Sentinels."""
         return cls(
             settings.redis_url,
             settings.retention_seconds,
             settings.key_prefix,
-            settings.redis_client,
+            connect,
             sentinels=settings.redis_sentinels,
             master_name=settings.redis_master_name,
             ack_replicas=settings.ack_replicas,
