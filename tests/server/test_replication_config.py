@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.redis_py_client import RedisPyClient
 from ese_server.config import MAX_ACK_TIMEOUT_MS, ConfigError, load_settings
 from ese_server.redis_client import RedisClient
 from ese_server.sentinel import Sentinels
@@ -41,6 +42,14 @@ def test_sentinels_and_acks_from_the_environment_reach_the_store() -> None:
     locator = store.redis.locator
     assert isinstance(locator, Sentinels)
     assert (locator.addresses, locator.master_name) == (list(s.redis_sentinels), "events")
+
+
+def test_an_injected_client_serves_a_plain_url_and_is_refused_with_sentinels() -> None:
+    plain = Store.from_settings(load_settings([], {}), RedisPyClient)
+    assert isinstance(plain.redis, RedisPyClient)
+    s = load_settings([], {"ESE_REDIS_SENTINELS": "s1:26379"})
+    with pytest.raises(ValueError, match="takes a plain REDIS_URL, not Sentinels"):
+        Store.from_settings(s, RedisPyClient)
 
 
 def test_flags_set_them_too() -> None:

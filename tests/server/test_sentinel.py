@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -20,25 +19,12 @@ from ese_server.store import AppendResult, NotReplicated, Store
 from ese_server.validation import CheckedEvent, check_event
 from tests.server.conftest import click
 from tests.server.sentinel_group import MASTER_NAME, SentinelGroup
-from tests.tooling import free_port, need_binary
+from tests.tooling import free_port
 
 pytestmark = pytest.mark.redis
 
 # With Sentinels the URL gives only credentials and database; its host is never used.
 URL = "redis://127.0.0.1:1/0"
-
-
-@pytest.fixture
-def group(tmp_path: Path) -> Iterator[SentinelGroup]:
-    """A master, 2 replicas and 3 Sentinels (quorum 2, down after 1 s), stopped at the end."""
-    redis_server = need_binary("redis-server", "apt-get install redis-server")
-    redis_sentinel = need_binary("redis-sentinel", "apt-get install redis-sentinel")
-    replicated = SentinelGroup(redis_server, redis_sentinel, tmp_path)
-    try:
-        replicated.start()
-        yield replicated
-    finally:
-        replicated.stop()
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
