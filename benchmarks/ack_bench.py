@@ -7,8 +7,8 @@ Starts a master redis-server, 2 replicas and 3 Sentinels on loopback (the test s
 tests/server/sentinel_group.py) and measures, with ack_replicas 0 and 1 in turn against the
 same replicas, `--rounds` times (interleaved, every other round reversed, so a drift in the
 machine's load hits both alike):
-  - shard level: a real shard (benchmarks/ack_shard.py: uvicorn and the App, the master found
-    through the Sentinels) under benchmarks/loadgen.py, as server_bench.py drives it: single
+  - shard level: a real shard (`python -m ese_server`, the master found through the Sentinels,
+    ESE_ACK_REPLICAS 0 or 1) under benchmarks/loadgen.py, as server_bench.py drives it: single
     events (POST /event), batches (POST /events), and p50/p99 at a fixed rate;
   - store level: the shard's `Store` alone in this process (benchmarks/ack_store.py), without
     HTTP (its own clock and CPU, a pessimistic bound for the ratios).
@@ -71,7 +71,7 @@ def measure_shard(group: SentinelGroup, ack: int, args: argparse.Namespace, tag:
         }
     )
     shard = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.ack_shard"],
+        [sys.executable, "-m", "ese_server"],
         env=env,
         cwd=str(REPO),
         stdout=subprocess.DEVNULL,
