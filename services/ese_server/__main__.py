@@ -64,10 +64,15 @@ def main(argv: Sequence[str] | None = None, connect: Connect | None = None) -> i
         print(f"ese-server: error: {exc}", file=sys.stderr)
         print("ese-server: hint: see `ese-server --help` for every setting", file=sys.stderr)
         return 2
-    client = "" if connect is None else f" redis-client={getattr(connect, '__name__', '?')}"
+    extra = "" if connect is None else f" redis-client={getattr(connect, '__name__', '?')}"
+    if settings.redis_sentinels:  # they name the master; the URL's host is not used
+        found = ",".join(f"{host}:{port}" for host, port in settings.redis_sentinels)
+        extra += f" sentinels={found} master-name={settings.redis_master_name}"
+    if settings.ack_replicas:
+        extra += f" ack-replicas={settings.ack_replicas}"
     print(
         f"ese-server: role={settings.role} port={settings.port} "
-        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s{client}",
+        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s{extra}",
         file=sys.stderr,
         flush=True,
     )

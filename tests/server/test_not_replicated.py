@@ -32,6 +32,7 @@ def replicated_shard(ese_server_factory: Any, group: SentinelGroup) -> ServerHan
     deadline = time.monotonic() + 20
     for _ in range(400):  # bounded in count and in time: the monitor sees Redis within a second
         if httpx.get(f"{shard.url}/", timeout=5).json()["redis"] == "up":
+            assert " ack-replicas=1" in shard.output() and " master-name=ese" in shard.output()
             return shard
         if time.monotonic() > deadline:
             break
