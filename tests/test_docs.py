@@ -122,3 +122,31 @@ def test_github_slugs() -> None:
     assert slug("No registry, or an air-gapped machine") == "no-registry-or-an-air-gapped-machine"
     assert slug("Running the original demo's clients") == "running-the-original-demos-clients"
     assert anchors("# A\n## A\n") == {"a", "a-1"}
+
+
+def undocumented_modules(readme: str, root: Path = REPO_ROOT) -> list[str]:
+    """Modules of ese/ and services/ that the README's layout section does not name."""
+    start = readme.index("## How the code is laid out")
+    layout = readme[start : readme.index("\n## ", start + 1)]
+    found = []
+    for package in ("ese", "services"):
+        for path in sorted((root / package).rglob("*.py")):
+            if path.name in ("__init__.py", "__main__.py"):
+                continue
+            rel = path.relative_to(root).as_posix()
+            if f"`{path.name}`" not in layout and f"`{rel}`" not in layout:
+                found.append(rel)
+    return found
+
+
+def test_the_layout_table_names_every_module() -> None:
+    assert undocumented_modules((REPO_ROOT / "README.md").read_text(encoding="utf-8")) == []
+
+
+def test_a_module_missing_from_the_layout_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "ese").mkdir()
+    (tmp_path / "services").mkdir()
+    for name in ("__init__.py", "known.py", "new.py"):
+        (tmp_path / "ese" / name).write_text("", encoding="utf-8")
+    readme = "## How the code is laid out\n| `ese/` | `known.py` |\n\n## Tasks\n`new.py`\n"
+    assert undocumented_modules(readme, tmp_path) == ["ese/new.py"]
