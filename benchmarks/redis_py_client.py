@@ -22,9 +22,24 @@ from ese_server.redis_client import (
     Late,
     RedisNoReply,
     RedisNotSent,
-    RedisOutOfMemory,
     RedisReplyError,
 )
+from ese_server.redis_errors import reply_error
+
+# redis-py strips these prefixes from the error text; put them back for `reply_error`.
+_PREFIXES: tuple[tuple[type[Exception], str], ...] = (
+    (redis.exceptions.NoScriptError, "NOSCRIPT"),
+    (redis.exceptions.OutOfMemoryError, "OOM"),
+    (redis.exceptions.ReadOnlyError, "READONLY"),
+    (redis.exceptions.BusyLoadingError, "LOADING"),
+)
+
+
+def _reply_exception(exc: redis.exceptions.ResponseError) -> RedisReplyError:
+    for kind, prefix in _PREFIXES:
+        if isinstance(exc, kind):
+            return reply_error(f"{prefix} {exc}")
+    return reply_error(str(exc))
 
 
 class RedisPyClient:
@@ -41,16 +56,27 @@ class RedisPyClient:
         """Run one command; raise the same errors as `RedisClient.execute`."""
         try:
             return await self._redis.execute_command(*args)
-        except redis.exceptions.NoScriptError as exc:
-            raise RedisReplyError(f"NOSCRIPT {exc}") from None
-        except redis.exceptions.OutOfMemoryError as exc:
-            raise RedisOutOfMemory(f"OOM {exc}") from None
         except redis.exceptions.ResponseError as exc:
-            raise RedisReplyError(str(exc)) from None
+            raise _reply_exception(exc) from None
         except redis.exceptions.AuthenticationError as exc:
             raise RedisNotSent(f"Redis refused the handshake: {exc}") from None
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             raise RedisNoReply(f"no reply from Redis: {exc}") from None
+
+    async def execute_replicated(
+        self, *args: Any, replicas: int, timeout_ms: int, late: Late | None = None
+    ) -> tuple[Any, int]:
+        """The write and a WAIT in one pipeline on one pooled connection (one WAIT each)."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.execute_command(*args)
+                pipe.execute_command("WAIT", replicas, timeout_ms)
+                reply, confirmed = await pipe.execute(raise_on_error=False)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            raise RedisNoReply(f"no reply from Redis: {exc}") from None
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise _reply_exception(reply) from None
+        return reply, confirmed if isinstance(confirmed, int) else 0
 
     async def close(self) -> None:
         """Close the pool's connections."""

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from types import FrameType
 
 from ese_server.config import DRAIN_SECONDS, ConfigError, Settings, load_settings
-from ese_server.redis_client import Connect, RedisClient
+from ese_server.redis_client import Connect
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(settings: Settings, connect: Connect = RedisClient) -> None:
+def serve(settings: Settings, connect: Connect | None = None) -> None:
     """Run the shard until SIGTERM/SIGINT (uvicorn drains in-flight requests first).
 
     `connect` makes the store's Redis client (benchmarks inject redis-py's to compare)."""
@@ -56,7 +56,7 @@ def serve(settings: Settings, connect: Connect = RedisClient) -> None:
     uvicorn.Server(config).run()
 
 
-def main(argv: Sequence[str] | None = None, connect: Connect = RedisClient) -> int:
+def main(argv: Sequence[str] | None = None, connect: Connect | None = None) -> int:
     """Console entry point (`connect`: see `serve`)."""
     try:
         settings = load_settings(argv)
@@ -64,10 +64,15 @@ def main(argv: Sequence[str] | None = None, connect: Connect = RedisClient) -> i
         print(f"ese-server: error: {exc}", file=sys.stderr)
         print("ese-server: hint: see `ese-server --help` for every setting", file=sys.stderr)
         return 2
-    client = "" if connect is RedisClient else f" redis-client={getattr(connect, '__name__', '?')}"
+    extra = "" if connect is None else f" redis-client={getattr(connect, '__name__', '?')}"
+    if settings.redis_sentinels:  # they name the master; the URL's host is not used
+        found = ",".join(f"{host}:{port}" for host, port in settings.redis_sentinels)
+        extra += f" sentinels={found} master-name={settings.redis_master_name}"
+    if settings.ack_replicas:
+        extra += f" ack-replicas={settings.ack_replicas}"
     print(
         f"ese-server: role={settings.role} port={settings.port} "
-        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s{client}",
+        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s{extra}",
         file=sys.stderr,
         flush=True,
     )

@@ -25,7 +25,7 @@ from ese_server.errors import INTERNAL_ERROR, HTTPError
 from ese_server.handlers import Handlers
 from ese_server.lifecycle import StoreLink
 from ese_server.metrics import Metrics
-from ese_server.redis_client import Connect, RedisClient
+from ese_server.redis_client import Connect
 
 log = logging.getLogger("ese_server")
 
@@ -53,10 +53,10 @@ ALLOW = {
 
 class App:
     """ASGI callable of one shard. `connect` makes its Redis client (benchmarks inject
-    another one to compare)."""
+    another one to compare; None: the project's own, see `Store.from_settings`)."""
 
     def __init__(
-        self, settings: Settings, metrics: Metrics | None = None, connect: Connect = RedisClient
+        self, settings: Settings, metrics: Metrics | None = None, connect: Connect | None = None
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()

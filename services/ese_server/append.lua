@@ -104,6 +104,12 @@ for i = FIRST, #ARGV, 6 do
   if prev then
     ids[#ids + 1] = prev
     dups[#dups + 1] = 1
+    -- Claim it again, in the current bucket. WHY: so a retry whose events are all stored
+    -- already still writes, and the WAIT after it (ESE_ACK_REPLICAS) covers the first write:
+    -- WAIT counts the replicas that hold everything up to the connection's last write, and
+    -- this write comes after the one that stored the events on this master.
+    claims[#claims + 1] = eid
+    claims[#claims + 1] = prev
   else
     local ip = ARGV[i + 4]
     local sid

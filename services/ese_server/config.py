@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
+from ese_server.redis_client import COMMAND_TIMEOUT
+from ese_server.sentinel import parse_addresses
 from ese_settings import ConfigError, Convert, Option, load, text, verbatim
 from ese_settings import build_parser as settings_parser
 
@@ -36,6 +38,12 @@ class Settings:
     host: str = "0.0.0.0"
     role: str = "all"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # With Sentinels, they name the master and REDIS_URL gives only credentials and database.
+    redis_sentinels: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    redis_master_name: str = "ese"
+    # An append is acknowledged once this many replicas hold it (WAIT); 0: once Redis has it.
+    ack_replicas: int = 0
+    ack_timeout_ms: int = 1000
     retention_seconds: int = 300
     ingest_token: str | None = None
     analytics_token: str | None = None
@@ -111,6 +119,25 @@ def _redis_url(raw: str, source: str) -> str:
     return url
 
 
+def _sentinels(raw: str, source: str) -> tuple[tuple[str, int], ...]:
+    try:
+        return parse_addresses(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{source} entry {exc.args[0]!r} is not a Sentinel address; "
+            "use host:port entries separated by spaces or commas, e.g. sentinel1:26379"
+        ) from None
+
+
+def _master_name(raw: str, source: str) -> str:
+    name = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
+        raise ConfigError(
+            f"{source}={name!r} is not a master name; use the name the Sentinels monitor, e.g. ese"
+        )
+    return name
+
+
 def _origins(raw: str, source: str) -> tuple[str, ...]:
     # Commas or spaces: HAProxy reads the same variable as a space-separated list.
     origins = tuple(o for o in re.split(r"[,\s]+", raw) if o)
@@ -135,6 +162,8 @@ def _one_of(choices: tuple[str, ...], noun: str, use: str) -> Convert:
     return convert
 
 
+# WAIT must give up before the client calls the append unanswered (COMMAND_TIMEOUT).
+MAX_ACK_TIMEOUT_MS = int(COMMAND_TIMEOUT * 1000) - 1000
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _POSITIVE = "use a positive whole number"
 
@@ -159,6 +188,35 @@ OPTIONS: tuple[Option, ...] = (
         verbatim,
         "Redis password, if not in REDIS_URL",
         secret_file=True,
+    ),
+    Option(
+        "redis_sentinels",
+        "ESE_REDIS_SENTINELS",
+        ("--redis-sentinels",),
+        _sentinels,
+        "Sentinels that name the master, host:port separated by spaces or commas "
+        "(unset: the host of REDIS_URL is the master)",
+    ),
+    Option(
+        "redis_master_name",
+        "ESE_REDIS_MASTER_NAME",
+        ("--redis-master-name",),
+        _master_name,
+        "the name the Sentinels monitor the master by (default ese)",
+    ),
+    Option(
+        "ack_replicas",
+        "ESE_ACK_REPLICAS",
+        ("--ack-replicas",),
+        _integer(0, 100, "use 0 (acknowledge once Redis has it) or the number of replicas"),
+        "replicas that must hold an append before it is acknowledged (WAIT; default 0)",
+    ),
+    Option(
+        "ack_timeout_ms",
+        "ESE_ACK_TIMEOUT_MS",
+        ("--ack-timeout-ms",),
+        _integer(1, MAX_ACK_TIMEOUT_MS, f"use 1..{MAX_ACK_TIMEOUT_MS} milliseconds"),
+        "how long an append waits for its replicas before it is refused (default 1000)",
     ),
     Option(
         "retention_seconds",
@@ -237,4 +295,9 @@ def load_settings(
         # Put the password into the URL so one string configures the connection.
         netloc = with_password(parts, quote(password, safe=""))
         values["redis_url"] = urlunsplit(parts._replace(netloc=netloc))
+    if values.get("redis_sentinels") and parts.scheme == "unix":
+        raise ConfigError(
+            "ESE_REDIS_SENTINELS needs a redis:// or rediss:// REDIS_URL, not unix:// (the "
+            "Sentinels name the master's host and port; REDIS_URL gives password and database)"
+        )
     return Settings(**values)

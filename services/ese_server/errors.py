@@ -1,11 +1,14 @@
 """The shard's error model: every refusal is an `HTTPError` with the contract's JSON body.
 
 The body is `{"message": ..., "errors": [{"field": ..., "message": ...}]}` (docs/contract.md,
-"Errors"); `reason` names the refusal in the rejected-requests metric. A 503 says when to come
-back: build it with `unavailable`, which adds the Retry-After header.
+"Errors"), plus the fields a refusal documents of its own (a "not replicated" 503's
+`stored_ids`); `reason` names the refusal in the rejected-requests metric. A 503 says when to
+come back: build it with `unavailable`, which adds the Retry-After header.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import orjson
 
@@ -14,9 +17,11 @@ from ese_server.validation import FieldError
 Header = tuple[bytes, bytes]
 
 
-def error_body(message: str, errors: list[FieldError] | None = None) -> bytes:
+def error_body(
+    message: str, errors: list[FieldError] | None = None, extra: dict[str, Any] | None = None
+) -> bytes:
     """The JSON body of every error answer, including the protocol's own 400 and 431."""
-    return orjson.dumps({"message": message, "errors": errors or []})
+    return orjson.dumps({"message": message, "errors": errors or [], **(extra or {})})
 
 
 INTERNAL_ERROR = error_body("internal error")
@@ -32,6 +37,7 @@ class HTTPError(Exception):
         reason: str | None,
         errors: list[FieldError] | None = None,
         headers: list[Header] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -39,13 +45,20 @@ class HTTPError(Exception):
         self.reason = reason  # None: not a client's fault, so not a rejected request
         self.errors = errors or []
         self.headers = headers or []
+        self.extra = extra  # more fields of the body, beside message and errors
 
     def body(self) -> bytes:
-        return error_body(self.message, self.errors)
+        return error_body(self.message, self.errors, self.extra)
 
 
-def unavailable(message: str, retry_after_seconds: int) -> HTTPError:
+def unavailable(
+    message: str, retry_after_seconds: int, extra: dict[str, Any] | None = None
+) -> HTTPError:
     """A 503 with Retry-After: the shard is fine, what it depends on is not (yet)."""
     return HTTPError(
-        503, message, None, headers=[(b"retry-after", str(retry_after_seconds).encode())]
+        503,
+        message,
+        None,
+        headers=[(b"retry-after", str(retry_after_seconds).encode())],
+        extra=extra,
     )

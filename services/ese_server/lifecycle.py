@@ -4,6 +4,8 @@
 keeps `redis_up` and the stream-length gauge fresh (so GET / never calls Redis) and trims the
 stream while Redis refuses writes for maxmemory. Every store call of the handlers goes through
 it, which turns store failures into the contract's 503s; the store itself knows nothing of HTTP.
+An append that too few replicas confirmed (`NotReplicated`, ESE_ACK_REPLICAS) is one of them:
+its 503 says what the master holds, and the metrics count what it stored, as /stats does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ese_server.config import Settings
 from ese_server.errors import HTTPError, unavailable
 from ese_server.metrics import Metrics
 from ese_server.redis_client import Connect, RedisError, RedisNotSent, RedisOutOfMemory
-from ese_server.store import AppendResult, Store, with_server_ts
+from ese_server.store import AppendResult, NotReplicated, Store, with_server_ts
 from ese_server.validation import CheckedEvent
 
 log = logging.getLogger("ese_server")
@@ -34,13 +36,29 @@ STORE_FULL_MESSAGE = (
 # WHY seconds and not 1: memory comes back only as events age out of the window.
 STORE_FULL_RETRY_AFTER = 5
 REDIS_DOWN_RETRY_AFTER = 1
+# WHY 2: a replica that reconnects, or a failover to a replica, takes seconds, and each retry
+# holds a WAIT of up to ESE_ACK_TIMEOUT_MS on the master's connection meanwhile.
+NOT_REPLICATED_RETRY_AFTER = 2
+NOT_REPLICATED_STORED = (
+    "not replicated: the Redis master holds the event(s), but only {confirmed} of the "
+    "{wanted} replica(s) that must hold them (ESE_ACK_REPLICAS) confirmed within {timeout} ms, "
+    "so they are not acknowledged and could be lost if the master fails; send them again with "
+    "the same ids (a stored id is not stored again; stored_ids lists the ids the master holds, "
+    "and an event sent without an id would be stored twice)"
+)
+NOT_REPLICATED_REFUSED = (
+    "not replicated: the Redis master refuses writes while too few replicas are connected "
+    "(min-replicas-to-write), so nothing was stored; send the event(s) again with the same ids"
+)
 MONITOR_TIMEOUT = 2.0  # seconds a monitor round may wait for Redis
 
 
 class StoreLink:
     """The store as the handlers use it: started, watched, trimmed, its failures made 503s."""
 
-    def __init__(self, settings: Settings, metrics: Metrics, connect: Connect) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, connect: Connect | None = None
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.connect = connect
@@ -53,8 +71,7 @@ class StoreLink:
 
     async def start(self) -> None:
         """Create the store and the monitor; Redis may still be down (the monitor retries)."""
-        s = self.settings
-        self.store = Store(s.redis_url, s.retention_seconds, s.key_prefix, self.connect)
+        self.store = Store.from_settings(self.settings, self.connect)
         self._monitor = asyncio.create_task(self._watch_redis())
 
     async def stop(self) -> None:
@@ -114,6 +131,8 @@ class StoreLink:
         store = self._started()
         try:
             result = await store.append(events, lambda late: self._count(events, late))
+        except NotReplicated as exc:
+            raise self._not_replicated(events, exc) from exc
         except RedisOutOfMemory as exc:
             raise self._store_is_full() from exc
         except STORE_FAILURES as exc:
@@ -156,6 +175,26 @@ class StoreLink:
         self.store_full = True
         self._set_redis(True)
         return unavailable(STORE_FULL_MESSAGE, STORE_FULL_RETRY_AFTER)
+
+    def _not_replicated(self, events: list[CheckedEvent], exc: NotReplicated) -> HTTPError:
+        """The 503 for an append too few replicas confirmed: Redis is up, not acknowledged.
+
+        What the master stored is counted (the /stats counters hold it already); the retry
+        finds those ids stored and counts them no more."""
+        self.metrics.not_replicated.inc()
+        self._set_redis(True)
+        log.warning("append not acknowledged: %s", exc)
+        if exc.result is None:
+            return unavailable(
+                NOT_REPLICATED_REFUSED, NOT_REPLICATED_RETRY_AFTER, {"stored_ids": []}
+            )
+        self.store_full = False
+        self._count(events, exc.result)
+        message = NOT_REPLICATED_STORED.format(
+            confirmed=exc.confirmed, wanted=exc.wanted, timeout=self.settings.ack_timeout_ms
+        )
+        stored = [event.id for event in events if event.id]
+        return unavailable(message, NOT_REPLICATED_RETRY_AFTER, {"stored_ids": stored})
 
     def _redis_failed(self, exc: BaseException, writes: bool = False) -> HTTPError:
         self.metrics.redis_errors.inc()

@@ -71,6 +71,11 @@ class Metrics:
             "Writes refused because Redis reached maxmemory (the store is full, not down).",
             registry=reg,
         )
+        self.not_replicated = Counter(
+            "ese_not_replicated",
+            "Appends refused because fewer replicas than ESE_ACK_REPLICAS confirmed them.",
+            registry=reg,
+        )
         self.redis_up = Gauge(
             "ese_redis_up", "1 when the last Redis call succeeded, else 0.", registry=reg
         )

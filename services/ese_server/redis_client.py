@@ -5,11 +5,14 @@ WHY not redis-py's asyncio client: it packs commands in Python (a batch of 50 ev
 command is packed by `hiredis.pack_command`, written at once on one shared connection, and the
 replies are matched in order; concurrent requests pipeline by themselves. Measured against
 redis-py in the same shard, writes cost about half the shard CPU per event (BENCHMARKS.md,
-`server_bench.py --redis-client ese redis-py`).
+`server_bench.py --redis-client ese redis-py`). redis-py's Sentinel support was weighed for
+failover and not taken: it finds the master with SENTINEL MASTERS, checks no ROLE on connect
+and reacts to READONLY only; the Sentinel protocol is a small part of this client instead.
 
-Faults, and what the caller may conclude from them:
-- `RedisNotSent`: the command certainly never reached Redis (cannot connect, handshake failed,
-  or the connection is stalled and new commands are refused). Nothing ran.
+Faults, and what the caller may conclude from them (redis_errors.py):
+- `RedisNotSent`: the command certainly did not run (cannot connect, handshake failed, the
+  connection is stalled and new commands are refused, or the node refused it as not the
+  master: `RedisNotMaster`, `RedisNoReplicas`).
 - `RedisNoReply`: the command was written but no reply came (no answer within
   `command_timeout`, or the connection was lost). Redis may still run it (a frozen Redis runs
   its socket buffer when it thaws), so the outcome is unknown. A reply that arrives after the
@@ -17,22 +20,64 @@ Faults, and what the caller may conclude from them:
 Connecting is one shared attempt for every waiter, bounded by `connect_timeout`; after a failed
 attempt new commands fail at once for `connect_backoff` seconds instead of queueing up another
 slow attempt each. A connection with no reply for `stall_timeout` seconds is aborted.
+
+With a `locator` (the Sentinels, sentinel.py) the client follows the Sentinel client protocol:
+it asks the Sentinels for the master's address on every connect, checks `ROLE` there, and
+leaves a connection (finding the master again on the next command) when it is lost, when the
+node answers READONLY, LOADING or MASTERDOWN, and when the Sentinels name another master: they
+are asked again every `MASTER_CHECK_SECONDS` and after a NOREPLICAS refusal. So it never keeps
+writing to a node that the Sentinels no longer call master.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
+import hashlib
+import logging
 import ssl
 import time
-from collections import deque
-from collections.abc import Callable
-from typing import Any, Protocol, cast
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
-Late = Callable[[Any], None]
+from ese_server.redis_errors import (
+    RedisError,
+    RedisNoReplicas,
+    RedisNoReply,
+    RedisNotMaster,
+    RedisNotSent,
+    RedisOutOfMemory,
+    RedisReplyError,
+    RedisUnavailable,
+    reply_error,
+)
+from ese_server.resp_connection import Connection, Late
+
+__all__ = [
+    "COMMAND_TIMEOUT",
+    "Commands",
+    "Connect",
+    "Late",
+    "Locator",
+    "RedisClient",
+    "RedisError",
+    "RedisNoReplicas",
+    "RedisNoReply",
+    "RedisNotMaster",
+    "RedisNotSent",
+    "RedisOutOfMemory",
+    "RedisReplyError",
+    "RedisUnavailable",
+    "Script",
+]
+
+COMMAND_TIMEOUT = 5.0  # seconds a command may go unanswered before the caller is told so
+MASTER_CHECK_SECONDS = 1.0  # how often the Sentinels are asked whether the master moved
+
+log = logging.getLogger("ese_server.redis")
 
 
 class Commands(Protocol):
@@ -40,114 +85,26 @@ class Commands(Protocol):
 
     async def execute(self, *args: Any, late: Late | None = None) -> Any: ...
 
+    async def execute_replicated(
+        self, *args: Any, replicas: int, timeout_ms: int, late: Late | None = None
+    ) -> tuple[Any, int]: ...
+
     async def close(self) -> None: ...
 
 
-# Makes the store's client from the Redis URL: RedisClient, unless the caller injects another.
+# Makes the store's client from the Redis URL: RedisClient, unless the caller injects another
+# (benchmarks inject redis-py's). An injected one takes plain URLs: Sentinels are RedisClient's.
 Connect = Callable[[str], Commands]
 
 
-class RedisError(Exception):
-    """Base of every error raised by this client."""
+class Locator(Protocol):
+    """Where the master is: `sentinel.Sentinels`. Raises RedisNotSent when nobody knows."""
+
+    async def master_address(self, max_age: float = 0.0) -> tuple[str, int]: ...
 
 
-class RedisUnavailable(RedisError):
-    """No usable answer from Redis (see the two subclasses for what that means)."""
-
-
-class RedisNotSent(RedisUnavailable):
-    """The command never reached Redis: it certainly did not run."""
-
-
-class RedisNoReply(RedisUnavailable):
-    """The command was sent but got no reply: it may or may not have run."""
-
-
-class RedisReplyError(RedisError):
-    """Redis answered with an error reply."""
-
-
-class RedisOutOfMemory(RedisReplyError):
-    """Redis refused a write because it reached `maxmemory` (policy noeviction): nothing ran."""
-
-
-def _reply_error(reply: hiredis.ReplyError) -> RedisReplyError:
-    text = str(reply)
-    return RedisOutOfMemory(text) if text.startswith("OOM ") else RedisReplyError(text)
-
-
-class _Pending:
-    __slots__ = ("future", "late", "sent_at")
-
-    def __init__(self, future: asyncio.Future[Any], sent_at: float, late: Late | None) -> None:
-        self.future = future
-        self.sent_at = sent_at
-        self.late = late
-
-
-class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.reader = hiredis.Reader()
-        self.pending: deque[_Pending] = deque()
-        self.transport: asyncio.Transport | None = None
-        self.progress = time.monotonic()  # last time a reply arrived or the queue started
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    def data_received(self, data: bytes) -> None:
-        self.progress = time.monotonic()
-        self.reader.feed(data)
-        pending = self.pending
-        while True:
-            try:
-                reply = self.reader.gets()
-            except hiredis.ProtocolError:
-                self.abort()
-                return
-            if reply is False:
-                return
-            entry = pending.popleft()
-            if not entry.future.done():
-                entry.future.set_result(reply)
-            elif entry.late is not None:
-                # The caller already answered "outcome unknown"; let it account for the truth.
-                # A bookkeeping callback must never break the connection.
-                with contextlib.suppress(Exception):
-                    entry.late(reply)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        error = RedisNoReply(
-            f"connection to Redis lost with the command in flight ({exc or 'closed by server'})"
-        )
-        while self.pending:
-            future = self.pending.popleft().future
-            if not future.done():
-                future.set_exception(error)
-
-    def abort(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    def oldest_wait(self, now: float) -> float:
-        """Seconds the oldest unanswered command has waited (0 when none)."""
-        return now - self.pending[0].sent_at if self.pending else 0.0
-
-    def send(
-        self, packed: bytes, count: int, late: Late | None = None
-    ) -> list[asyncio.Future[Any]]:
-        loop = asyncio.get_running_loop()
-        now = time.monotonic()
-        if not self.pending:
-            self.progress = now
-        futures = [loop.create_future() for _ in range(count)]
-        self.pending.extend(_Pending(f, now, late) for f in futures)
-        assert self.transport is not None
-        self.transport.write(packed)
-        return futures
+def _where(conn: Connection) -> str:
+    return f"{conn.address[0]}:{conn.address[1]}" if conn.address else "the unix socket"
 
 
 class RedisClient:
@@ -157,8 +114,9 @@ class RedisClient:
         self,
         url: str,
         connect_timeout: float = 2.0,
-        command_timeout: float = 5.0,
+        command_timeout: float = COMMAND_TIMEOUT,
         connect_backoff: float = 0.5,
+        locator: Locator | None = None,
     ) -> None:
         parts = urlsplit(url)
         query = parse_qs(parts.query)
@@ -174,17 +132,28 @@ class RedisClient:
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.connect_backoff = connect_backoff
+        # With a locator the URL gives only the scheme, credentials and database.
+        self.locator = locator
         # WHY abort only after much longer than a command timeout: a frozen Redis runs what is
         # in its socket buffer when it thaws; keeping the connection lets those late replies
         # be accounted for. Aborting is for a peer that is really gone (no FIN/RST ever).
         self.stall_timeout = 3 * command_timeout
-        self._conn: _Connection | None = None
-        self._connecting: asyncio.Future[_Connection] | None = None
+        self._conn: Connection | None = None
+        self._retired: set[Connection] = set()  # left, still awaiting replies
+        self._connecting: asyncio.Future[Connection] | None = None
         self._failed_at = -1e9
         self._failure = ""
         self._watchdog: asyncio.Task[None] | None = None
+        self._check: asyncio.Task[None] | None = None
+        self._checked_at = -1e9
 
-    async def _connect(self) -> _Connection:
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) of the open connection, None when there is none (or a unix socket)."""
+        conn = self._conn
+        return None if conn is None or conn.closed else conn.address
+
+    async def _connect(self) -> Connection:
         """The open connection, or one shared attempt to open it (fail fast after a failure)."""
         conn = self._conn
         if conn is not None and not conn.closed:
@@ -198,7 +167,7 @@ class RedisClient:
         # shield: a waiter that gives up (cancelled) must not cancel the attempt of the others
         return await asyncio.shield(self._connecting)
 
-    def _connect_done(self, attempt: asyncio.Future[_Connection]) -> None:
+    def _connect_done(self, attempt: asyncio.Future[Connection]) -> None:
         self._connecting = None
         if attempt.cancelled():
             return
@@ -207,13 +176,20 @@ class RedisClient:
             self._failed_at = time.monotonic()
             self._failure = str(exc)
 
-    async def _open(self) -> _Connection:
+    async def _open(self) -> Connection:
         loop = asyncio.get_running_loop()
+        address: tuple[str, int] | None = None
+        if self.locator is not None:
+            address = await self.locator.master_address()  # RedisNotSent when nobody knows
+        elif not self._unix:
+            address = (self._host, self._port)
         try:
-            if self._unix:
-                coro = loop.create_unix_connection(_Connection, self._path)
+            if address is None:
+                coro = loop.create_unix_connection(Connection, self._path)
             else:
-                coro = loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl)
+                host, port = address
+                factory = functools.partial(Connection, address)
+                coro = loop.create_connection(factory, host, port, ssl=self._ssl)
             _, conn = await asyncio.wait_for(coro, self.connect_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise RedisNotSent(f"cannot connect to Redis: {exc or 'timeout'}") from None
@@ -226,8 +202,9 @@ class RedisClient:
         if self._db:
             handshake.append(("SELECT", self._db))
         # PING: a frozen Redis still completes TCP connects (kernel backlog); only an answer
-        # proves the connection is usable.
-        handshake.append(("PING",))
+        # proves the connection is usable. ROLE proves it too, and that the node is the master
+        # (the Sentinels' answer may be stale while a failover is under way).
+        handshake.append(("ROLE",) if self.locator is not None else ("PING",))
         packed = b"".join(hiredis.pack_command(c) for c in handshake)
         futures = conn.send(packed, len(handshake))
         try:
@@ -240,33 +217,91 @@ class RedisClient:
                 conn.abort()
                 # AUTH/SELECT errors are configuration errors, but still "unavailable".
                 raise RedisNotSent(f"Redis refused the handshake: {reply}")
+        if self.locator is not None and replies[-1][0] != b"master":
+            conn.abort()
+            role = replies[-1][0].decode(errors="replace")
+            raise RedisNotMaster(
+                f"{_where(conn)} is a {role}, not the master; asking the Sentinels again shortly"
+            )
         self._conn = conn
         if self._watchdog is None or self._watchdog.done():
             self._watchdog = asyncio.create_task(self._watch())
         return conn
 
     async def _watch(self) -> None:
-        """Time out unanswered commands; abort a connection stalled for stall_timeout."""
+        """Time out unanswered commands, abort stalled connections, check where the master is."""
         while True:
             await asyncio.sleep(min(0.25, self.command_timeout / 4))
-            conn = self._conn
-            if conn is None or conn.closed or not conn.pending:
-                continue
             now = time.monotonic()
-            if now - conn.progress > self.stall_timeout:
-                conn.abort()
-                conn.connection_lost(TimeoutError("no reply within the stall timeout"))
-                continue
-            message = f"no reply from Redis within {self.command_timeout:g} s; it may still run"
-            for entry in conn.pending:  # oldest first: stop at the first one still in time
-                if now - entry.sent_at <= self.command_timeout:
-                    break
-                if not entry.future.done():
-                    entry.future.set_exception(RedisNoReply(message))
+            self._retired = {c for c in self._retired if c.pending and not c.lost}
+            for conn in (self._conn, *self._retired):
+                if conn is not None and conn.pending and not conn.lost:
+                    self._expire(conn, now)
+            if now - self._checked_at >= MASTER_CHECK_SECONDS:
+                self.check_master()
+
+    def _expire(self, conn: Connection, now: float) -> None:
+        if now - conn.progress > self.stall_timeout:
+            conn.abort()
+            conn.connection_lost(TimeoutError("no reply within the stall timeout"))
+            return
+        message = f"no reply from Redis within {self.command_timeout:g} s; it may still run"
+        for entry in conn.pending:  # oldest first: stop at the first one still in time
+            if now - entry.sent_at <= self.command_timeout:
+                break
+            if not entry.future.done():
+                entry.future.set_exception(RedisNoReply(message))
+
+    def check_master(self) -> None:
+        """Ask the Sentinels, in the background, whether the master moved; leave if it did.
+
+        At most one ask at a time and two a second (NOREPLICAS replies may come in bursts).
+        """
+        conn = self._conn
+        if self.locator is None or conn is None or conn.closed:
+            return
+        now = time.monotonic()
+        if (self._check is not None and not self._check.done()) or (
+            now - self._checked_at < MASTER_CHECK_SECONDS / 2
+        ):
+            return
+        self._checked_at = now
+        self._check = asyncio.create_task(self._check_master(conn))
+
+    async def _check_master(self, conn: Connection) -> None:
+        assert self.locator is not None
+        try:
+            address = await self.locator.master_address(max_age=MASTER_CHECK_SECONDS / 2)
+        except RedisError:
+            # No Sentinel answers: keep the connection. An isolated master stops taking writes
+            # by itself (min-replicas-to-write), and WAIT confirms nothing there.
+            return
+        if address != conn.address:
+            self._leave(conn, f"the Sentinels name {address[0]}:{address[1]} the master now")
+
+    def _leave(self, conn: Connection, why: str) -> None:
+        """Send nothing more on `conn` (its replies still arrive); the next command reconnects."""
+        if conn.closed:
+            return
+        log.warning("redis: leaving %s: %s", _where(conn), why)
+        conn.retire()
+        if conn.pending:
+            self._retired.add(conn)
+
+    def _checked(self, conn: Connection, reply: Any) -> Any:
+        """The reply, or its error raised (leaving a node that answers as no master)."""
+        if not isinstance(reply, hiredis.ReplyError):
+            return reply
+        error = reply_error(str(reply))
+        if isinstance(error, RedisNotMaster):
+            self._leave(conn, str(error))
+        elif isinstance(error, RedisNoReplicas):
+            self.check_master()  # an isolated master: maybe the Sentinels moved on
+        raise error
 
     async def _send(
         self, packed: bytes, count: int, late: Late | None = None
-    ) -> list[asyncio.Future[Any]]:
+    ) -> tuple[Connection, list[asyncio.Future[Any]]]:
         conn = self._conn
         if conn is None or conn.closed:
             conn = await self._connect()
@@ -275,53 +310,87 @@ class RedisClient:
             # Redis is not answering: refuse instead of queueing more work behind the stall,
             # so these callers get a fast and certain answer (nothing sent, nothing stored).
             raise RedisNotSent(f"Redis has not answered for {waited:.1f} s")
-        return conn.send(packed, count, late)
+        return conn, conn.send(packed, count, late)
 
     async def execute(self, *args: Any, late: Late | None = None) -> Any:
         """Run one command; raise RedisReplyError for an error reply.
 
         `late(reply)` is called if the reply arrives after this call raised RedisNoReply.
         """
-        (future,) = await self._send(hiredis.pack_command(args), 1, late)
-        reply = await future
-        if isinstance(reply, hiredis.ReplyError):
-            raise _reply_error(reply)
-        return reply
+        conn, (future,) = await self._send(hiredis.pack_command(args), 1, late)
+        return self._checked(conn, await future)
+
+    async def execute_replicated(
+        self, *args: Any, replicas: int, timeout_ms: int, late: Late | None = None
+    ) -> tuple[Any, int]:
+        """Run one write, then `WAIT replicas timeout_ms` on the same connection.
+
+        Returns the reply and how many replicas confirmed they hold the write; 0 when the WAIT
+        got no answer (no replica is known to hold it). One WAIT serves every write sent in the
+        same loop turn (see `Connection.wait_after`). Errors and `late` as in `execute`.
+        """
+        conn, (future,) = await self._send(hiredis.pack_command(args), 1, late)
+        confirmation = conn.wait_after(replicas, timeout_ms)
+        reply = self._checked(conn, await future)
+        try:
+            confirmed = int(self._checked(conn, await confirmation))
+        except RedisError:
+            confirmed = 0
+        return reply, confirmed
 
     async def close(self) -> None:
-        """Close the connection and stop the watchdog."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        conn = self._conn
-        if conn is not None and conn.transport is not None:
-            conn.transport.close()
+        """Close the connections and stop the watchdog."""
+        for task in (self._watchdog, self._check):
+            if task is not None:
+                task.cancel()
+        for conn in (self._conn, *self._retired):
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()
         self._conn = None
+        self._retired.clear()
+
+
+Run = Callable[..., Awaitable[Any]]
 
 
 class Script:
     """A Lua script called by EVALSHA, loaded again after a Redis restart (NOSCRIPT)."""
 
     def __init__(self, client: Commands, source: str) -> None:
-        import hashlib
-
         self.client = client
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     async def __call__(self, keys: list[str], args: list[Any], late: Late | None = None) -> Any:
         """Run the script; `late` as in `RedisClient.execute` (error replies are not passed)."""
+        return await self._run(self.client.execute, keys, args, late)
+
+    async def replicated(
+        self,
+        keys: list[str],
+        args: list[Any],
+        replicas: int,
+        timeout_ms: int,
+        late: Late | None = None,
+    ) -> tuple[Any, int]:
+        """Run the script and WAIT for `replicas`: (reply, replicas that confirmed)."""
+        run = functools.partial(
+            self.client.execute_replicated, replicas=replicas, timeout_ms=timeout_ms
+        )
+        result: tuple[Any, int] = await self._run(run, keys, args, late)
+        return result
+
+    async def _run(self, run: Run, keys: list[str], args: list[Any], late: Late | None) -> Any:
         if late is not None:
             late = _ok_replies_only(late)
         try:
-            return await self.client.execute(
-                "EVALSHA", self.sha, len(keys), *keys, *args, late=late
-            )
+            return await run("EVALSHA", self.sha, len(keys), *keys, *args, late=late)
         except RedisReplyError as exc:
             # NOSCRIPT means the script did not run, so running it again cannot double-write.
             if not str(exc).startswith("NOSCRIPT"):
                 raise
         await self.client.execute("SCRIPT", "LOAD", self.source)
-        return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args, late=late)
+        return await run("EVALSHA", self.sha, len(keys), *keys, *args, late=late)
 
 
 def _ok_replies_only(late: Late) -> Late:

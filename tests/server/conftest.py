@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,6 +11,8 @@ import pytest
 import redis
 
 from tests.conftest import ServerHandle
+from tests.server.sentinel_group import SentinelGroup
+from tests.tooling import need_binary
 
 
 def click(
@@ -74,3 +77,16 @@ def stream_entries(client: redis.Redis) -> list[tuple[bytes, dict[bytes, bytes]]
     """Every entry of the event stream, as (stream id, fields)."""
     entries: Any = client.xrange("ese:events")
     return list(entries)
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Iterator[SentinelGroup]:
+    """A master, 2 replicas and 3 Sentinels (quorum 2, down after 1 s), stopped at the end."""
+    redis_server = need_binary("redis-server", "apt-get install redis-server")
+    redis_sentinel = need_binary("redis-sentinel", "apt-get install redis-sentinel")
+    replicated = SentinelGroup(redis_server, redis_sentinel, tmp_path)
+    try:
+        replicated.start()
+        yield replicated
+    finally:
+        replicated.stop()
