@@ -16,6 +16,7 @@ from invoke.exceptions import Exit
 from ese import task_defaults
 from ese.errors import EseError
 from ese.flows import backend as backend_flow
+from ese.flows import cluster as cluster_flow
 from ese.flows import consumer as consumer_flow
 from ese.flows import doctor as doctor_flow
 from ese.flows import frontend as frontend_flow
@@ -317,4 +318,56 @@ def swarm_down(c: Context, volumes: bool = False, leave: bool = False) -> None:
 
 
 ns.add_collection(Collection("swarm", swarm_up, swarm_scale, swarm_down))
+
+
+@task(
+    name="up",
+    help={
+        "nodes": "node containers, each running its own Docker engine (default 3, topology.toml)",
+        "managers": "of them, swarm managers: nodes 1..N (default 1; 3 keep a majority when one "
+        "is lost)",
+        "build": "rebuild the ese-server image before pushing it to the cluster's registry",
+        "images": IMAGES_HELP,
+    },
+)
+def cluster_up(
+    c: Context,
+    nodes: str | None = None,
+    managers: str | None = None,
+    build: bool = False,
+    images: str | None = None,
+) -> None:
+    """Start a local multi-node cluster: node containers, a registry, a swarm across them."""
+    with as_exit():
+        cluster_flow.up(
+            nodes_count=option(c, nodes, "cluster_nodes"),
+            managers=option(c, managers, "cluster_managers"),
+            images_mode=option(c, images, "images"),
+            build=build,
+            timeout=option(c, None, "health_timeout"),
+        )
+
+
+@task(name="kill", help={"node": "the node container to kill, e.g. ese-node-2"})
+def cluster_kill(c: Context, node: str) -> None:
+    """SIGKILL a node container, as if the machine were lost."""
+    with as_exit():
+        cluster_flow.kill(node)
+
+
+@task(name="start", help={"node": "the node container to start again, e.g. ese-node-2"})
+def cluster_start(c: Context, node: str) -> None:
+    """Start a node container again and wait until it is Ready in its swarm."""
+    with as_exit():
+        cluster_flow.start(node, timeout=option(c, None, "health_timeout"))
+
+
+@task(name="down", help={"volumes": "also delete every volume of the cluster (the nodes' data)"})
+def cluster_down(c: Context, volumes: bool = False) -> None:
+    """Remove the nodes, the registry, the network; with --volumes the nodes' data too."""
+    with as_exit():
+        cluster_flow.down(volumes=volumes)
+
+
+ns.add_collection(Collection("cluster", cluster_up, cluster_kill, cluster_start, cluster_down))
 ns.configure({"ese": task_defaults.defaults()})

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ese.errors import EseError
-from ese.topology import TopologyError, load
+from ese.topology import MAX_CLUSTER_NODES, Cluster, TopologyError, load
 
 ENV_PREFIX = "INVOKE_ESE_"
 
@@ -46,6 +46,8 @@ SPECS: dict[str, Spec] = {
     "images": Spec(str, "--images", choices=("auto", "official", "offline")),
     "auth": Spec(bool, "--no-auth"),
     "webclient_port": Spec(int, "--port", 1, 65535),
+    "cluster_nodes": Spec(int, "--nodes", 1, MAX_CLUSTER_NODES),
+    "cluster_managers": Spec(int, "--managers", 1, MAX_CLUSTER_NODES),
 }
 
 
@@ -65,6 +67,9 @@ def defaults() -> dict[str, str]:
         "images": "auto",  # auto | official | offline (see ese/engine/images.py)
         "auth": "true",  # "false": the shards take requests without tokens (--no-auth)
         "webclient_port": "3006",  # the original demo's standalone page
+        # invoke cluster.up: node containers (each a Docker engine), of them swarm managers
+        "cluster_nodes": str(Cluster.nodes),
+        "cluster_managers": str(Cluster.managers),
     }
     try:
         topo = load()
@@ -76,6 +81,8 @@ def defaults() -> dict[str, str]:
         delay_ms=str(topo.clients.delay_ms),
         limit=str(topo.clients.limit),
         consumer_port=str(topo.consumer.port),
+        cluster_nodes=str(topo.cluster.nodes),
+        cluster_managers=str(topo.cluster.managers),
     )
     return values
 

@@ -149,6 +149,23 @@ class Swarm:
     max_ingest_replicas: int = 8
 
 
+# Each node is a whole Docker engine (about 100 MB of memory idle, before any task runs).
+MAX_CLUSTER_NODES = 9
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The local cluster (`invoke cluster.*`): node containers each running a Docker engine."""
+
+    nodes: int = 3
+    managers: int = 1
+    network: str = "ese-cluster"
+    node_prefix: str = "ese-node-"  # node N is <prefix>N: container, hostname and swarm node
+    registry: str = "ese-registry"
+    edge_label: str = "ese.edge"  # node label: HAProxy and the published services run here
+    redis_label: str = "ese.redis"  # node label: Redis and its volume live here
+
+
 @dataclass(frozen=True)
 class Topology:
     backend_project: str
@@ -165,6 +182,7 @@ class Topology:
     clients: Clients
     consumer: Consumer
     swarm: Swarm = field(default_factory=Swarm)
+    cluster: Cluster = field(default_factory=Cluster)
     source: Path = field(default=TOPOLOGY_FILE, compare=False)
 
     @property
@@ -274,6 +292,7 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         clients=_build(Clients, "clients", _section(data, "clients")),
         consumer=_build(Consumer, "consumer", _section(data, "consumer")),
         swarm=_build(Swarm, "swarm", data.get("swarm") or {}),
+        cluster=_build(Cluster, "cluster", data.get("cluster") or {}),
         source=source,
     )
     validate(topo)
@@ -326,6 +345,16 @@ def validate(topo: Topology) -> None:
         )
     if sw.ingest_service in names:
         raise TopologyError(f"topology: [swarm] ingest_service {sw.ingest_service!r} is taken")
+    cl = topo.cluster
+    if not 1 <= cl.nodes <= MAX_CLUSTER_NODES:
+        raise TopologyError(
+            f"topology: [cluster] nodes must be between 1 and {MAX_CLUSTER_NODES}, got {cl.nodes}"
+        )
+    if not 1 <= cl.managers <= cl.nodes:
+        raise TopologyError(
+            f"topology: [cluster] managers must be between 1 and nodes ({cl.nodes}), "
+            f"got {cl.managers}"
+        )
 
 
 def load(path: Path | None = None) -> Topology:
