@@ -19,7 +19,7 @@ HINT = (
 def container_holding(cli: Any, port: int) -> Any | None:
     """The running container that publishes host port `port`, if one does."""
     for box in sdk.list_containers(cli, {"status": "running"}, every=False):
-        published = ((box.attrs or {}).get("NetworkSettings") or {}).get("Ports") or {}
+        published = ((box.attrs or {}).get("HostConfig") or {}).get("PortBindings") or {}
         for bindings in published.values():
             if any(str(b.get("HostPort")) == str(port) for b in bindings or []):
                 return box
@@ -48,11 +48,12 @@ def refuse_busy(
     cli: Any,
     wanted: Sequence[Published],
     own: str,
-    is_free: Callable[[int, str], bool] = ports.is_free,
-    holder: Callable[[int], str] = ports.holder,
+    is_free: Callable[[int, str], bool] | None = None,
+    holder: Callable[[int], str] | None = None,
 ) -> None:
     """An EseError for the first busy port, unless the cluster's own node `own` holds it (a
     cluster.up run again)."""
+    is_free, holder = is_free or ports.is_free, holder or ports.holder
     for p in wanted:
         if is_free(p.port, p.bind):
             continue

@@ -166,7 +166,9 @@ def wait_states(
     """Until the swarm lists each named node in its wanted state (ready, down); the seconds."""
 
     def look() -> tuple[bool, str]:
-        found = {r.name: r.state for r in rows(manager()) if r.name in wanted}
+        found: dict[str, str] = {}
+        for r in rows(manager()):  # Ready first: a stale entry of the same name may be listed
+            found.setdefault(r.name, r.state)
         seen = ", ".join(f"{n} {found.get(n, 'missing')}" for n in wanted)
         return all(found.get(n) == s for n, s in wanted.items()), seen
 
