@@ -2,7 +2,8 @@
 are Ready, an image pushed through the registry runs on node 2, a killed node goes Down and
 comes back Ready at the same address, and `down --volumes` leaves nothing.
 
-Node 1 publishes no port here (`publish=[]`), so this runs beside a compose or Swarm stack.
+Node 1 publishes one free loopback port here instead of the stack's, so this runs beside a
+compose or Swarm stack; a container published on it inside node 1 answers on this machine.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ipaddress
 import os
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,13 @@ import pytest
 from ese.cluster import network, nodes, registry, spec
 from ese.flows import cluster as flows
 from ese.topology import load
-from tests.tooling import need_binary
+from tests.tooling import free_port, need_binary
 
 pytestmark = pytest.mark.docker
 
 TIMEOUT = 240  # seconds for a node engine, the registry and the swarm to answer
 TINY = "ese-cluster-test/tiny:1"
+PROBE_PORT = free_port("127.0.0.1")  # what node 1 publishes in place of the stack's ports
 
 
 def node_ls(via: str = "ese-node-1") -> dict[str, str]:
@@ -64,7 +67,7 @@ def cluster(docker_cli: Any) -> Iterator[flows.Cluster]:
             images_mode="auto",
             build=False,
             timeout=TIMEOUT,
-            publish=[],
+            publish=[spec.Published("probe", PROBE_PORT, "127.0.0.1")],
             push_stack=False,
         )
     finally:
@@ -103,7 +106,10 @@ def test_a_node_engine_is_a_unix_socket_for_its_engines_group_only(cluster, dock
     assert sock.stat().st_mode & 0o777 == 0o660
     assert sock.stat().st_gid == flows.socket_group()
     for box in nodes.find(docker_cli, cluster.topo):
-        assert not box.attrs["NetworkSettings"]["Ports"], box.name  # nothing published here
+        ports = box.attrs["NetworkSettings"]["Ports"].values()
+        published = {(b["HostIp"], b["HostPort"]) for v in ports for b in v or []}
+        expected = {("127.0.0.1", str(PROBE_PORT))} if box.name == "ese-node-1" else set()
+        assert published == expected, box.name
         # Swarm's own ports only (manager 2377, gossip 7946): no engine API on TCP (2375/2376).
         assert listening(box) <= {spec.SWARM_PORT, 7946}, box.name
 
@@ -122,6 +128,27 @@ def test_an_image_pushed_to_the_registry_runs_on_node_2(cluster, docker_cli) -> 
         refs["TINY"], ["pulled from the registry"], entrypoint=["echo"], remove=True
     )
     assert out == b"pulled from the registry\n"
+
+
+def test_a_port_published_inside_node_1_answers_on_this_machine(cluster, docker_cli) -> None:
+    """What the stack's edge does: a container in node 1 publishes the port node 1 publishes."""
+    topo = cluster.topo
+    image = registry.find(docker_cli, topo).attrs["Config"]["Image"]
+    ref = registry.push(docker_cli, topo, {"R": image}, cluster.registry_port)["R"]
+    inner = cluster.manager.containers.run(ref, detach=True, ports={"5000/tcp": PROBE_PORT})
+    url = f"http://127.0.0.1:{PROBE_PORT}/v2/"
+    try:
+        start = time.monotonic()
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:  # refused or reset while the registry in node 1 starts
+                assert time.monotonic() - start < 30, f"{url} did not answer within 30s"
+                time.sleep(0.5)
+    finally:
+        inner.remove(force=True)
 
 
 def test_a_killed_node_goes_down_and_comes_back_ready(cluster, docker_cli) -> None:
