@@ -285,8 +285,7 @@ def down(volumes: bool, cli: Any = None) -> None:
     topo = shared.topology()
     cli = cli or host_docker()
     boxes = nodes.find(cli, topo)
-    for box in boxes:
-        nodes.remove(box, graceful=not volumes)  # volumes kept: a clean engine shutdown
+    nodes.remove(boxes, graceful=not volumes)  # volumes kept: a clean engine shutdown
     had_registry = registry.remove(cli, topo)
     had_network = network.remove(cli, topo)
     leftovers = [p.name for p in Path(spec.SOCKET_ROOT).glob(f"{topo.cluster.node_prefix}*")]
