@@ -26,7 +26,7 @@ from ese.flows import status as status_flow
 from ese.flows import swarm as swarm_flow
 from ese.flows import webclient as webclient_flow
 from ese.host import shells
-from ese.task_defaults import option
+from ese.task_defaults import helps, option
 from ese.validate import check_url
 
 
@@ -37,9 +37,6 @@ def as_exit() -> Iterator[None]:
         yield
     except EseError as exc:
         raise Exit(str(exc), code=1) from None
-
-
-IMAGES_HELP = "auto (default): official images, else local stand-ins; official; offline"
 
 
 def source(value: str | None, key: str) -> str:
@@ -57,21 +54,29 @@ def render(c: Context) -> None:
         )
 
 
-AUTH_HELP = "--no-auth: shards take requests without tokens (for the original demo's clients)"
+def verbose_option(c: Context, flag: bool) -> bool:
+    """--verbose, else ese.verbose (invoke.yaml or INVOKE_ESE_VERBOSE)."""
+    return flag or bool(option(c, None, "verbose"))
 
 
 @task(
     help={
         "build": "rebuild the ese-server image before starting",
-        "images": IMAGES_HELP,
-        "auth": AUTH_HELP,
+        **helps("images", "auth", "verbose"),
     }
 )
-def backend(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
+def backend(
+    c: Context,
+    build: bool = False,
+    images: str | None = None,
+    auth: bool = True,
+    verbose: bool = False,
+) -> None:
     """Start the backend, wait until healthy, provision Grafana, print the endpoints."""
     with as_exit():
         backend_flow.backend(
             build=build,
+            verbose=verbose_option(c, verbose),
             images_mode=option(c, images, "images"),
             auth=auth and option(c, None, "auth"),
             webclient_port=option(c, None, "webclient_port"),
@@ -84,12 +89,9 @@ def backend(c: Context, build: bool = False, images: str | None = None, auth: bo
 
 @task(
     help={
-        "clients": "number of ese-client containers (default: topology.toml, 4)",
-        "be-server": "ingest URL the clients post to (default: the LB via host.docker.internal)",
-        "delay-ms": "milliseconds between simulation ticks (default 300)",
-        "limit": "events each client sends before it stops (default 50000)",
+        **helps("clients", "be_server", "delay_ms", "limit"),
         "build": "rebuild the ese-client image first",
-        "images": IMAGES_HELP,
+        **helps("images", "verbose"),
     }
 )
 def frontend(
@@ -100,6 +102,7 @@ def frontend(
     limit: str | None = None,
     build: bool = False,
     images: str | None = None,
+    verbose: bool = False,
 ) -> None:
     """Start N simulator containers (project ese-frontend) against the load balancer."""
     with as_exit():
@@ -111,6 +114,7 @@ def frontend(
             build=build,
             images_mode=option(c, images, "images"),
             be_server_flag=source(be_server, "be_server"),
+            verbose=verbose_option(c, verbose),
         )
 
 
@@ -118,9 +122,9 @@ def frontend(
     help={
         "remote": "read from this machine's LAN IPv4 (for consumers on other machines)",
         "server-url": "live-events URL to poll, used as given",
-        "port": "host port of the dashboard (default 8501)",
+        **helps("consumer_port"),
         "build": "rebuild the ese-consumer image first",
-        "images": IMAGES_HELP,
+        **helps("images", "verbose"),
     }
 )
 def consumer(
@@ -130,6 +134,7 @@ def consumer(
     port: str | None = None,
     build: bool = False,
     images: str | None = None,
+    verbose: bool = False,
 ) -> None:
     """Run the ese-consumer Streamlit container and print its URLs."""
     with as_exit():
@@ -139,25 +144,30 @@ def consumer(
             port=option(c, port, "consumer_port"),
             build=build,
             images_mode=option(c, images, "images"),
+            verbose=verbose_option(c, verbose),
         )
 
 
-@task(
-    help={"build": "rebuild every image before starting", "images": IMAGES_HELP, "auth": AUTH_HELP}
-)
-def up(c: Context, build: bool = False, images: str | None = None, auth: bool = True) -> None:
+@task(help={"build": "rebuild every image before starting", **helps("images", "auth", "verbose")})
+def up(
+    c: Context,
+    build: bool = False,
+    images: str | None = None,
+    auth: bool = True,
+    verbose: bool = False,
+) -> None:
     """Bring up everything: backend, frontend and consumer."""
-    backend(c, build=build, images=images, auth=auth)
-    frontend(c, build=build, images=images)
-    consumer(c, build=build, images=images)
+    backend(c, build=build, images=images, auth=auth, verbose=verbose)
+    frontend(c, build=build, images=images, verbose=verbose)
+    consumer(c, build=build, images=images, verbose=verbose)
 
 
 @task(
     help={
-        "port": "host port of the page (default 3006, the original app's)",
-        "be-server": "where the browser posts (default: the load balancer, http://localhost:8100)",
+        **helps("webclient_port"),
+        "be-server": "where the browser posts (default: the load balancer on localhost)",
         "build": "rebuild the ese-client image first",
-        "images": IMAGES_HELP,
+        **helps("images", "verbose"),
     }
 )
 def webclient(
@@ -166,15 +176,18 @@ def webclient(
     be_server: str | None = None,
     build: bool = False,
     images: str | None = None,
+    verbose: bool = False,
 ) -> None:
     """Serve the click-through page that posts events from your browser."""
     with as_exit():
         url = check_url(be_server or shared.browser_be_server(shared.topology()), "--be-server")
         webclient_flow.webclient(
             port=option(c, port, "webclient_port"),
+            allowed_port=option(c, None, "webclient_port"),
             be_server=url,
             build=build,
             images_mode=option(c, images, "images"),
+            verbose=verbose_option(c, verbose),
         )
 
 
@@ -200,7 +213,7 @@ def status(c: Context) -> None:
         "service": "only this service (e.g. grafana-server, ese-client, ese-consumer); "
         "default: every backend service",
         "follow": "keep streaming new lines",
-        "tail": "lines of history to show first (default 200)",
+        **helps("log_tail"),
     },
 )
 def logs(
@@ -213,7 +226,7 @@ def logs(
 
 @task(
     help={
-        "url": "Grafana base URL (default http://127.0.0.1:3000)",
+        **helps("grafana_url"),
         "user": "admin user (default: GRAFANA_ADMIN_USER in docker/.env)",
         "password": "admin password (default: GRAFANA_ADMIN_PASSWORD in docker/.env)",
         "dashboard": "dashboard JSON file to provision (default grafana/dashboard.json)",
@@ -241,7 +254,7 @@ def grafana(
 @task(
     help={
         "shell": "powershell, cmd, bash, zsh or fish (default: the shell you run invoke from)",
-        "be-server": "value to set (default: the LB via host.docker.internal)",
+        **helps("be_server"),
     }
 )
 def env(c: Context, shell: str | None = None, be_server: str | None = None) -> None:
@@ -251,7 +264,7 @@ def env(c: Context, shell: str | None = None, be_server: str | None = None) -> N
         print(shells.set_line(shell or shells.detect(), value))
 
 
-@task(help={"images": IMAGES_HELP})
+@task(help=helps("images"))
 def doctor(c: Context, images: str | None = None) -> None:
     """Check Docker, compose, the image registry, free ports, the LAN IP and free disk."""
     with as_exit():
@@ -271,7 +284,7 @@ ns = Collection(
         "build": "rebuild the ese-server image first (as `invoke backend --build`)",
         "replicas": "ingest replicas (default: the running count, else topology.toml)",
         "registry": "HOST:PORT of a registry every node reaches: push local images there",
-        "images": IMAGES_HELP,
+        **helps("images"),
     },
 )
 def swarm_up(
@@ -323,11 +336,8 @@ ns.add_collection(Collection("swarm", swarm_up, swarm_scale, swarm_down))
 @task(
     name="up",
     help={
-        "nodes": "node containers, each running its own Docker engine (default 3, topology.toml)",
-        "managers": "of them, swarm managers: nodes 1..N (default 1; 3 keep a majority when one "
-        "is lost)",
         "build": "rebuild the ese-server image before pushing it to the cluster's registry",
-        "images": IMAGES_HELP,
+        **helps("cluster_nodes", "cluster_managers", "images"),
     },
 )
 def cluster_up(
@@ -349,14 +359,14 @@ def cluster_up(
 
 
 @task(name="kill", help={"node": "the node container to kill, e.g. ese-node-2"})
-def cluster_kill(c: Context, node: str) -> None:
+def cluster_kill(c: Context, node: str | None = None) -> None:
     """SIGKILL a node container, as if the machine were lost."""
     with as_exit():
         cluster_flow.kill(node)
 
 
 @task(name="start", help={"node": "the node container to start again, e.g. ese-node-2"})
-def cluster_start(c: Context, node: str) -> None:
+def cluster_start(c: Context, node: str | None = None) -> None:
     """Start a node container again and wait until it is Ready in its swarm."""
     with as_exit():
         cluster_flow.start(node, timeout=option(c, None, "health_timeout"))

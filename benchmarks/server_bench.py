@@ -18,8 +18,8 @@ validation, idempotency ids on every event, /stats counters and metrics all on),
 The load generator (benchmarks/loadgen.py) runs as a separate process.
 
 `--redis-client redis-py` runs the shard on redis-py's asyncio client instead of the project's
-own (ESE_BENCH_REDIS_CLIENT, a benchmark-only switch; redis-py is a dev dependency), to measure
-what the own client is worth; give both names to measure both in one run.
+own (benchmarks/redis_py_client.py injects it; redis-py is a dev dependency), to measure what
+the own client is worth; give both names to measure both in one run.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ from ese.host.processes import TimedOut, stop_process, wait_until
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# How to start a shard on each Redis client: the server itself, or the benchmark's launcher
+# that injects redis-py's client into it.
+SHARD_COMMANDS = {
+    "ese": ["-m", "ese_server"],
+    "redis-py": [str(HERE / "redis_py_client.py")],
+}
 
 
 def wait_for(check: Any, what: str, timeout: float = 20.0) -> None:
@@ -215,12 +221,11 @@ def bench_shard(
             "ESE_ROLE": "all",
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "ESE_HOST": "127.0.0.1",
-            "ESE_BENCH_REDIS_CLIENT": client,
         }
     )
     result: dict[str, Any] = {"redis_client": client}
     shard = subprocess.Popen(
-        [sys.executable, "-m", "ese_server"],
+        [sys.executable, *SHARD_COMMANDS[client]],
         env=env,
         cwd=str(REPO),
         stdout=subprocess.DEVNULL,
@@ -355,7 +360,7 @@ def main() -> int:
     parser.add_argument(
         "--redis-client",
         nargs="+",
-        choices=("ese", "redis-py"),
+        choices=tuple(SHARD_COMMANDS),
         default=["ese"],
         help="the shard's Redis client: the project's own (ese) and/or redis-py's asyncio\n"
         "client; each gets a fresh shard and every phase, one after the other",

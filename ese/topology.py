@@ -147,6 +147,66 @@ class Swarm:
     ingest_replicas: int = 2
     # HAProxy's server-template slots: the most ingest replicas the balancer can route to.
     max_ingest_replicas: int = 8
+    # node-exporter: a global service, one task (and one scrape target) per node.
+    node_exporter_service: str = "node-exporter"
+    node_exporter_port: int = 9100
+    # Node label (value "true") that pins the edge (HAProxy, published ports).
+    edge_label: str = "ese.edge"
+    # The event store, replicated: a master and `redis_replicas` replicas, services
+    # <redis_service>-1.. (the first is the first master), each pinned by its own node label
+    # <redis_label>-<n> so that each lands on its own node with its own volume.
+    redis_service: str = "redis"
+    redis_label: str = "ese.redis"
+    redis_replicas: int = 2
+    # WAIT: a shard answers 2xx for an append once this many replicas hold it. None: 1 where
+    # there are replicas, 0 where there are none (resolved by `parse`).
+    ack_replicas: int | None = None
+    # A master accepts writes only while a replica acknowledged within this many seconds
+    # (Redis' min-replicas-max-lag, with min-replicas-to-write 1).
+    min_replicas_max_lag: int = 5
+
+    @property
+    def redis_services(self) -> tuple[str, ...]:
+        """The Redis services of the stack, the first master first."""
+        return tuple(f"{self.redis_service}-{n}" for n in range(1, self.redis_replicas + 2))
+
+    @property
+    def acks(self) -> int:
+        """The acknowledgement level the shards run with (`ack_replicas` resolved)."""
+        if self.ack_replicas is not None:
+            return self.ack_replicas
+        return 1 if self.redis_replicas else 0
+
+
+@dataclass(frozen=True)
+class Sentinel:
+    """Redis Sentinel in the Swarm stack: watches the master and fails over to a replica.
+
+    Only where there are replicas (`[swarm] redis_replicas` > 0); the compose stack has none.
+    """
+
+    service: str = "sentinel"  # services <service>-1..<instances>
+    label: str = "ese.sentinel"  # node label <label>-<n> pins Sentinel n
+    instances: int = 3
+    port: int = 26379
+    master_name: str = "ese"
+    # Sentinels that must agree the master is down before one of them fails over.
+    quorum: int = 2
+    # How long the master may not answer before a Sentinel calls it down.
+    down_after_ms: int = 3000
+    # How long a failover may take before another Sentinel may try again (twice this).
+    failover_timeout_ms: int = 10000
+    # A second redis_exporter, without the Redis password: the Sentinels have none.
+    exporter: str = "sentinel-exporter"
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(f"{self.service}-{n}" for n in range(1, self.instances + 1))
+
+    @property
+    def addresses(self) -> str:
+        """The Sentinels as the shards take them (ESE_REDIS_SENTINELS)."""
+        return " ".join(f"{name}:{self.port}" for name in self.services)
 
 
 # Each node is a whole Docker engine (about 100 MB of memory idle, before any task runs).
@@ -162,8 +222,6 @@ class Cluster:
     network: str = "ese-cluster"
     node_prefix: str = "ese-node-"  # node N is <prefix>N: container, hostname and swarm node
     registry: str = "ese-registry"
-    edge_label: str = "ese.edge"  # node label: HAProxy and the published services run here
-    redis_label: str = "ese.redis"  # node label: Redis and its volume live here
 
 
 @dataclass(frozen=True)
@@ -182,6 +240,7 @@ class Topology:
     clients: Clients
     consumer: Consumer
     swarm: Swarm = field(default_factory=Swarm)
+    sentinel: Sentinel = field(default_factory=Sentinel)
     cluster: Cluster = field(default_factory=Cluster)
     source: Path = field(default=TOPOLOGY_FILE, compare=False)
 
@@ -270,6 +329,7 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         "ese_consumer",
         "redis_exporter",
         "alertmanager",
+        "node_exporter",
     } - images.keys()
     if missing:
         raise TopologyError(f"topology: [images] lacks {', '.join(sorted(missing))}")
@@ -292,6 +352,7 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         clients=_build(Clients, "clients", _section(data, "clients")),
         consumer=_build(Consumer, "consumer", _section(data, "consumer")),
         swarm=_build(Swarm, "swarm", data.get("swarm") or {}),
+        sentinel=_build(Sentinel, "sentinel", data.get("sentinel") or {}),
         cluster=_build(Cluster, "cluster", data.get("cluster") or {}),
         source=source,
     )
@@ -345,6 +406,7 @@ def validate(topo: Topology) -> None:
         )
     if sw.ingest_service in names:
         raise TopologyError(f"topology: [swarm] ingest_service {sw.ingest_service!r} is taken")
+    _validate_replication(topo, [*names, sw.ingest_service, sw.node_exporter_service])
     cl = topo.cluster
     if not 1 <= cl.nodes <= MAX_CLUSTER_NODES:
         raise TopologyError(
@@ -354,6 +416,63 @@ def validate(topo: Topology) -> None:
         raise TopologyError(
             f"topology: [cluster] managers must be between 1 and nodes ({cl.nodes}), "
             f"got {cl.managers}"
+        )
+
+
+# Names that go into Docker service names, node labels and the Redis/Sentinel start scripts
+# unquoted: keep them to the characters all three take.
+_SERVICE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+MAX_REDIS_REPLICAS = 6
+
+
+def _int_in(where: str, key: str, value: object, low: int, high: int, hint: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TopologyError(
+            f"topology: [{where}] {key} must be a whole number from {low} to {high}, "
+            f"got {value!r}{hint}"
+        )
+
+
+def _validate_replication(topo: Topology, taken: list[str]) -> None:
+    """The Swarm stack's Redis replicas, acknowledgement level and Sentinels."""
+    sw, sen = topo.swarm, topo.sentinel
+    _int_in("swarm", "redis_replicas", sw.redis_replicas, 0, MAX_REDIS_REPLICAS)
+    if sw.ack_replicas is not None:
+        _int_in(
+            "swarm",
+            "ack_replicas",
+            sw.ack_replicas,
+            0,
+            sw.redis_replicas,
+            f" (at most redis_replicas, {sw.redis_replicas}: WAIT cannot count more)",
+        )
+    _int_in("swarm", "min_replicas_max_lag", sw.min_replicas_max_lag, 1, 3600, " (seconds)")
+    _int_in("sentinel", "instances", sen.instances, 1, 9)
+    _int_in("sentinel", "quorum", sen.quorum, 1, sen.instances, " (at most instances)")
+    _int_in("sentinel", "port", sen.port, 1, 65535)
+    _int_in("sentinel", "down_after_ms", sen.down_after_ms, 100, 600_000)
+    _int_in("sentinel", "failover_timeout_ms", sen.failover_timeout_ms, 1000, 3_600_000)
+    for where, key, value, pattern in (
+        ("swarm", "redis_service", sw.redis_service, _SERVICE_NAME),
+        ("sentinel", "service", sen.service, _SERVICE_NAME),
+        ("sentinel", "exporter", sen.exporter, _SERVICE_NAME),
+        ("swarm", "edge_label", sw.edge_label, _LABEL_NAME),
+        ("swarm", "redis_label", sw.redis_label, _LABEL_NAME),
+        ("sentinel", "label", sen.label, _LABEL_NAME),
+        ("sentinel", "master_name", sen.master_name, _LABEL_NAME),
+    ):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise TopologyError(
+                f"topology: [{where}] {key} {value!r} may hold only letters, digits and "
+                f"{'-' if pattern is _SERVICE_NAME else '. _ -'} (lower case for a service)"
+            )
+    ours = [*sw.redis_services, *sen.services, sen.exporter]
+    clash = sorted({n for n in ours if n in taken or ours.count(n) > 1})
+    if clash:
+        raise TopologyError(
+            f"topology: Swarm service names used twice: {', '.join(clash)}; change [swarm] "
+            "redis_service or [sentinel] service/exporter"
         )
 
 

@@ -26,7 +26,7 @@ from ese.kit import KitError
 from ese.kit.build import DEFAULT_EXTRAS, Options, build_all
 from ese.kit.catalog import BY_NAME, IMAGES, env_lines, env_overrides, with_parents
 from ese.kit.debian import Mirrors, host_mirrors
-from ese.kit.engine import image_id, require_engine
+from ese.kit.image_builds import image_id, require_engine
 from ese.kit.smoke import run as smoke
 
 

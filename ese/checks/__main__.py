@@ -2,6 +2,6 @@
 
 import sys
 
-from ese.checks.configs import main
+from ese.checks.run import main
 
 sys.exit(main())

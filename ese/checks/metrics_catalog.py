@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import importlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ese.checks.promql import exposed_names
+from ese.checks.tools import Missing, tool_image
 from ese.errors import EseError
 from ese.host import sdk
 from ese.host.ports import free_port
@@ -32,6 +34,8 @@ PROMETHEUS_BUILTINS = {"up", "scrape_duration_seconds", "scrape_samples_scraped"
 PROMETHEUS_RULE_SERIES = {"ALERTS", "ALERTS_FOR_STATE"}
 # redis_exporter's binary: Debian's package name, then upstream's.
 REDIS_EXPORTER_BINARIES = ("prometheus-redis-exporter", "redis_exporter")
+# node-exporter's likewise (the Swarm stack's per-node metrics).
+NODE_EXPORTER_BINARIES = ("prometheus-node-exporter", "node_exporter")
 
 
 def _scrape(url: str, timeout: float) -> str:
@@ -59,6 +63,16 @@ def _process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _metrics_of(proc: subprocess.Popen[bytes], url: str, what: str, timeout: float) -> str:
+    """The /metrics text `proc` serves at `url`; a RuntimeError with its last words if not."""
+    try:
+        return _scrape(url, timeout)
+    except RuntimeError:
+        exited = proc.poll() is not None and proc.stderr is not None
+        err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
+        raise RuntimeError(f"{what} did not serve /metrics; {err}".strip()) from None
 
 
 @contextlib.contextmanager
@@ -97,12 +111,7 @@ def ese_server_metrics(timeout: float = 30) -> set[str]:
         "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
     with _process([sys.executable, "-m", "ese_server"], env) as proc:
-        try:
-            text = _scrape(f"http://127.0.0.1:{port}/metrics", timeout)
-        except RuntimeError:
-            exited = proc.poll() is not None and proc.stderr is not None
-            err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
-            raise RuntimeError(f"ese-server did not serve /metrics; {err}".strip()) from None
+        text = _metrics_of(proc, f"http://127.0.0.1:{port}/metrics", "ese-server", timeout)
     return exposed_names(text)
 
 
@@ -161,51 +170,128 @@ def _redis_call(port: int, timeout: float, *commands: tuple[str, ...]) -> None:
         raise RuntimeError(str(exc)) from None
 
 
-def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 30) -> set[str]:
-    """Names redis_exporter exposes, from the real exporter watching a real redis-server.
+def _redis_argv(redis_bin: str, port: int, password: str, data: Path) -> list[str]:
+    """A throw-away redis-server on loopback, bounded and with a password as in the stack."""
+    data.mkdir()
+    return [
+        redis_bin,
+        *("--port", str(port), "--bind", "127.0.0.1", "--requirepass", password),
+        *("--masterauth", password, "--maxmemory", "64mb", "--maxmemory-policy", "noeviction"),
+        *("--save", "", "--appendonly", "no", "--dir", str(data)),
+    ]
 
-    Redis runs as in the stack (password, maxmemory) with the shards' stream key present, so
-    the stream metrics (REDIS_EXPORTER_CHECK_SINGLE_STREAMS) are in the answer too.
+
+def _answer_with(url: str, needle: str, what: str, timeout: float) -> str:
+    """The exporter's answer at `url` once it holds `needle` (an exporter answers at once,
+    with redis_up 0, while its Redis is still starting)."""
+
+    def answer() -> str:
+        text = _scrape(url, 5)
+        return text if needle in text else ""
+
+    try:
+        return wait_until(answer, timeout, what, 0.2, retry=RuntimeError)
+    except TimedOut as exc:
+        raise RuntimeError(str(exc)) from None
+
+
+def redis_exporter_metrics(exporter_bin: str, redis_bin: str, timeout: float = 30) -> set[str]:
+    """Names redis_exporter exposes, from the real exporter watching real Redis processes.
+
+    As the stacks run them: a master with a password and maxmemory and the shards' stream key
+    (so the stream metrics, REDIS_EXPORTER_CHECK_SINGLE_STREAMS, are in the answer), read as
+    compose does (REDIS_ADDR, /metrics); a replica of it, read as the Swarm stack does
+    (/scrape?target=), for the replication series only a master with a replica (lag, offsets)
+    or a replica (its link) exports; and a Sentinel watching them, read by a second exporter
+    without a password, for the Sentinel's view.
     """
-    redis_port, exporter_port, password = free_port(), free_port(), "configcheck"
+    master, replica, sentinel = free_port(), free_port(), free_port()
+    exporter, sentinel_exporter, password = free_port(), free_port(), "configcheck"
     with tempfile.TemporaryDirectory() as tmp:
-        redis_cmd = [
-            redis_bin,
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--requirepass",
-            password,
-            "--maxmemory",
-            "64mb",
-            "--maxmemory-policy",
-            "noeviction",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tmp,
-        ]
+        root = Path(tmp)
+        conf = root / "sentinel.conf"
+        conf.write_text(
+            f"port {sentinel}\nbind 127.0.0.1\ndir {tmp}\n"
+            f"sentinel monitor ese 127.0.0.1 {master} 1\nsentinel auth-pass ese {password}\n",
+            encoding="utf-8",
+        )
+        replica_argv = _redis_argv(redis_bin, replica, password, root / "replica")
         env = {
             **os.environ,
-            "REDIS_ADDR": f"redis://127.0.0.1:{redis_port}",
+            "REDIS_ADDR": f"redis://127.0.0.1:{master}",
             "REDIS_PASSWORD": password,
-            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{exporter_port}",
+            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{exporter}",
             "REDIS_EXPORTER_CHECK_SINGLE_STREAMS": STREAM_KEY,
         }
-        with _process(redis_cmd):
-            _redis_call(
-                redis_port, timeout, ("AUTH", password), ("XADD", STREAM_KEY, "*", "e", "{}")
+        plain = {
+            **{k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"},
+            "REDIS_ADDR": "",
+            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{sentinel_exporter}",
+        }
+        with contextlib.ExitStack() as running:
+            running.enter_context(_process(_redis_argv(redis_bin, master, password, root / "m")))
+            _redis_call(master, timeout, ("AUTH", password), ("XADD", STREAM_KEY, "*", "e", "{}"))
+            running.enter_context(
+                _process([*replica_argv, "--replicaof", "127.0.0.1", str(master)])
             )
-            with _process([exporter_bin], env) as proc:
-                try:
-                    text = _scrape(f"http://127.0.0.1:{exporter_port}/metrics", timeout)
-                except RuntimeError:
-                    exited = proc.poll() is not None and proc.stderr is not None
-                    err = proc.stderr.read().decode(errors="replace")[-500:] if exited else ""  # type: ignore[union-attr]
-                    raise RuntimeError(f"redis_exporter did not serve /metrics; {err}") from None
-    if "redis_up 1" not in text:
+            running.enter_context(_process([redis_bin, str(conf), "--sentinel"]))
+            proc = running.enter_context(_process([exporter_bin], env))
+            url = f"http://127.0.0.1:{exporter}"
+            _metrics_of(proc, f"{url}/metrics", "redis_exporter", timeout)
+            texts = [
+                _answer_with(f"{url}/metrics", "redis_connected_slaves 1", "a replica", timeout),
+                _answer_with(
+                    f"{url}/scrape?target=redis://127.0.0.1:{replica}",
+                    "redis_master_link_up{",
+                    "the replica's metrics",
+                    timeout,
+                ),
+            ]
+            running.enter_context(_process([exporter_bin], plain))
+            texts.append(
+                _answer_with(
+                    f"http://127.0.0.1:{sentinel_exporter}/scrape?target=redis://127.0.0.1:{sentinel}",
+                    "redis_sentinel_master_ok_slaves{",
+                    "the Sentinel's metrics",
+                    timeout,
+                )
+            )
+    if "redis_up 1" not in texts[0]:
         raise RuntimeError("redis_exporter could not reach the redis-server it was given")
+    return set().union(*(exposed_names(text) for text in texts))
+
+
+def node_exporter_metrics(exporter_bin: str, timeout: float = 30) -> set[str]:
+    """Names node-exporter exposes, from the real exporter reading this machine."""
+    port = free_port()
+    with _process([exporter_bin, f"--web.listen-address=127.0.0.1:{port}"]) as proc:
+        text = _metrics_of(proc, f"http://127.0.0.1:{port}/metrics", "node-exporter", timeout)
     return exposed_names(text)
+
+
+def live_metrics(topo: Topology) -> set[str] | Missing:
+    """Every metric name the stack's processes export, read from real ones, plus the series
+    Prometheus writes itself; Missing when a tool to run them is not here."""
+    haproxy_bin = shutil.which("haproxy")
+    image = None if haproxy_bin else tool_image(topo, "haproxy")
+    if haproxy_bin is None and image is None:
+        return Missing("haproxy", "needed to read its exporter's metric names; or run Docker")
+    exporter = next(filter(None, map(shutil.which, REDIS_EXPORTER_BINARIES)), None)
+    redis_server = shutil.which("redis-server")
+    if exporter is None or redis_server is None:
+        return Missing(
+            "prometheus-redis-exporter and redis-server",
+            "needed to read redis_exporter's metric names; apt-get install "
+            "prometheus-redis-exporter redis-server (brew install redis_exporter redis)",
+        )
+    node_exporter = next(filter(None, map(shutil.which, NODE_EXPORTER_BINARIES)), None)
+    if node_exporter is None:
+        return Missing(
+            "prometheus-node-exporter",
+            "needed to read node-exporter's metric names; apt-get install "
+            "prometheus-node-exporter (brew install node_exporter)",
+        )
+    known = ese_server_metrics() | haproxy_metrics(topo, haproxy_bin, image)
+    known |= redis_exporter_metrics(exporter, redis_server)
+    known |= node_exporter_metrics(node_exporter)
+    return known | PROMETHEUS_BUILTINS | PROMETHEUS_RULE_SERIES

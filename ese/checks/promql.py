@@ -1,4 +1,5 @@
-"""Just enough PromQL and exposition-format parsing to check the dashboard's queries."""
+"""Just enough PromQL and exposition-format parsing to check the dashboard's queries and the
+alert rules: the metric names they read, and counters read without rate()."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ import re
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _MATCHERS = re.compile(r"\{[^}]*\}")
 _RANGE = re.compile(r"\[[^\]]*\]")
-_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+# group_left and group_right may stand without a label list; the others never do.
+_GROUPING = re.compile(
+    r"\b(?:(?:by|without|on|ignoring)\s*\([^)]*\)|group_(?:left|right)(?:\s*\([^)]*\))?)"
+)
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_:])\d+(?:\.\d+)?(?:e[+-]?\d+)?(?:ms|[smhdwy])?")
 _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
+# Counters by naming convention, plus the original demo's four (they carry no suffix).
+_COUNTER = re.compile(
+    r"\b([a-z_:][a-z0-9_:]*(?:_total|_count|_bucket|_sum)|health_ping_count|add_event_ping_count"
+    r"|add_events_ping_count|get_events_ping_count)\b(?!\s*\()"
+)
+_RATE_FUNCS = {"rate", "increase", "irate"}
 
 # Suffixes each metric type adds to its samples in the text exposition format.
 _SUFFIXES = {
@@ -36,6 +46,17 @@ def metric_names(expr: str) -> set[str]:
             continue
         names.add(match.group())
     return names
+
+
+def bare_counters(expr: str) -> set[str]:
+    """Counters in `expr` that are not the direct argument of rate(), increase() or irate()."""
+    bare = set()
+    for match in _COUNTER.finditer(expr):
+        before = expr[: match.start()].rstrip()
+        func = re.search(r"(\w+)\s*\($", before)
+        if func is None or func.group(1) not in _RATE_FUNCS:
+            bare.add(match.group(1))
+    return bare
 
 
 def exposed_names(exposition: str) -> set[str]:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ese.cluster import calls, spec
+from ese.cluster import spec
 from ese.engine import waits
+from ese.swarm import calls
 from ese.swarm.state import node_state
 
 
@@ -61,17 +62,19 @@ def rows(manager: Any) -> list[NodeRow]:
 
 
 def leave(client: Any, name: str) -> None:
-    calls.act(
-        f"{calls.on(spec.docker_host(name))} swarm leave --force",
+    calls.call(
+        f"{spec.on(spec.docker_host(name))} swarm leave --force",
         lambda: client.swarm.leave(force=True),
+        hint=spec.AGAIN,
     )
 
 
 def init(client: Any, name: str, address: str) -> None:
-    shown = f"{calls.on(spec.docker_host(name))} swarm init --advertise-addr {address}"
-    calls.act(
+    shown = f"{spec.on(spec.docker_host(name))} swarm init --advertise-addr {address}"
+    calls.call(
         shown,
         lambda: client.swarm.init(advertise_addr=address, listen_addr=f"0.0.0.0:{spec.SWARM_PORT}"),
+        hint=spec.AGAIN,
     )
 
 
@@ -106,19 +109,20 @@ def join(
     # A node of this name that left (its volume lost) is still listed, Down: drop it first.
     for row in rows(manager):
         if row.name == name and not row.ready:
-            calls.act(
+            calls.call(
                 f"docker node rm --force {row.node_id}",
                 partial(manager.api.remove_node, row.node_id, force=True),
+                hint=spec.AGAIN,
             )
     token = (manager.swarm.attrs.get("JoinTokens") or {})[
         "Manager" if role == "manager" else "Worker"
     ]
     remote = f"{first_address}:{spec.SWARM_PORT}"
     shown = (
-        f"{calls.on(spec.docker_host(name))} swarm join --advertise-addr {address} "
+        f"{spec.on(spec.docker_host(name))} swarm join --advertise-addr {address} "
         f"--token <{role} token> {remote}"
     )
-    calls.act(
+    calls.call(
         shown,
         lambda: client.swarm.join(
             remote_addrs=[remote],
@@ -126,6 +130,7 @@ def join(
             advertise_addr=address,
             listen_addr=f"0.0.0.0:{spec.SWARM_PORT}",
         ),
+        hint=spec.AGAIN,
     )
 
 
@@ -153,7 +158,7 @@ def set_roles_and_labels(
             ["docker node update", f"--role {roles[row.name]}", *added, *dropped, row.name]
         )
         new_spec = {**current, "Role": roles[row.name], "Labels": want}
-        calls.act(shown, partial(node.update, new_spec))
+        calls.call(shown, partial(node.update, new_spec), hint=spec.AGAIN)
 
 
 def wait_states(
@@ -201,6 +206,6 @@ def form(
     manager.swarm.reload()
     for number, name in enumerate(names[1:], start=2):
         join(manager, clients[name], name, plan.node(number), roles[name], plan.node(1))
-    wait_states(lambda: manager, {n: "ready" for n in names}, timeout, calls.AGAIN)
+    wait_states(lambda: manager, {n: "ready" for n in names}, timeout, spec.AGAIN)
     set_roles_and_labels(manager, names, roles, labels, owned)
     return manager

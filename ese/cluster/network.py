@@ -6,8 +6,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ese.cluster import calls, spec
+from ese.cluster import spec
 from ese.errors import EseError
+from ese.swarm import calls
 from ese.topology import Topology
 
 
@@ -53,13 +54,14 @@ def ensure(cli: Any, topo: Topology, remembered: str = "") -> spec.Addresses:
             return plan
         except EseError:
             print(f"{remembered} is taken now: the swarm is formed again on another subnet")
-    scout = calls.act(
+    scout = calls.call(
         f"docker network create {name}  (to learn the subnet the engine picks)",
         lambda: cli.networks.create(name, driver="bridge", labels=_labels(topo)),
+        hint=spec.AGAIN,
     )
     scout.reload()
     subnet, gateway = _ipam(scout)
-    calls.act(f"docker network rm {name}", scout.remove)
+    calls.call(f"docker network rm {name}", scout.remove, hint=spec.AGAIN)
     try:
         plan = spec.addresses(subnet, gateway)
     except ValueError as exc:
@@ -79,8 +81,10 @@ def _create(cli: Any, topo: Topology, plan: spec.Addresses) -> None:
         f"docker network create --subnet {plan.subnet} --ip-range {plan.ip_range} "
         f"--gateway {plan.gateway} --label {spec.CLUSTER_LABEL}={name} {name}"
     )
-    calls.act(
-        shown, lambda: cli.networks.create(name, driver="bridge", ipam=ipam, labels=_labels(topo))
+    calls.call(
+        shown,
+        lambda: cli.networks.create(name, driver="bridge", ipam=ipam, labels=_labels(topo)),
+        hint=spec.AGAIN,
     )
 
 
@@ -89,5 +93,5 @@ def remove(cli: Any, topo: Topology) -> bool:
     net = find(cli, topo)
     if net is None:
         return False
-    calls.act(f"docker network rm {net.name}", net.remove)
+    calls.call(f"docker network rm {net.name}", net.remove, hint=spec.AGAIN)
     return True

@@ -14,9 +14,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ese.cluster import calls, privileges, spec
+from ese.cluster import privileges, spec
 from ese.errors import EseError
 from ese.kit import IMAGES_DIR
+from ese.swarm import calls
 from ese.topology import Topology
 
 # The entry point that readies cgroups for the nested engine: the kit's node image has it, and
@@ -70,9 +71,10 @@ def volume(cli: Any, topo: Topology, name: str, role: str, subnet: str = "") -> 
     except errors.NotFound:
         marks = labels(topo, role) | ({spec.SUBNET_LABEL: subnet} if subnet else {})
         shown = " ".join(f"--label {k}={v}" for k, v in marks.items())
-        calls.act(
+        calls.call(
             f"docker volume create {shown} {name}",
             lambda: cli.volumes.create(name, labels=marks),
+            hint=spec.AGAIN,
         )
     return name
 
@@ -142,21 +144,24 @@ def create(
         )
         return cli.containers.get(made["Id"])
 
-    box = calls.act(shown, make)
-    calls.act(
+    box = calls.call(shown, make, hint=spec.AGAIN)
+    calls.call(
         f"docker cp {ENTRYPOINT_FILE.name} {name}:{spec.ENTRYPOINT}",
         lambda: box.put_archive(str(Path(spec.ENTRYPOINT).parent), entrypoint_archive()),
+        hint=spec.AGAIN,
     )
     return box
 
 
 def start(box: Any) -> None:
-    calls.act(f"docker start {box.name}", box.start)
+    calls.call(f"docker start {box.name}", box.start, hint=spec.AGAIN)
 
 
 def kill(box: Any) -> None:
     """SIGKILL: the machine is lost, nothing shuts down cleanly."""
-    calls.act(f"docker kill --signal KILL {box.name}", lambda: box.kill("SIGKILL"))
+    calls.call(
+        f"docker kill --signal KILL {box.name}", lambda: box.kill("SIGKILL"), hint=spec.AGAIN
+    )
 
 
 def remove(boxes: Sequence[Any], graceful: bool) -> None:
@@ -171,9 +176,11 @@ def remove(boxes: Sequence[Any], graceful: bool) -> None:
                 for stopping in [pool.submit(b.stop, timeout=STOP_SECONDS) for b in running]:
                     stopping.result()
 
-        calls.act(shown, stop_all)
+        calls.call(shown, stop_all, hint=spec.AGAIN)
     for box in boxes:
-        calls.act(f"docker rm --force {box.name}", partial(box.remove, force=True))
+        calls.call(
+            f"docker rm --force {box.name}", partial(box.remove, force=True), hint=spec.AGAIN
+        )
 
 
 def client(name: str, timeout: float = 30) -> Any:

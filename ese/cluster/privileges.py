@@ -11,8 +11,8 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ese.cluster import calls
 from ese.errors import EseError
+from ese.swarm import calls
 
 Options = Mapping[str, Any]
 PRIVILEGED: Options = {"privileged": True}

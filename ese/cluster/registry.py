@@ -15,11 +15,11 @@ from typing import Any
 
 import requests
 
-from ese.cluster import calls, nodes, spec
+from ese.cluster import nodes, spec
 from ese.errors import EseError
 from ese.host import ports
 from ese.host.processes import TimedOut, wait_until
-from ese.swarm import stack_images
+from ese.swarm import calls, stack_images
 from ese.topology import Topology
 
 CONFIG = "/etc/docker/registry/config.yml"  # the official image's, and the stand-in's
@@ -50,7 +50,7 @@ def ensure(cli: Any, topo: Topology, image: str, timeout: float) -> int:
             f"docker create --name {name} --network {net} -p 127.0.0.1:{port}:"
             f"{spec.REGISTRY_PORT} -v {data}:/var/lib/registry {image}"
         )
-        box = calls.act(
+        box = calls.call(
             shown,
             lambda: cli.containers.create(
                 image,
@@ -61,13 +61,14 @@ def ensure(cli: Any, topo: Topology, image: str, timeout: float) -> int:
                 ports={f"{spec.REGISTRY_PORT}/tcp": ("127.0.0.1", port)},
                 volumes={data: {"bind": "/var/lib/registry", "mode": "rw"}},
             ),
+            hint=spec.AGAIN,
         )
     if box.status != "running":
         nodes.start(box)
     box.reload()
     published = host_port(box)
     if published is None:
-        raise EseError(f"{name} publishes no port on 127.0.0.1", calls.AGAIN)
+        raise EseError(f"{name} publishes no port on 127.0.0.1", spec.AGAIN)
     wait_ready(published, timeout, box)
     return published
 
@@ -85,7 +86,7 @@ def wait_ready(port: int, timeout: float, box: Any) -> None:
         raise EseError(
             f"the registry {box.name} did not answer {url} within {timeout:.0f}s; "
             f"its log: {nodes.engine_log(box) or '(empty)'}",
-            calls.AGAIN,
+            spec.AGAIN,
         ) from None
 
 
@@ -120,7 +121,9 @@ def push(
 def untag(cli: Any, ref: str) -> None:
     """Remove one tag of this machine's engine (the image stays under its other names)."""
     with contextlib.suppress(EseError):  # gone already; `invoke cluster.down` sweeps the rest
-        calls.act(f"docker rmi {ref}", lambda: cli.images.remove(ref, noprune=True))
+        calls.call(
+            f"docker rmi {ref}", lambda: cli.images.remove(ref, noprune=True), hint=spec.AGAIN
+        )
 
 
 def host_tags(cli: Any, port: int) -> list[str]:
@@ -139,5 +142,5 @@ def remove(cli: Any, topo: Topology) -> bool:
     port = host_port(box)
     for tag in host_tags(cli, port) if port else []:
         untag(cli, tag)
-    calls.act(f"docker rm --force {box.name}", lambda: box.remove(force=True))
+    calls.call(f"docker rm --force {box.name}", lambda: box.remove(force=True), hint=spec.AGAIN)
     return True

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from ese.render import swarm_nodes
 from ese.topology import Topology
 
 # On every container, volume and network of the cluster; the value is the cluster's network.
@@ -135,15 +136,20 @@ def roles(names: Sequence[str], managers: int) -> dict[str, str]:
 
 
 def labels(topo: Topology, names: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Node labels the stack places by: the edge on node 1 (it publishes the ports), Redis on
-    the last node of three or more (so the store lives apart from the edge), else on node 1."""
-    out: dict[str, dict[str, str]] = {name: {} for name in names}
-    out[names[0]][topo.cluster.edge_label] = "true"
-    redis = names[-1] if len(names) >= 3 else names[0]
-    out[redis][topo.cluster.redis_label] = "true"
-    return out
+    """Node labels the stack places by, as `swarm_nodes.node_labels` deals them: node 1 is the
+    edge (it publishes the ports), Redis slot k and Sentinel k go to node k+1, wrapping."""
+    dealt = swarm_nodes.node_labels(topo, len(names))
+    return {name: dict.fromkeys(dealt[i], "true") for i, name in enumerate(names)}
 
 
 def managed_labels(topo: Topology) -> tuple[str, ...]:
     """The node labels cluster.up owns: set where `labels` says, removed elsewhere."""
-    return (topo.cluster.edge_label, topo.cluster.redis_label)
+    return tuple(swarm_nodes.node_labels(topo, 1)[0])
+
+
+AGAIN = "run `invoke cluster.down`, then `invoke cluster.up` again"
+
+
+def on(host: str) -> str:
+    """`docker -H HOST` (a node's engine), the prefix of the commands sent there."""
+    return f"docker -H {host}"

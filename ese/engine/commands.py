@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 
 from ese.errors import EseError
+from ese.kit.output import last_lines, print_tail
 
 Spawn = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -29,14 +30,20 @@ def spawn(
     env: Mapping[str, str] | None,
     capture: bool,
     timeout: float | None,
+    merge: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Start the program and wait for it (the one place a child process is started)."""
-    merged = {**os.environ, **env} if env else None
+    """Start the program and wait for it (the one place a child process is started).
+
+    `merge` captures stderr into stdout, in the order the program wrote them.
+    """
+    environment = {**os.environ, **env} if env else None
     return subprocess.run(
         list(argv),
-        env=merged,
-        capture_output=capture,
+        env=environment,
+        stdout=subprocess.PIPE if capture or merge else None,
+        stderr=subprocess.STDOUT if merge else subprocess.PIPE if capture else None,
         text=True,
+        errors="replace",  # a builder's output is not always UTF-8
         timeout=timeout,
         check=False,
     )
@@ -49,6 +56,7 @@ def run(
     check: bool = True,
     capture: bool = False,
     quiet: bool = False,
+    show_output: bool = True,
     timeout: float | None = None,
     what: str = "",
     hint: str = "read the output above",
@@ -56,28 +64,24 @@ def run(
     """Print `> command` (unless quiet), run it; a failure is an EseError when `check`.
 
     `env` is added to this process's environment for the child only (never spliced into the
-    command line), which is how every OS passes variables safely.
+    command line), which is how every OS passes variables safely. Without `show_output` the
+    program's output (stdout and stderr, in order) is kept in `stdout` instead of shown, and
+    its last lines are printed if it fails.
     """
     if not quiet:
         print(f"> {shown(argv)}", flush=True)
     try:
-        result = spawn(argv, env, capture, timeout)
+        result = spawn(argv, env, capture or not show_output, timeout, merge=not show_output)
     except FileNotFoundError:
         raise EseError(f"{argv[0]} not found", "install it or put it on PATH") from None
     except subprocess.TimeoutExpired:
         raise EseError(f"{what or argv[0]} took longer than {timeout:.0f}s", hint) from None
+    label = what or " ".join(str(a) for a in argv[:3])
+    if result.returncode != 0 and not show_output:
+        print_tail(last_lines(result.stdout or ""), label)
     if check and result.returncode != 0:
-        label = what or " ".join(str(a) for a in argv[:3])
         raise EseError(f"{label} failed (exit {result.returncode})", hint)
     return result
-
-
-def succeeds(argv: Sequence[str], timeout: float = 30) -> bool:
-    """True when the command runs and exits 0 (a probe: nothing printed, nothing raised)."""
-    try:
-        return spawn(argv, None, True, timeout).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def output(argv: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -85,4 +89,4 @@ def output(argv: Sequence[str], timeout: float = 120) -> subprocess.CompletedPro
     return spawn(argv, None, True, timeout)
 
 
-__all__ = ["Spawn", "output", "run", "shown", "spawn", "succeeds"]
+__all__ = ["Spawn", "output", "run", "shown", "spawn"]

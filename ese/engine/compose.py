@@ -16,6 +16,7 @@ from typing import Any
 
 from ese.engine import commands
 from ese.errors import EseError
+from ese.kit import output
 from ese.paths import ENV_FILE
 
 V2 = ("docker", "compose")
@@ -81,8 +82,13 @@ def docker_compose(
     env_file: Path | None = None,
     capture: bool = False,
     check: bool = True,
+    show_output: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Print and run one compose command; `env` reaches compose's environment only."""
+    """Print and run one compose command; `env` reaches compose's environment only.
+
+    Without `show_output`, compose's own lines (build steps, "Creating ... done") are kept and
+    only their last ones printed, when it fails.
+    """
     compose = compose or current()
     argv = compose.argv(project, file, list(args), env_file or ENV_FILE)
     return commands.run(
@@ -90,6 +96,37 @@ def docker_compose(
         env=env,
         check=check,
         capture=capture,
+        show_output=show_output,
         what=f"{compose.version} compose command `{' '.join(args)}`",
         hint="read the compose output above; `invoke doctor` checks Docker, compose and ports",
     )
+
+
+def build(
+    project: str,
+    file: Path,
+    service: str,
+    image: str,
+    *,
+    base: str,
+    env: Mapping[str, str] | None = None,
+    env_file: Path | None = None,
+    verbose: bool = False,
+    compose: Compose | None = None,
+) -> None:
+    """Build `image` through the compose `service` that owns its `build:`.
+
+    A line when it starts and one with its time when it ends; the builder's steps only with
+    `verbose` (their last lines are printed anyway when the build fails).
+    """
+    with output.timed(image, f"base {base}"):
+        docker_compose(
+            project,
+            file,
+            "build",
+            service,
+            env=env,
+            env_file=env_file,
+            compose=compose,
+            show_output=verbose,
+        )

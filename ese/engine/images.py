@@ -12,6 +12,7 @@ Python base chosen this way. The tasks, Nox and the kit's CLI all ask this modul
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -21,6 +22,9 @@ from typing import Any
 
 from ese.errors import EseError
 from ese.host import sdk
+from ese.kit import KitError
+from ese.kit.build import Options, build_all, missing
+from ese.kit.catalog import IMAGES, with_parents
 from ese.topology import Topology
 
 MODES = ("auto", "official", "offline")
@@ -154,13 +158,15 @@ def plan(
     why_no_kit: Callable[[], str] = kit_possible,
     only: tuple[str, ...] = (),
     dry: bool = False,
+    verbose: bool = False,
 ) -> Plan:
     """Decide (and fetch or build) the images of a run (`only` these keys when given).
 
-    `dry` decides without pulling or building anything (what `invoke doctor` shows).
+    `dry` decides without pulling or building anything (what `invoke doctor` shows); `verbose`
+    shows the whole output of the offline kit's builds.
     """
     if mode not in MODES:
-        raise EseError(f"--images {mode!r} is not a choice", "use auto, official or offline")
+        raise EseError(f"--images {mode!r} is not a choice", f"use {', '.join(MODES)}")
     registry = registry or Registry(cli, dry=dry)
     result = Plan(topo)
     need_kit: list[str] = []
@@ -193,6 +199,7 @@ def plan(
     if need_kit:
         if dry:
             build_kit = kit_tags
+        build_kit = build_kit or functools.partial(build_offline, verbose=verbose)
         # Said once per process: the first task of `invoke up` says it, the others need not.
         say = (lambda _: None) if registry.known else report
         result.choices.update(_from_kit(topo, need_kit, mode, say, build_kit, why_no_kit))
@@ -206,7 +213,7 @@ def _from_kit(
     keys: list[str],
     mode: str,
     report: Callable[[str], None],
-    build_kit: Callable[[list[str], Callable[[str], None]], dict[str, str]] | None,
+    build_kit: Callable[[list[str], Callable[[str], None]], dict[str, str]],
     why_no_kit: Callable[[], str],
 ) -> dict[str, Choice]:
     refs = [topo.images[k].default for k in keys]
@@ -219,24 +226,24 @@ def _from_kit(
         )
     if mode != "offline" and build_kit is not kit_tags:
         report(f"{NO_REGISTRY}: using local images built from Debian packages instead")
-    tags = (build_kit or build_offline)([topo.images[k].env for k in keys], report)
+    tags = build_kit([topo.images[k].env for k in keys], report)
     return {k: Choice(k, tags[topo.images[k].env], "offline") for k in keys}
 
 
 def kit_tags(envs: list[str], report: Callable[[str], None]) -> dict[str, str]:
     """The kit's tags for these `ESE_*_IMAGE` variables, building nothing."""
-    from ese.kit.catalog import IMAGES
-
     by_env = {i.env: i.tag for i in IMAGES if i.env}
     return {e: by_env.get(e, "(no offline stand-in)") for e in envs}
 
 
-def build_offline(envs: list[str], report: Callable[[str], None]) -> dict[str, str]:
-    """Build (or reuse) the kit's stand-ins for these `ESE_*_IMAGE` variables; env -> tag."""
-    from ese.kit import KitError
-    from ese.kit.build import Options, build_all, missing
-    from ese.kit.catalog import IMAGES, with_parents
+def build_offline(
+    envs: list[str], report: Callable[[str], None], verbose: bool = False
+) -> dict[str, str]:
+    """Build (or reuse) the kit's stand-ins for these `ESE_*_IMAGE` variables; env -> tag.
 
+    A line when each build starts and one with its time when it ends; the engine's output only
+    with `verbose` (its last lines are in the error when a build fails).
+    """
     by_env = {i.env: i for i in IMAGES if i.env}
     unknown = [e for e in envs if e not in by_env]
     if unknown:
@@ -253,12 +260,12 @@ def build_offline(envs: list[str], report: Callable[[str], None]) -> dict[str, s
                 "minutes, once; later runs reuse them"
             )
 
-        # One line per image while building; a warm run says only what it had to rebuild.
+        # Two lines per image built; a warm run says only what it had to rebuild.
         def rebuilt(line: str) -> None:
             if "up to date" not in line:
                 report(line)
 
-        build_all(images, Options(), report=report if stale else rebuilt, quiet=True)
+        build_all(images, Options(), report=report if stale else rebuilt, quiet=not verbose)
     except KitError as exc:
         raise EseError(
             f"building the offline images failed: {exc}", "see the lines above"

@@ -13,20 +13,25 @@ from ese.paths import BACKEND_COMPOSE
 from ese.topology import Topology
 
 
-def build(topo: Topology, plan: images.Plan, cli: Any, rebuild: bool) -> None:
-    """Build ese-server unless it is present (or always, with `rebuild`).
+def build(
+    topo: Topology, plan: images.Plan, cli: Any, rebuild: bool, verbose: bool = False
+) -> None:
+    """Build ese-server unless it is present (or always, with `rebuild`); the builder's own
+    output only with `verbose`.
 
     The other shards only name the image; building it first means compose never builds the
     same tag twice in parallel, nor tries to pull it for them.
     """
-    if not rebuild and images.present(cli, plan.ref("ese_server")):
+    image = plan.ref("ese_server")
+    if not rebuild and images.present(cli, image):
         return
-    owner = topo.shards[0].name
-    compose.docker_compose(
+    compose.build(
         topo.backend_project,
         BACKEND_COMPOSE,
-        "build",
-        owner,
-        env_file=secrets.ENV_FILE,  # looked up at call time, so tests can point it elsewhere
+        topo.shards[0].name,
+        image,
+        base=plan.ref("python_base"),
         env=plan.env(),
+        env_file=secrets.ENV_FILE,  # looked up at call time, so tests can point it elsewhere
+        verbose=verbose,
     )

@@ -10,6 +10,7 @@ from ese.errors import EseError
 from ese.flows import endpoints, provisioning, shared
 from ese.host import ports, sdk, secrets
 from ese.paths import BACKEND_COMPOSE
+from ese.render.compose_files import BACKEND_IMAGES
 from ese.render.haproxy_cfg import BACKEND, CORS_VAR
 from ese.topology import Topology
 
@@ -38,15 +39,16 @@ def backend(
     timeout: float,
     grafana_timeout: float,
     log_lines: int,
-    images_mode: str = "auto",
+    images_mode: str,
     grafana_url_override: str = "",
     auth: bool = True,
-    webclient_port: int = 3006,
+    webclient_port: int,
+    verbose: bool,
 ) -> images.Plan:
     """Bring up project ese-backend and provision Grafana; return the images it used.
 
     Without `auth` the shards take requests without tokens, as the original demo's clients
-    (which send none) need.
+    (which send none) need. Builds and compose say a line each unless `verbose`.
     """
     topo = shared.topology()
     shared.render_if_stale(topo)
@@ -55,12 +57,12 @@ def backend(
     project = topo.backend_project
     running = {i.service for i in sdk.project_containers(cli, project) if i.ok}
     check_ports(topo, running)
-    plan = shared.image_plan(topo, images_mode, cli)
-    server_image.build(topo, plan, cli, build)
+    plan = shared.image_plan(topo, images_mode, cli, only=BACKEND_IMAGES, verbose=verbose)
+    server_image.build(topo, plan, cli, build, verbose)
     lan_ip = shared.lan_or_none()  # once: the page's origins and the endpoint table
     env = {**plan.env(), **shard_env(topo, auth, webclient_port, lan_ip)}
     up = ["up", "-d", "--remove-orphans"]
-    shared.run_compose(project, BACKEND_COMPOSE, *up, env=env)
+    shared.run_compose(project, BACKEND_COMPOSE, *up, env=env, show_output=verbose)
     wait_backend(topo, cli, plan, timeout, log_lines)
     wait_routed(topo, timeout)
     provisioning.provision_after_up(topo, values, grafana_url_override, grafana_timeout, cli)

@@ -19,12 +19,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ese.cluster import calls, host_ports, membership, network, nodes, privileges, registry, spec
+from ese.cluster import host_ports, membership, network, nodes, privileges, registry, spec
 from ese.engine import images, waits
 from ese.errors import EseError
 from ese.flows import shared
 from ese.host import sdk, shells
-from ese.swarm import stack_images
+from ese.swarm import calls, stack_images
 from ese.swarm.state import node_state
 from ese.topology import Topology
 
@@ -212,23 +212,33 @@ def manager_client(topo: Topology, cli: Any, skip: str = "") -> Any | None:
     return None
 
 
-def kill(name: str, cli: Any = None) -> None:
+def _named(name: str | None, task: str) -> str:
+    if not name:
+        raise EseError("--node is required", f"e.g. invoke cluster.{task} --node ese-node-2")
+    return name
+
+
+def kill(name: str | None, cli: Any = None) -> None:
     """SIGKILL a node container: a machine lost."""
+    name = _named(name, "kill")
     topo = shared.topology()
     cli = cli or host_docker()
     box = nodes.get(cli, topo, name)
     if box.status != "running":
-        print(f"{name} is not running ({box.status}); `invoke cluster.start {name}` starts it")
+        print(
+            f"{name} is not running ({box.status}); `invoke cluster.start --node {name}` starts it"
+        )
         return
     nodes.kill(box)
     print(
         f"{name} killed; the swarm marks it Down after its missed heartbeats; "
-        f"`invoke cluster.start {name}` brings it back"
+        f"`invoke cluster.start --node {name}` brings it back"
     )
 
 
-def start(name: str, timeout: float, cli: Any = None) -> None:
+def start(name: str | None, timeout: float, cli: Any = None) -> None:
     """Start a node container again; wait until its engine answers and the swarm lists it Ready."""
+    name = _named(name, "start")
     topo = shared.topology()
     cli = cli or host_docker()
     box = nodes.get(cli, topo, name)
@@ -294,7 +304,11 @@ def down(volumes: bool, cli: Any = None) -> None:
     if volumes:
         label = f"{spec.CLUSTER_LABEL}={topo.cluster.network}"
         for volume in cli.volumes.list(filters={"label": label}):
-            calls.act(f"docker volume rm {volume.name}", partial(volume.remove, force=True))
+            calls.call(
+                f"docker volume rm {volume.name}",
+                partial(volume.remove, force=True),
+                hint=spec.AGAIN,
+            )
             removed.append(volume.name)
     if not (boxes or had_registry or had_network or removed):
         print("no cluster here: nothing to remove")

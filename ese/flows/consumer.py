@@ -7,7 +7,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ese.engine import consumer_container
+from ese.engine import standalone_containers
 from ese.errors import EseError
 from ese.flows import endpoints, shared
 from ese.host import lan, ports, processes, secrets
@@ -21,7 +21,7 @@ def consumer_url(
     """The live-events URL the consumer polls."""
     if server_url:
         return check_url(server_url, "--server-url")
-    host = (find or lan.lan_ipv4)() if remote else "host.docker.internal"
+    host = (find or lan.lan_ipv4)() if remote else lan.DOCKER_HOST_NAME
     return endpoints.analytics_url(topo, host)
 
 
@@ -36,7 +36,7 @@ def check_consumer_port(
     name = topo.consumer.name
     if not 1 <= port <= 65535:
         raise EseError(f"--port must be between 1 and 65535, got {port}", "e.g. --port 8501")
-    if consumer_container.holds_port(cli, name, port):
+    if standalone_containers.holds_port(cli, name, port):
         return  # the running consumer holds it; `run` replaces that container
     is_free, holder = is_free or ports.is_free, holder or ports.holder
     if not is_free(port, topo.consumer.bind):
@@ -53,7 +53,8 @@ def consumer(
     server_url: str | None,
     port: int,
     build: bool = False,
-    images_mode: str = "auto",
+    images_mode: str,
+    verbose: bool,
     find: Callable[[], str] | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> None:
@@ -64,10 +65,12 @@ def consumer(
     token = environ.get(secrets.ANALYTICS_TOKEN) or values.get(secrets.ANALYTICS_TOKEN, "")
     cli = shared.docker()
     check_consumer_port(topo, cli, port)  # before anything replaces a working consumer
-    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_consumer"))
+    only = ("python_base", "ese_consumer")
+    plan = shared.image_plan(topo, images_mode, cli, only=only, verbose=verbose)
     image = plan.ref("ese_consumer")
-    consumer_container.ensure_image(cli, image, plan.ref("python_base"), build)
-    consumer_container.run(
+    base = plan.ref("python_base")
+    standalone_containers.ensure_image(cli, image, base, build, verbose=verbose)
+    standalone_containers.run(
         cli,
         image=image,
         name=topo.consumer.name,

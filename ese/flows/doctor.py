@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ese.engine import compose, consumer_container
+from ese.engine import compose, standalone_containers
 from ese.engine import images as image_choice
 from ese.errors import EseError
 from ese.host import lan, ports, sdk
@@ -57,7 +57,7 @@ def demo_ports(topo: Topology, cli: Any) -> dict[int, str]:
             if svc.name == topo.consumer.name:
                 ours.update(
                     {svc.port: svc.name}
-                    if consumer_container.holds_port(cli, svc.name, svc.port)
+                    if standalone_containers.holds_port(cli, svc.name, svc.port)
                     else {}
                 )
         return ours

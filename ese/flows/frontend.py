@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ese.engine import images
 from ese.flows import shared
+from ese.host import lan
 from ese.paths import FRONTEND_COMPOSE
 from ese.validate import check_url
 
@@ -16,26 +16,30 @@ def frontend(
     be_server: str,
     delay_ms: int,
     limit: int,
+    images_mode: str,
+    be_server_flag: str,
+    verbose: bool,
     build: bool = False,
-    images_mode: str = "auto",
-    be_server_flag: str = "--be-server",
 ) -> None:
-    """Start the simulators; build their image first when it is missing or asked for."""
+    """Start the simulators; build their image first when it is missing or asked for.
+
+    Compose's own output (build steps, one line per container) only with `verbose`.
+    """
     topo = shared.topology()
     check_url(be_server, be_server_flag)
     if urlsplit(be_server).hostname in ("localhost", "127.0.0.1", "::1"):
         print(
             "note: inside a container localhost is the container itself; the host is "
-            "host.docker.internal"
+            f"{lan.DOCKER_HOST_NAME}"
         )
     shared.render_if_stale(topo)
     shared.ensure_env()
     cli = shared.docker()  # a clear "Docker is not running" before compose runs
-    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_client"))
+    only = ("python_base", "ese_client")
+    plan = shared.image_plan(topo, images_mode, cli, only=only, verbose=verbose)
     env = {**shared.frontend_env(be_server, delay_ms, limit), **plan.env()}
+    shared.client_image(topo, plan, cli, env, build, verbose)
     project, service = topo.frontend_project, topo.clients.service
-    if build or not images.present(cli, plan.ref("ese_client")):
-        shared.run_compose(project, FRONTEND_COMPOSE, "build", service, env=env)
     args = ["up", "-d", "--scale", f"{service}={clients}"]
-    shared.run_compose(project, FRONTEND_COMPOSE, *args, env=env)
+    shared.run_compose(project, FRONTEND_COMPOSE, *args, env=env, show_output=verbose)
     print(f"{clients} x {service} sending to {be_server} (`invoke status` to watch)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ese.engine import consumer_container
+from ese.engine import standalone_containers
 from ese.errors import EseError
 from ese.flows import shared
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
@@ -28,6 +28,6 @@ def logs(*, service: str | None, follow: bool, tail: int) -> None:
         env = shared.frontend_env(shared.defaults_be_server(topo), clients.delay_ms, clients.limit)
         shared.run_compose(topo.frontend_project, FRONTEND_COMPOSE, *opts, service, env=env)
     else:  # the consumer is a plain container, not part of a compose project
-        for chunk in consumer_container.logs(cli, service, tail=tail, follow=follow):
+        for chunk in standalone_containers.logs(cli, service, tail=tail, follow=follow):
             sys.stdout.write(chunk)
             sys.stdout.flush()

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ese import render
+from ese import render, task_defaults
 from ese.engine import compose, images
 from ese.errors import EseError
 from ese.flows import endpoints
 from ese.host import lan, sdk, secrets
-from ese.paths import REPO_ROOT
+from ese.paths import FRONTEND_COMPOSE, REPO_ROOT
 from ese.topology import Topology, TopologyError, load
 
 
@@ -45,9 +45,30 @@ def run_compose(project: str, file: Path, *args: str, **kwargs: Any) -> Any:
     return compose.docker_compose(project, file, *args, env_file=secrets.ENV_FILE, **kwargs)
 
 
-def image_plan(topo: Topology, mode: str, cli: Any, only: tuple[str, ...] = ()) -> images.Plan:
+def image_plan(
+    topo: Topology, mode: str, cli: Any, only: tuple[str, ...] = (), *, verbose: bool
+) -> images.Plan:
     """The images of this run (see ese.engine.images), decided once per task."""
-    return images.plan(topo, mode, cli, only=only)
+    return images.plan(topo, mode, cli, only=only, verbose=verbose)
+
+
+def client_image(
+    topo: Topology, plan: images.Plan, cli: Any, env: dict[str, str], rebuild: bool, verbose: bool
+) -> None:
+    """Build the ese-client image (simulators and click-through page) when it is missing or
+    `rebuild` asks, through its compose service; the builder's output only with `verbose`."""
+    image = plan.ref("ese_client")
+    if rebuild or not images.present(cli, image):
+        compose.build(
+            topo.frontend_project,
+            FRONTEND_COMPOSE,
+            topo.clients.service,
+            image,
+            base=plan.ref("python_base"),
+            env=env,
+            env_file=secrets.ENV_FILE,
+            verbose=verbose,
+        )
 
 
 def docker() -> Any:
@@ -82,7 +103,8 @@ def browser_be_server(topo: Topology) -> str:
 
 
 def defaults_be_server(topo: Topology) -> str:
-    return f"http://host.docker.internal:{topo.balancer.port}"
+    """The simulators' default ingest URL (`ese.be_server`'s default)."""
+    return task_defaults.clients_url(topo)
 
 
 def lan_or_none(find: Callable[[], str] | None = None) -> str | None:

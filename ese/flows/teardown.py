@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ese.engine import consumer_container
+from ese.engine import standalone_containers
 from ese.flows import shared, webclient
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
 
@@ -18,5 +18,5 @@ def down(*, volumes: bool) -> None:
     shared.run_compose(topo.frontend_project, FRONTEND_COMPOSE, *args, env=env)
     shared.run_compose(topo.backend_project, BACKEND_COMPOSE, *args)
     for name in (topo.consumer.name, webclient.NAME):
-        if consumer_container.remove(cli, name):
+        if standalone_containers.remove(cli, name):
             print(f"removed container {name}")

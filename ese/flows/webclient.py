@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
-from ese.engine import consumer_container, images
+from ese.engine import standalone_containers
 from ese.flows import shared
 from ese.host import secrets
-from ese.paths import FRONTEND_COMPOSE
 
 NAME = "ese-webclient"
 
 
-def webclient(*, port: int, be_server: str, build: bool = False, images_mode: str = "auto") -> None:
+def webclient(
+    *,
+    port: int,
+    allowed_port: int,
+    be_server: str,
+    images_mode: str,
+    verbose: bool,
+    build: bool = False,
+) -> None:
     """Serve the page on `port`; the browser posts from it to `be_server` with the ingest token.
 
-    The shards allow the page's origin (ESE_CORS_ORIGINS, set by `invoke backend` for the
-    configured webclient port).
+    The shards allow the page's origin on `allowed_port`: the configured `ese.webclient_port`
+    that `invoke backend` (and `swarm.up`) put into ESE_CORS_ORIGINS. A page on another port
+    gets a note, since its browser's requests would be refused.
     """
     topo = shared.topology()
     values = shared.ensure_env()
     cli = shared.docker()
-    plan = shared.image_plan(topo, images_mode, cli, only=("python_base", "ese_client"))
-    image = plan.ref("ese_client")
-    if build or not images.present(cli, image):
-        env = {**shared.frontend_env(be_server, 0, 0), **plan.env()}
-        shared.run_compose(
-            topo.frontend_project, FRONTEND_COMPOSE, "build", topo.clients.service, env=env
-        )
-    consumer_container.run(
+    only = ("python_base", "ese_client")
+    plan = shared.image_plan(topo, images_mode, cli, only=only, verbose=verbose)
+    env = {**shared.frontend_env(be_server, 0, 0), **plan.env()}
+    shared.client_image(topo, plan, cli, env, build, verbose)
+    standalone_containers.run(
         cli,
-        image=image,
+        image=plan.ref("ese_client"),
         name=NAME,
         host_port=port,
         container_port=port,
@@ -40,13 +45,8 @@ def webclient(*, port: int, be_server: str, build: bool = False, images_mode: st
         command=["--web", "--port", str(port), "--host", "0.0.0.0"],
     )
     print(f"Click-through page: http://localhost:{port} (posts to {be_server})")
-    if port != 3006:
+    if port != allowed_port:
         print(
-            "note: run `invoke backend` with INVOKE_ESE_WEBCLIENT_PORT set to this port, so "
-            "the shards allow the page's origin"
+            f"note: the shards allow the page's origin on port {allowed_port}; run `invoke "
+            f"backend` with INVOKE_ESE_WEBCLIENT_PORT={port} so they allow this one"
         )
-
-
-def remove(cli: object) -> bool:
-    """Remove the page's container (`invoke down`)."""
-    return consumer_container.remove(cli, NAME)

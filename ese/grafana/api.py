@@ -7,6 +7,14 @@ when Grafana already holds the desired content, so a second run changes nothing 
 the version of a datasource or dashboard on every save, even an identical one). What Grafana
 holds is predicted as Grafana makes it: an import drops `__inputs`, `__elements` and
 `__requires`; a dashboard without a uid is the General-folder one with the exact same title.
+
+Why not the `grafana-client` package: its releases since 4.0 are built on niquests, whose
+urllib3-future installs over the `urllib3` package that requests and the Docker SDK use, so
+installing it changes how every HTTP call of the tasks fails (tried: a non-HTTP answer then
+reads as ConnectionResetError instead of BadStatusLine, and a test here went red). Its last
+requests-based release (3.11) is no longer maintained, and neither has the dashboard import or
+the per-step one-line errors, which would still be written here. The HTTP layer below is
+`GrafanaClient.request` and a few helpers around one `requests.Session`.
 """
 
 from __future__ import annotations

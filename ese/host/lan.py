@@ -14,6 +14,10 @@ from typing import Any
 
 from ese.errors import EseError
 
+# This machine as its containers reach it: Docker Desktop defines the name, and a Linux engine
+# maps it to the host's gateway for a container started with it in its extra hosts.
+DOCKER_HOST_NAME = "host.docker.internal"
+
 # Interfaces that are never "the LAN": loopback, container bridges and veths, VM host-only
 # networks, and tunnels (VPNs are point-to-point even when they do carry a broadcast address).
 _SKIP_PREFIXES = (

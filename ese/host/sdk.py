@@ -35,15 +35,6 @@ def client(factory: Any = None, platform: str | None = None) -> Any:
         ) from None
 
 
-def docker_reachable() -> bool:
-    """True when a Docker engine answers (the client alone is not enough)."""
-    try:
-        client().close()
-    except EseError:
-        return False
-    return True
-
-
 def split_ref(ref: str) -> tuple[str, str]:
     """(repository, tag) of an image reference, the tag "latest" when it names none. A
     registry's port (`host:5000/name`) is not a tag, and a digest (`@sha256:...`) is dropped."""

@@ -1,7 +1,8 @@
 """Offline image kit: builds the demo's images locally, with no image registry.
 
 Linux only (debootstrap, then the engine's image import), run as root. Entry point:
-scripts/offline_images.py. The engine is reached through the Docker SDK only (ese/kit/engine.py).
+scripts/offline_images.py. The engine is reached through the Docker SDK only
+(ese/kit/image_builds.py).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from pathlib import Path
 from ese.kit import IMAGES_DIR, REPO_ROOT, KitError, debian, wheelhouse
 from ese.kit.catalog import BY_NAME, KitImage
 from ese.kit.containers import run_once
-from ese.kit.engine import BuildSpec, build, image_id, image_key
+from ese.kit.image_builds import BuildSpec, build, image_id, image_key
 from ese.kit.inputs import tree_digest
-from ese.kit.output import Output, echo
+from ese.kit.output import Output, echo, finished, starting
 
 DEFAULT_EXTRAS = ("server", "client", "consumer")
 # The fake Grafana's image holds its package and nothing else: it is stdlib only and runs from a
@@ -50,7 +50,14 @@ def _parent_id(image: KitImage) -> str:
     return found
 
 
-def _dockerfile_image(image: KitImage, opts: Options) -> bool:
+Begin = Callable[[], None]  # says that an image's build starts (once, however often called)
+
+
+def _unsaid() -> None:
+    """A Begin that says nothing (an image built by itself, in a test)."""
+
+
+def _dockerfile_image(image: KitImage, opts: Options, begin: Begin = _unsaid) -> bool:
     """A stand-in built from images/<recipe>/Dockerfile with that folder as context."""
     folder = IMAGES_DIR / image.folder
     args = {"BASE_IMAGE": BY_NAME[image.parent or ""].tag, **dict(image.args)}
@@ -61,17 +68,20 @@ def _dockerfile_image(image: KitImage, opts: Options) -> bool:
     if not forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
+    begin()
     dockerfile = folder / "Dockerfile"
     build(BuildSpec(image.tag, dockerfile, folder, key, args, image.target, no_cache=forced))
     return True
 
 
-def _python_image(image: KitImage, opts: Options) -> bool:
+def _python_image(image: KitImage, opts: Options, begin: Begin = _unsaid) -> bool:
     """The Python base: runtime stage, then wheels for the interpreter found in it."""
     folder = IMAGES_DIR / "python"
     parent_id = _parent_id(image)
     base = {"BASE_IMAGE": BY_NAME["debian"].tag}
     runtime_key = tree_digest([folder], [parent_id, "runtime"])
+    if image_id(image.tag) is None:
+        begin()  # a first build: its runtime stage alone takes a minute
     with tempfile.TemporaryDirectory(prefix="ese-offline-empty-") as empty:
         # --force refreshes the apt layer here; the full build below then reuses it.
         runtime = f"{image.tag}-runtime"  # tagged, so it is not left dangling in `docker images`
@@ -107,11 +117,12 @@ def _python_image(image: KitImage, opts: Options) -> bool:
     if image.name not in opts.forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
+    begin()
     build(BuildSpec(image.tag, folder / "Dockerfile", opts.wheel_dir, key, base))
     return True
 
 
-def _grafana_image(image: KitImage, opts: Options) -> bool:
+def _grafana_image(image: KitImage, opts: Options, begin: Begin = _unsaid) -> bool:
     """The fake Grafana (services/fake_grafana) on the Python base: its package copied, run as
     `python -m fake_grafana`; the key is the Dockerfile folder and the package's own files."""
     folder = IMAGES_DIR / image.folder
@@ -128,6 +139,7 @@ def _grafana_image(image: KitImage, opts: Options) -> bool:
     if not forced and image_key(image.tag) == key:
         echo(f"{image.tag} is up to date")
         return False
+    begin()
     base = {"BASE_IMAGE": BY_NAME["python"].tag}
     with tempfile.TemporaryDirectory(prefix="ese-offline-grafana-") as tmp:
         context = Path(tmp)
@@ -152,37 +164,54 @@ def build_all(
 ) -> Result:
     """Build (or reuse) each image, parents first; time each one.
 
-    `quiet` keeps docker's output for error messages only, and `report` gets one line per image.
+    `quiet` keeps docker's output for error messages only. `report` gets a line when an image's
+    build starts and one with its time when it ends, or `<tag> is up to date`.
     """
     result = Result()
     mirrors = opts.mirrors or debian.host_mirrors()
+    say = report or (lambda _: None)
     Output.quiet = quiet
     try:
         for image in images:
-            _one(image, opts, mirrors, result)
-            if report:
-                state = "built" if result.built[image.name] else "up to date"
-                report(f"  {image.tag:<30} {state} ({result.seconds[image.name]:.0f}s)")
+            _one(image, opts, mirrors, result, say)
+            if result.built[image.name]:
+                say(finished(image.tag, result.seconds[image.name]))
+            else:
+                say(f"{image.tag} is up to date")
     finally:
         Output.quiet = False
     return result
 
 
-def _one(image: KitImage, opts: Options, mirrors: debian.Mirrors, result: Result) -> None:
+def _one(
+    image: KitImage,
+    opts: Options,
+    mirrors: debian.Mirrors,
+    result: Result,
+    say: Callable[[str], None],
+) -> None:
     start = time.monotonic()
     echo(f"== {image.name}: {image.tag} (stands in for {image.stands_in_for})")
+    begun: list[bool] = []
+
+    def begin() -> None:
+        if not begun:
+            begun.append(True)
+            say(starting(image.tag, f"stands in for {image.stands_in_for}"))
+
     if image.name == "debian":
         key = debian.key(mirrors)
         built = image.name in opts.forced or image_key(image.tag) != key
         if built:
+            begin()
             debian.build(image.tag, mirrors, key)
         else:
             echo(f"{image.tag} is up to date")
     elif image.name == "python":
-        built = _python_image(image, opts)
+        built = _python_image(image, opts, begin)
     elif image.name == "grafana":
-        built = _grafana_image(image, opts)
+        built = _grafana_image(image, opts, begin)
     else:
-        built = _dockerfile_image(image, opts)
+        built = _dockerfile_image(image, opts, begin)
     result.seconds[image.name] = time.monotonic() - start
     result.built[image.name] = built

@@ -73,6 +73,13 @@ IMAGES: tuple[KitImage, ...] = (
         smoke_uses=("redis",),
     ),
     KitImage(
+        "node_exporter",
+        "ese-offline/node-exporter:1.5",
+        "ESE_NODE_EXPORTER_IMAGE",
+        "debian",
+        "prom/node-exporter",
+    ),
+    KitImage(
         "python",
         "ese-offline/python:3.11",
         "ESE_PYTHON_BASE_IMAGE",

@@ -17,7 +17,7 @@ from typing import Any
 from ese.host import sdk
 from ese.host.processes import TimedOut, wait_until
 from ese.kit import KitError
-from ese.kit.engine import client, docker_errors, engine_errors
+from ese.kit.image_builds import client, docker_errors, engine_errors
 from ese.kit.output import action
 
 # A probe in a starting container (redis-cli ping, wget /health) succeeds within seconds.

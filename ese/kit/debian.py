@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ese.kit import IMAGES_DIR, KitError
-from ese.kit.engine import drop_replaced, image_id, import_rootfs
+from ese.kit.image_builds import drop_replaced, image_id, import_rootfs
 from ese.kit.inputs import KEY_LABEL, tree_digest
-from ese.kit.output import echo
+from ese.kit.output import echo, last_lines
 
 SUITE = "bookworm"
 # In the base, so every stand-in has `wget` for its healthcheck as the alpine/busybox originals
@@ -118,7 +118,7 @@ def build(tag: str, mirrors: Mirrors, image_key: str) -> None:
         cmd = ["debootstrap", "--variant=minbase", include, SUITE, str(rootfs), mirrors.main]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+            tail = "\n".join(last_lines(proc.stdout + proc.stderr))
             raise KitError(f"debootstrap failed ({proc.returncode}); last lines:\n{tail}")
         shutil.copytree(OVERLAY, rootfs, dirs_exist_ok=True, symlinks=True)
         (rootfs / "usr/local/bin/wget").symlink_to("/bin/busybox")

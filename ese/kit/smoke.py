@@ -196,6 +196,19 @@ def alertmanager() -> Check:
     return Check("alertmanager", True, "; ".join([*details, detail]))
 
 
+def _exporter_problem(box: Any, port: int, health: str, wanted: Sequence[str], uid: str) -> str:
+    """What is wrong with an exporter in `box` ("" when nothing): its health path does not
+    answer, /metrics lacks a `wanted` text, or it runs as another user than `uid`."""
+    if not until(box, ["wget", "-q", "--spider", f"http://127.0.0.1:{port}{health}"]):
+        return f"{health} not ok; logs: {logs(box)}"
+    text = _out(box, "wget", "-q", "-O", "-", f"http://127.0.0.1:{port}/metrics")
+    missing = [w for w in wanted if w not in text]
+    if missing:
+        return f"/metrics lacks {missing}: {logs(box)}"
+    actual = _out(box, "id", "-u")
+    return "" if actual == uid else f"runs as uid {actual!r}, not {uid}"
+
+
 def redis_exporter() -> Check:
     """The exporter beside the kit's Redis (sharing its network), as in the stack."""
     tag, redis_tag = BY_NAME["redis_exporter"].tag, BY_NAME["redis"].tag
@@ -217,23 +230,33 @@ def redis_exporter() -> Check:
         }
         network = f"container:{redis_box.name}"
         with running(tag, "smoke-redis_exporter", environment=env, network_mode=network) as box:
-            if not until(box, ["wget", "-q", "--spider", "http://127.0.0.1:9121/health"]):
-                return Check("redis_exporter", False, f"/health not ok; logs: {logs(box)}")
-            text = _out(box, "wget", "-q", "-O", "-", "http://127.0.0.1:9121/metrics")
             wanted = (
                 "redis_up 1",
                 "redis_memory_max_bytes",
                 f'redis_stream_length{{db="db0",stream="{stream}"}} 1',
             )
-            missing = [w for w in wanted if w not in text]
-            if missing:
-                return Check("redis_exporter", False, f"/metrics lacks {missing}: {logs(box)}")
-            uid = _out(box, "id", "-u")
-            if uid != "59000":
-                return Check("redis_exporter", False, f"runs as uid {uid!r}, not 59000")
+            problem = _exporter_problem(box, 9121, "/health", wanted, "59000")
+            if problem:
+                return Check("redis_exporter", False, problem)
     return Check(
         "redis_exporter", True, "/health ok; redis_up 1 and the stream length with a password"
     )
+
+
+def node_exporter() -> Check:
+    """node-exporter as the Swarm stack runs it: the host's /proc and /sys mounted read-only."""
+    tag = BY_NAME["node_exporter"].tag
+    command = ["--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--web.listen-address=:9100"]
+    volumes = ["/proc:/host/proc:ro", "/sys:/host/sys:ro"]
+    with running(
+        tag, "smoke-node_exporter", command=command, volumes=volumes, hostname="smoke-node"
+    ) as box:
+        # The dashboard's per-node panels and EseNodeDown read these.
+        wanted = ('nodename="smoke-node"', "node_load1", "node_cpu_seconds_total", "MemTotal")
+        problem = _exporter_problem(box, 9100, "/metrics", wanted, "65534")  # nobody
+        if problem:
+            return Check("node_exporter", False, problem)
+    return Check("node_exporter", True, "/metrics names the node; CPU, memory and load there")
 
 
 def python(extras: Sequence[str]) -> Check:
@@ -267,6 +290,7 @@ def run(names: Sequence[str], extras: Sequence[str]) -> list[Check]:
         "prometheus": prometheus,
         "alertmanager": alertmanager,
         "redis_exporter": redis_exporter,
+        "node_exporter": node_exporter,
         "python": lambda: python(extras),
         "grafana": grafana,
     }

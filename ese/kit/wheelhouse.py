@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ese.kit import KitError
-from ese.kit.output import echo
+from ese.kit.output import echo, last_lines
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -182,7 +182,7 @@ def _pip(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def _tail(proc: subprocess.CompletedProcess[str]) -> str:
-    return "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
+    return "\n".join(last_lines(proc.stdout + proc.stderr))
 
 
 def _download(

@@ -13,6 +13,8 @@ from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.haproxy_cfg import BACKEND
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
 from ese.render.swarm_haproxy import template_prefix
+from ese.render.swarm_nodes import NODE_JOB
+from ese.render.swarm_redis import REPLICATED
 from ese.topology import Topology
 
 # Thresholds of the issue "Alerts and bounded memory". Constants, not topology settings: the
@@ -21,16 +23,27 @@ STORE_FULL_RATIO = 0.8
 ERROR_RATIO = 0.01
 LATENCY_P99_SECONDS = 0.1
 WINDOW = "1m"  # rate window: many scrapes wide at the 1 s default
+# How long a node that stopped reporting is remembered as one that should report.
+NODE_MEMORY = "15m"
+# How long EseRedisFailover fires after a replica became master.
+FAILOVER_MEMORY = "5m"
 
 # Go-template pieces of the annotations (Prometheus fills them in per alert).
 SHARD = "{{ $labels.shard }}"
 ROLE = "{{ $labels.role }}"
 INSTANCE = "{{ $labels.instance }}"
+NODE = "{{ $labels.nodename }}"
 PERCENT = "{{ $value | humanizePercentage }}"
 DURATION = "{{ $value | humanizeDuration }}"
+NUMBER = "{{ $value | humanize }}"
+REPLICA = "{{ $labels.replica }}"
 
 # Requests a user made: Prometheus' own scrapes would water the ratios down.
 _REQUESTS = f'job="{SHARD_JOB}",route!="/metrics"'
+# The Swarm stack's Redis, each a target labelled with its name (swarm_redis.py). The compose
+# stack's one Redis has no such label and no replicas: the replication alerts never see it,
+# though compose's Prometheus loads the same rule file.
+_REPLICATED = REPLICATED
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,23 @@ def rules(topo: Topology) -> list[Rule]:
             f"Shard {SHARD} cannot reach Redis",
             f"{SHARD} ({ROLE}) has reported Redis unreachable for 30 s; it answers 503 with "
             f"Retry-After. {status}, then `invoke logs -s {redis}` and {per_shard_logs}.",
+        ),
+        Rule(
+            "EseNodeDown",
+            # A lost node's node-exporter leaves Docker's DNS, so its target disappears
+            # rather than reading up == 0: a node is down when it reported within the last
+            # NODE_MEMORY and does not now. Its name stays the same when its address changes.
+            f'group by (nodename) (max_over_time(node_uname_info{{job="{NODE_JOB}"}}'
+            f"[{NODE_MEMORY}])) unless group by (nodename) "
+            f'(node_uname_info{{job="{NODE_JOB}"}})',
+            "30s",
+            "critical",
+            f"Node {NODE} is down",
+            f"Swarm node {NODE} has not reported its metrics (node-exporter) for 30 s: the "
+            "machine or its Docker engine is down or cut off. Swarm starts its replicas on "
+            f"the other nodes. {status} for the nodes (Ready or Down) and where each replica "
+            f"runs; on the local cluster `invoke cluster.start --node {NODE}` brings it back. "
+            f"A node removed on purpose reads as down for up to {NODE_MEMORY}.",
         ),
         Rule(
             "EseStoreNearlyFull",
@@ -167,6 +197,65 @@ def rules(topo: Topology) -> list[Rule]:
             "event: they are refused or fail. "
             f"{status}, then {ingest_logs}; the dashboard's panels of 4xx/5xx responses and "
             "rejected requests show why.",
+        ),
+        *replication_rules(topo),
+    ]
+
+
+def replication_rules(topo: Topology) -> list[Rule]:
+    """The Swarm stack's replicated store; none without replicas."""
+    sw = topo.swarm
+    wanted, lag = sw.redis_replicas, sw.min_replicas_max_lag
+    if not wanted:
+        return []
+    status = "Run `invoke status` (which Redis is master, each replica's lag, the Sentinels' view)"
+    where = (
+        f"`docker service ps {sw.stack}_<name>` shows where a Redis runs and why it stopped, "
+        f"`docker service logs {sw.stack}_<name>` what it said"
+    )
+    return [
+        Rule(
+            "EseRedisReplicaMissing",
+            f"redis_connected_slaves{{{_REPLICATED}}} < {wanted} "
+            f'and on (instance) redis_instance_info{{{_REPLICATED},role="master"}}',
+            "30s",
+            "warning",
+            f"Redis master {INSTANCE} has {NUMBER} of its {wanted} replicas",
+            f"The Redis master {INSTANCE} has had fewer than the {wanted} configured replicas "
+            "([swarm] redis_replicas) connected for 30 s, so fewer machines hold each event. "
+            "With none it refuses writes (min-replicas-to-write 1) and the shards answer 503. "
+            f"{status}; {where}; a replica whose node is back rejoins by itself.",
+        ),
+        Rule(
+            "EseRedisFailover",
+            # Master now, and a replica within FAILOVER_MEMORY: promoted. A Redis that was
+            # master from its start (a fresh stack) never was a replica and stays quiet.
+            f'max by (instance, redis) (redis_instance_info{{{_REPLICATED},role="master"}}) '
+            "and on (instance) max by (instance) "
+            f'(max_over_time(redis_instance_info{{{_REPLICATED},role="slave"}}'
+            f"[{FAILOVER_MEMORY}]))",
+            "0s",
+            "warning",
+            f"Redis failed over: {INSTANCE} is master now",
+            f"{INSTANCE} became master within the last {FAILOVER_MEMORY}, having been a "
+            "replica: the Sentinels promoted it when the master was lost (or it took its "
+            "rendered role while no Sentinel answered). The shards follow the Sentinels' "
+            "master; what they acknowledged was on a replica too (ack_replicas). "
+            f"{status}; {where}. The old master, once its node is back, rejoins as a replica. "
+            f"The alert clears {FAILOVER_MEMORY} after the change.",
+        ),
+        Rule(
+            "EseRedisReplicationLag",
+            "max by (instance, replica) (label_replace("
+            f'redis_connected_slave_lag_seconds{{{_REPLICATED}}}, "replica", "$1", '
+            f'"slave_ip", "(.+)")) > {lag}',
+            "30s",
+            "warning",
+            f"Replica {REPLICA} of {INSTANCE} lags {DURATION}",
+            f"Replica {REPLICA} has not acknowledged the master {INSTANCE}'s stream for over "
+            f"{lag} s ([swarm] min_replicas_max_lag) for 30 s: the master no longer counts it "
+            "toward min-replicas-to-write, and a shard's WAIT cannot count it either. Its "
+            f"node may be down, cut off or overloaded. {status}; {where}.",
         ),
     ]
 

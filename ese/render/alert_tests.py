@@ -12,52 +12,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from ese.render import alert_tests_redis
+from ese.render.alert_cases import STEP, Check, Fired, Scenario, sel
 from ese.render.alert_rules import Rule, rules
 from ese.render.common import HEADER_NOTE, dump_yaml
 from ese.render.haproxy_cfg import BACKEND
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, RULES_FILE, SHARD_JOB
 from ese.render.swarm_haproxy import template_prefix
+from ese.render.swarm_nodes import NODE_JOB
 from ese.topology import Shard, Topology
 
-STEP = "15s"  # input sample interval and rule evaluation interval of the tests
 # Beside the rule file (relative to prometheus/), which it names relative to itself.
 TESTS_FILE = str(PurePosixPath(RULES_FILE).with_suffix(".test.yml"))
 RULES_NAME = PurePosixPath(RULES_FILE).name
 MAXMEMORY = 268435456  # 256 MiB in the synthetic series (the test's own, not the topology's)
-
-
-@dataclass(frozen=True)
-class Fired:
-    """One alert expected to fire: its labels (without alertname and the rule's own labels)
-    and the text its `{{ $value | ... }}` renders to."""
-
-    labels: dict[str, str]
-    value: str = ""
-
-
-@dataclass(frozen=True)
-class Check:
-    """At `at`, exactly `fired` alerts named `alert` are firing (none when empty)."""
-
-    at: str
-    alert: str
-    fired: tuple[Fired, ...] = ()
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    series: tuple[tuple[str, str], ...]
-    checks: tuple[Check, ...]
-    comment: str = field(default="", compare=False)
-
-
-def _sel(name: str, **labels: str) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return f"{name}{{{inner}}}"
 
 
 def _shard_labels(shard: Shard) -> dict[str, str]:
@@ -73,9 +43,9 @@ def _shard_labels(shard: Shard) -> dict[str, str]:
 def _down_and_back(alert: str, metric: str, sick: Shard, well: Shard | None) -> Scenario:
     """`metric` drops to 0 on `sick` from 30 s to 90 s, then recovers; `well` stays at 1."""
     labels = _shard_labels(sick)
-    series = [(_sel(metric, **labels), "1 1 0 0 0 0 0 1 1")]
+    series = [(sel(metric, **labels), "1 1 0 0 0 0 0 1 1")]
     if well is not None:
-        series.append((_sel(metric, **_shard_labels(well)), "1x8"))
+        series.append((sel(metric, **_shard_labels(well)), "1x8"))
     return Scenario(
         f"{alert}: {metric} of {sick.name} is 0 from 30 s to 90 s",
         tuple(series),
@@ -107,10 +77,33 @@ def scenarios(topo: Topology) -> list[Scenario]:
         _down_and_back("EseRedisDown", "ese_redis_up", first, other),
     ]
 
+    def node(name: str, address: str) -> str:
+        labels = {"job": NODE_JOB, "instance": f"{address}:9100", "nodename": name}
+        return sel("node_uname_info", **labels)
+
+    out.append(
+        Scenario(
+            "EseNodeDown: ese-node-2 stops reporting at 45 s and is back at 150 s, at a new "
+            "address; ese-node-1 reports throughout",
+            (
+                (node("ese-node-1", "10.0.1.2"), "1x14"),
+                # `stale`: the target left service discovery (its samples are marked stale).
+                (node("ese-node-2", "10.0.1.3"), "1 1 1 stale"),
+                (node("ese-node-2", "10.0.1.9"), "_x10 1x4"),
+            ),
+            (
+                Check("30s", "EseNodeDown"),
+                Check("60s", "EseNodeDown"),  # gone since 45 s: pending
+                Check("90s", "EseNodeDown", (Fired({"nodename": "ese-node-2"}),)),
+                Check("165s", "EseNodeDown"),  # reporting again: resolved
+            ),
+        )
+    )
+
     def memory(used: str, limit: str) -> tuple[tuple[str, str], ...]:
         return (
-            (_sel("redis_memory_used_bytes", **exporter), used),
-            (_sel("redis_memory_max_bytes", **exporter), limit),
+            (sel("redis_memory_used_bytes", **exporter), used),
+            (sel("redis_memory_max_bytes", **exporter), limit),
         )
 
     out += [
@@ -134,7 +127,7 @@ def scenarios(topo: Topology) -> list[Scenario]:
         ),
     ]
 
-    refused = _sel("ese_store_full_total", **_shard_labels(first))
+    refused = sel("ese_store_full_total", **_shard_labels(first))
     out += [
         Scenario(
             f"EseStoreFull: {first.name} refuses writes from 60 s to 90 s",
@@ -150,14 +143,14 @@ def scenarios(topo: Topology) -> list[Scenario]:
 
     server = {**lb, "server": first.name}
     lb_series = [
-        (_sel("haproxy_server_status", **server, state="UP"), "1 1 0 0 0 0 0 1 1"),
+        (sel("haproxy_server_status", **server, state="UP"), "1 1 0 0 0 0 0 1 1"),
         # HAProxy moves a killed shard from DOWN to MAINT once its name stops resolving.
-        (_sel("haproxy_server_status", **server, state="DOWN"), "0 0 1 1 0 0 0 0 0"),
-        (_sel("haproxy_server_status", **server, state="MAINT"), "0 0 0 0 1 1 1 0 0"),
+        (sel("haproxy_server_status", **server, state="DOWN"), "0 0 1 1 0 0 0 0 0"),
+        (sel("haproxy_server_status", **server, state="MAINT"), "0 0 0 0 1 1 1 0 0"),
     ]
     if ingest2 is not None:
         lb_series.append(
-            (_sel("haproxy_server_status", **lb, server=ingest2.name, state="UP"), "1x8")
+            (sel("haproxy_server_status", **lb, server=ingest2.name, state="UP"), "1x8")
         )
     out.append(
         Scenario(
@@ -183,10 +176,10 @@ def scenarios(topo: Topology) -> list[Scenario]:
         Scenario(
             f"EseLoadBalancerServerDown: Swarm slot {prefix}3 empty (MAINT), {prefix}2 DOWN",
             (
-                (_sel("haproxy_server_status", **empty, state="UP"), "0x8"),
-                (_sel("haproxy_server_status", **empty, state="MAINT"), "1x8"),
-                (_sel("haproxy_server_status", **failing, state="UP"), "0x8"),
-                (_sel("haproxy_server_status", **failing, state="DOWN"), "1x8"),
+                (sel("haproxy_server_status", **empty, state="UP"), "0x8"),
+                (sel("haproxy_server_status", **empty, state="MAINT"), "1x8"),
+                (sel("haproxy_server_status", **failing, state="UP"), "0x8"),
+                (sel("haproxy_server_status", **failing, state="DOWN"), "1x8"),
             ),
             (
                 Check(
@@ -200,7 +193,7 @@ def scenarios(topo: Topology) -> list[Scenario]:
 
     def requests(shard: Shard, status: str, per_step: int, route: str = "/events") -> str:
         labels = {**_shard_labels(shard), "route": route, "method": "POST", "status": status}
-        return _sel("ese_http_request_duration_seconds_count", **labels)
+        return sel("ese_http_request_duration_seconds_count", **labels)
 
     error_series = [
         (requests(first, "201", 600), "0+600x16"),
@@ -231,7 +224,7 @@ def scenarios(topo: Topology) -> list[Scenario]:
     def buckets(shard: Shard, counts: dict[str, str]) -> list[tuple[str, str]]:
         labels = {**_shard_labels(shard), "route": "/event", "method": "POST", "status": "201"}
         name = "ese_http_request_duration_seconds_bucket"
-        return [(_sel(name, **labels, le=le), values) for le, values in counts.items()]
+        return [(sel(name, **labels, le=le), values) for le, values in counts.items()]
 
     slow = buckets(first, {"0.005": "0x30", "0.1": "0x30", "0.25": "0+100x30", "+Inf": "0+100x30"})
     if quiet is not None:
@@ -249,8 +242,8 @@ def scenarios(topo: Topology) -> list[Scenario]:
         )
     )
 
-    ingested = _sel("ese_events_ingested_total", **_shard_labels(first), type="CLICK_STREAM_EVENT")
-    sessions = _sel("haproxy_backend_sessions_total", **lb)
+    ingested = sel("ese_events_ingested_total", **_shard_labels(first), type="CLICK_STREAM_EVENT")
+    sessions = sel("haproxy_backend_sessions_total", **lb)
     out += [
         Scenario(
             "EseNoEventsIngested: events stop at 120 s while the LB keeps forwarding",
@@ -269,7 +262,7 @@ def scenarios(topo: Topology) -> list[Scenario]:
             (Check("540s", "EseNoEventsIngested"),),
         ),
     ]
-    return out
+    return out + alert_tests_redis.scenarios(topo)
 
 
 _LABEL = re.compile(r"\{\{ \$labels\.(\w+) \}\}")

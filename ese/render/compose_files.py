@@ -4,15 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from ese.render.common import HEADER_NOTE, dump_yaml
+from ese.host import lan
+from ese.render.common import (
+    HEADER_NOTE,
+    SHARD_STOP_GRACE,
+    dump_yaml,
+    healthcheck,
+    http_probe,
+    wget_probe,
+)
 from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Shard, Topology
 
 # Compose reads these from docker/.env, which `invoke backend` writes on first run.
 SECRETS_HINT = "run `invoke backend` once (it writes docker/.env)"
-HOST_GATEWAY = "host.docker.internal:host-gateway"
+HOST_GATEWAY = f"{lan.DOCKER_HOST_NAME}:host-gateway"
 SERVICE_DOCKERFILE = "services/Dockerfile"
+# The topology images the backend compose file uses (python_base: ese-server's build base).
+# The others are the frontend's or the Swarm stack's only (node_exporter).
+BACKEND_IMAGES = (
+    "python_base",
+    "ese_server",
+    "redis",
+    "redis_exporter",
+    "haproxy",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+)
 
 
 def build_args(service: str) -> dict[str, str]:
@@ -22,29 +42,6 @@ def build_args(service: str) -> dict[str, str]:
 
 def _required(var: str) -> str:
     return f"${{{var}:?{var} is not set; {SECRETS_HINT}}}"
-
-
-def _healthcheck(test: list[str], start_period: str = "10s") -> dict[str, Any]:
-    return {
-        "test": test,
-        "interval": "5s",
-        "timeout": "3s",
-        "retries": 5,
-        "start_period": start_period,
-    }
-
-
-def _http_probe(port: int, path: str = "/") -> list[str]:
-    """A liveness probe for our Python images, which have no curl or wget."""
-    code = (
-        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=2)"
-    )
-    return ["CMD", "python", "-c", code]
-
-
-def _wget_probe(port: int, path: str) -> list[str]:
-    """A liveness probe for the infrastructure images, which ship busybox or GNU wget."""
-    return ["CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{port}{path}"]
 
 
 def _host(bind: str) -> str:
@@ -91,7 +88,9 @@ def _shard(topo: Topology, shard: Shard) -> dict[str, Any]:
         },
         "ports": [f"{shard.bind}:{shard.port}:{shard.port}"],
         "depends_on": _healthy(redis.name),
-        "healthcheck": _healthcheck(_http_probe(shard.port)),
+        "healthcheck": healthcheck(http_probe(shard.port)),
+        # Compose's default (10 s) would SIGKILL a shard at the end of its drain.
+        "stop_grace_period": SHARD_STOP_GRACE,
         "restart": "unless-stopped",
     }
 
@@ -124,7 +123,7 @@ def backend(topo: Topology) -> str:
             "environment": {"REDISCLI_AUTH": "${REDIS_PASSWORD}"},
             "ports": [f"{redis.bind}:{redis.port}:{redis.port}"],
             "volumes": ["redis-data:/data"],
-            "healthcheck": _healthcheck(
+            "healthcheck": healthcheck(
                 ["CMD-SHELL", f"redis-cli -p {redis.port} ping | grep -q PONG"], "5s"
             ),
             "restart": "unless-stopped",
@@ -144,7 +143,7 @@ def backend(topo: Topology) -> str:
             "REDIS_EXPORTER_CHECK_SINGLE_STREAMS": STREAM_KEY,
         },
         # No host port: Prometheus scrapes it inside the compose network.
-        "healthcheck": _healthcheck(_wget_probe(exporter.port, "/health"), "5s"),
+        "healthcheck": healthcheck(wget_probe(exporter.port, "/health"), "5s"),
         "restart": "unless-stopped",
     }
     services[lb.name] = {
@@ -157,7 +156,7 @@ def backend(topo: Topology) -> str:
         "environment": {CORS_VAR: f"${{{CORS_VAR}:-}}"},
         # No depends_on on the shards: HAProxy resolves them at run time (resolvers section),
         # so it starts first and follows a shard that is killed and started again.
-        "healthcheck": _healthcheck(_wget_probe(lb.port, lb.stats_path), "5s"),
+        "healthcheck": healthcheck(wget_probe(lb.port, lb.stats_path), "5s"),
         "restart": "unless-stopped",
     }
     services[prom.name] = {
@@ -173,7 +172,7 @@ def backend(topo: Topology) -> str:
         "ports": [f"{prom.bind}:{prom.port}:{prom.port}"],
         # Host-side targets (a shard run with `ese-server` on the host) are scraped through it.
         "extra_hosts": [HOST_GATEWAY],
-        "healthcheck": _healthcheck(_wget_probe(prom.port, "/-/healthy")),
+        "healthcheck": healthcheck(wget_probe(prom.port, "/-/healthy")),
         "restart": "unless-stopped",
     }
     am = topo.alertmanager
@@ -193,7 +192,7 @@ def backend(topo: Topology) -> str:
         "ports": [f"{am.bind}:{am.port}:{am.port}"],
         # A webhook receiver may run on the host.
         "extra_hosts": [HOST_GATEWAY],
-        "healthcheck": _healthcheck(_wget_probe(am.port, "/-/healthy"), "5s"),
+        "healthcheck": healthcheck(wget_probe(am.port, "/-/healthy"), "5s"),
         "restart": "unless-stopped",
     }
     services[graf.name] = {
@@ -209,7 +208,7 @@ def backend(topo: Topology) -> str:
         "depends_on": _healthy(prom.name),
         # Datasources a user adds by hand may live on the host.
         "extra_hosts": [HOST_GATEWAY],
-        "healthcheck": _healthcheck(_wget_probe(graf.port, "/api/health"), "20s"),
+        "healthcheck": healthcheck(wget_probe(graf.port, "/api/health"), "20s"),
         "restart": "unless-stopped",
     }
     doc = {

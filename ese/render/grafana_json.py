@@ -19,6 +19,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from ese.render.prometheus_yml import REDIS_JOB
+from ese.render.swarm_nodes import NODE_JOB
+from ese.render.swarm_redis import REPLICATED, SENTINEL_JOB
 from ese.topology import Topology
 
 WINDOW = "1m"  # rate window: several scrapes wide at any sensible scrape interval
@@ -45,7 +47,15 @@ KINDS = ("timeseries", "state-timeline")
 
 def panels(topo: Topology, source: Path = PANELS_FILE) -> list[Panel]:
     """The dashboard's panels, top to bottom, from `source` with its $placeholders filled."""
-    words = {"window": WINDOW, "shards": '{job="ese-server"}', "redis": f'{{job="{REDIS_JOB}"}}'}
+    words = {
+        "window": WINDOW,
+        "shards": '{job="ese-server"}',
+        "redis": f'{{job="{REDIS_JOB}"}}',
+        "nodes": f'{{job="{NODE_JOB}"}}',
+        "node_job": NODE_JOB,
+        "replicated": REPLICATED,
+        "sentinels": f'{{job="{SENTINEL_JOB}"}}',
+    }
     found = []
     for item in tomllib.loads(source.read_text(encoding="utf-8"))["panel"]:
         title = item["title"]

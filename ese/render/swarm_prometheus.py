@@ -6,8 +6,10 @@ shows every replica as the compose stack shows every shard.
 
 The alert rules are the compose stack's file (a Docker config mounted where `rule_files`
 resolves, beside this file), and the job names are compose's, so the rules and the dashboard
-select the same series. redis_exporter and Alertmanager are one task each: their service name
-resolves to that task (endpoint_mode dnsrr), so their targets and labels are compose's too.
+select the same series. Every Redis is a target of its own through redis_exporter's
+multi-target mode, labelled with its name (swarm_redis.py); the Sentinels likewise, in job
+redis-sentinel. Alertmanager is one task: its service name resolves to that task
+(endpoint_mode dnsrr), so its target is compose's.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ese.render import prometheus_yml
+from ese.render import prometheus_yml, swarm_nodes, swarm_redis
 from ese.render.common import HEADER_NOTE, dump_yaml
-from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, SHARD_JOB
+from ese.render.prometheus_yml import HAPROXY_JOB, SHARD_JOB
 from ese.topology import Topology
 
 # How often the DNS names are re-resolved: a new replica is scraped within this time.
@@ -48,7 +50,7 @@ def shard_services(topo: Topology) -> list[tuple[str, str, int]]:
 
 def config(topo: Topology) -> str:
     """The Prometheus configuration for the Swarm stack."""
-    prom, lb, exporter = topo.prometheus, topo.balancer, topo.redis_exporter
+    prom, lb = topo.prometheus, topo.balancer
     services = shard_services(topo)
     relabel: list[dict[str, Any]] = [
         {
@@ -79,14 +81,14 @@ def config(topo: Topology) -> str:
                 "job_name": HAPROXY_JOB,
                 "dns_sd_configs": [_dns(lb.name, lb.exporter_port)],
             },
-            {
-                "job_name": REDIS_JOB,
-                "static_configs": [{"targets": [f"{exporter.name}:{exporter.port}"]}],
-            },
+            *swarm_redis.scrape_jobs(topo),
             {
                 "job_name": "prometheus",
                 "static_configs": [{"targets": [f"localhost:{prom.port}"]}],
             },
+            swarm_nodes.scrape_job(
+                topo, _dns(topo.swarm.node_exporter_service, topo.swarm.node_exporter_port)
+            ),
             *(job for hook in EXTRA_SCRAPES for job in hook(topo)),
         ],
     }

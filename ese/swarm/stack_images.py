@@ -13,6 +13,7 @@ from typing import Any
 from ese.engine import images, server_image
 from ese.errors import EseError
 from ese.host import sdk
+from ese.swarm import calls
 from ese.topology import Topology
 
 STACK_IMAGES = (
@@ -23,6 +24,7 @@ STACK_IMAGES = (
     "alertmanager",
     "redis_exporter",
     "grafana",
+    "node_exporter",
 )
 _REGISTRY = re.compile(r"^(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
 
@@ -105,5 +107,5 @@ def _tag_and_push(cli: Any, image: Any, target: str) -> str:
             if message.get("error"):
                 return str(message["error"]).strip()
     except Exception as exc:  # docker.errors.APIError, requests' connection errors
-        return str(getattr(exc, "explanation", None) or exc).splitlines()[0]
+        return calls.reason(exc)
     return ""

@@ -19,7 +19,14 @@ from ese_settings import build_parser as settings_parser
 
 __all__ = ["ConfigError", "Settings", "build_parser", "load_settings"]
 
+# This image ships without topology.toml, so it keeps its own defaults; they are the stack's
+# (the load balancer's port, [clients] and the page's port, ese.webclient_port), and
+# tests/tasks/test_defaults.py fails when they drift apart.
 DEFAULT_SERVER = "http://localhost:8100"
+DEFAULT_DELAY_MS = 300
+DEFAULT_LIMIT = 50_000
+DEFAULT_BATCH_SIZE = 5
+DEFAULT_WEB_PORT = 3006
 
 
 @dataclass(frozen=True)
@@ -27,9 +34,9 @@ class Settings:
     """Everything one ese-client run needs to know."""
 
     server: str = DEFAULT_SERVER
-    delay_ms: int = 300
-    limit: int = 50_000
-    batch_size: int = 5
+    delay_ms: int = DEFAULT_DELAY_MS
+    limit: int = DEFAULT_LIMIT
+    batch_size: int = DEFAULT_BATCH_SIZE
     concurrency: int = 1
     token: str | None = None
     order_step_ms: int = 200
@@ -43,7 +50,7 @@ class Settings:
     # `--web`: serve the click-through page instead of simulating (ese_client.web).
     web: bool = False
     web_host: str = "127.0.0.1"
-    web_port: int = 3006
+    web_port: int = DEFAULT_WEB_PORT
 
     @property
     def base_url(self) -> str:
@@ -72,7 +79,7 @@ def _number(kind: type[int] | type[float], minimum: float | None, hint: str) -> 
 def _server_url(raw: str, source: str) -> str:
     """Accept only an absolute http(s) URL with a host, so a typo fails before any request."""
     url = raw.strip()
-    hint = "hint: set it like http://localhost:8100 (scheme and host, no query)"
+    hint = f"hint: set it like {DEFAULT_SERVER} (scheme and host, no query)"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a non-numeric or out-of-range port
@@ -87,7 +94,7 @@ def _server_url(raw: str, source: str) -> str:
 
 def _port(raw: str, source: str) -> int:
     """A TCP port number, 1..65535."""
-    hint = "hint: the page's port, e.g. 3006 (the original app's)"
+    hint = f"hint: the page's port, e.g. {DEFAULT_WEB_PORT} (the original app's)"
     try:
         port = int(raw.strip())
     except ValueError:
@@ -116,7 +123,7 @@ OPTIONS: tuple[Option, ...] = (
         "REACT_APP_BE_SERVER",
         ("--server", "--be-server", "--react-app-be-server"),
         _server_url,
-        "use the ingest endpoint, e.g. http://localhost:8100",
+        f"use the ingest endpoint, e.g. {DEFAULT_SERVER}",
     ),
     _numeric(
         "delay_ms",
@@ -132,7 +139,7 @@ OPTIONS: tuple[Option, ...] = (
         ("--event-limit", "--limit"),
         int,
         0,
-        "total number of events to create, e.g. 50000",
+        f"total number of events to create, e.g. {DEFAULT_LIMIT}",
     ),
     _numeric(
         "batch_size",
@@ -140,7 +147,7 @@ OPTIONS: tuple[Option, ...] = (
         ("--batch-size",),
         int,
         1,
-        "click events per POST /events request, e.g. 5",
+        f"click events per POST /events request, e.g. {DEFAULT_BATCH_SIZE}",
     ),
     _numeric(
         "concurrency",
@@ -207,7 +214,13 @@ OPTIONS: tuple[Option, ...] = (
         text,
         "with --web: the address the page listens on (127.0.0.1; 0.0.0.0 in a container)",
     ),
-    Option("web_port", "ESE_WEB_PORT", ("--port",), _port, "with --web: the page's port (3006)"),
+    Option(
+        "web_port",
+        "ESE_WEB_PORT",
+        ("--port",),
+        _port,
+        f"with --web: the page's port ({DEFAULT_WEB_PORT})",
+    ),
 )
 # Flags that only mean something with --web (their variables may be set for any run).
 _WEB_ONLY = ("web_host", "web_port")

@@ -1,4 +1,4 @@
-"""Settings of the consumer, from the environment (names fixed by DESIGN.md).
+"""Settings of the consumer, from the environment (the original demo's names).
 
 The `OPTIONS` table is read by the shared `ese_settings` helper, like the server's and the
 client's settings. Unlike theirs, a bad value does not stop the page: it falls back to the

@@ -273,11 +273,6 @@ def tick_times(axis: TimeAxis, index: Sequence[Any] | pd.Index) -> list[pd.Times
     return list(pd.date_range(first, last, freq=width)) if first <= last else []
 
 
-def tick_labels(axis: TimeAxis, index: Sequence[Any] | pd.Index) -> list[str]:
-    """The labels of the axis's ticks, as the chart shows them."""
-    return [tick.strftime(axis.label_format) for tick in tick_times(axis, index)]
-
-
 def _timeline(rows: Sequence[tuple[int, str]], columns: Sequence[str] = ()) -> pd.DataFrame:
     """Counts per (time bucket, series) as a wide frame indexed by UTC time."""
     if not rows:

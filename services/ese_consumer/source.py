@@ -98,7 +98,6 @@ class PollState:
     figures: Figures | None = None
     last_ok: datetime | None = None
     error: PollError | None = None
-    polls: int = 0
     # The last poll used all its pages and more were waiting: the next one may skip ahead.
     behind: bool = False
     # Events not read because a poll skipped ahead to the recent end (for the page's caption).
@@ -299,7 +298,6 @@ def poll(
 ) -> PollState:
     """Run one poll. Only a fully successful poll changes the data in `state` (built aside,
     then committed at once); a failed one sets `state.error` and keeps the last good data."""
-    state.polls += 1
     owned = client is None
     try:
         http = client or httpx.Client(timeout=TIMEOUT, headers=auth_headers(state.token))

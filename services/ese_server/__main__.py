@@ -11,15 +11,18 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from ese_server.config import ConfigError, Settings, load_settings
+from ese_server.config import DRAIN_SECONDS, ConfigError, Settings, load_settings
+from ese_server.redis_client import Connect, RedisClient
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(settings: Settings) -> None:
-    """Run the shard until SIGTERM/SIGINT (uvicorn drains in-flight requests first)."""
+def serve(settings: Settings, connect: Connect = RedisClient) -> None:
+    """Run the shard until SIGTERM/SIGINT (uvicorn drains in-flight requests first).
+
+    `connect` makes the store's Redis client (benchmarks inject redis-py's to compare)."""
     import uvicorn
 
     from ese_server.app import App
@@ -29,7 +32,7 @@ def serve(settings: Settings) -> None:
         level=settings.log_level.upper() if settings.log_level != "trace" else "DEBUG",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = App(settings)
+    app = App(settings, connect=connect)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -42,7 +45,7 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         server_header=False,
         date_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=DRAIN_SECONDS,
         backlog=4096,
     )
     # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the
@@ -53,22 +56,22 @@ def serve(settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point."""
+def main(argv: Sequence[str] | None = None, connect: Connect = RedisClient) -> int:
+    """Console entry point (`connect`: see `serve`)."""
     try:
         settings = load_settings(argv)
     except ConfigError as exc:
         print(f"ese-server: error: {exc}", file=sys.stderr)
         print("ese-server: hint: see `ese-server --help` for every setting", file=sys.stderr)
         return 2
+    client = "" if connect is RedisClient else f" redis-client={getattr(connect, '__name__', '?')}"
     print(
         f"ese-server: role={settings.role} port={settings.port} "
-        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s"
-        + ("" if settings.redis_client == "ese" else f" redis-client={settings.redis_client}"),
+        f"redis={settings.redacted_redis_url()} retention={settings.retention_seconds}s{client}",
         file=sys.stderr,
         flush=True,
     )
-    serve(settings)
+    serve(settings, connect)
     return 0
 
 

@@ -1,9 +1,9 @@
 """Shard configuration: environment variables, overridable by command-line flags.
 
-Every setting has a DESIGN-fixed environment name (SERVER_PORT, ESE_ROLE, REDIS_URL, ...) and a
-flag with the same meaning, listed in the `OPTIONS` table (read by the shared `ese_settings`
-helper, like the client's and the consumer's settings). Invalid values raise `ConfigError`,
-which `__main__` turns into a one-line message with a hint and exit code 2.
+Every setting has an environment name kept from the original demo (SERVER_PORT, ESE_ROLE,
+REDIS_URL, ...) and a flag with the same meaning, listed in the `OPTIONS` table (read by the
+shared `ese_settings` helper, like the client's and the consumer's settings). Invalid values
+raise `ConfigError`, which `__main__` turns into a one-line message with a hint and exit code 2.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from ese_settings import build_parser as settings_parser
 __all__ = ["ROLES", "ConfigError", "Settings", "build_parser", "load_settings"]
 
 ROLES = ("ingest", "analytics", "all")
+# Seconds uvicorn lets in-flight requests finish after SIGTERM/SIGINT. The stack's
+# stop_grace_period is derived from it (ese/render/common.py keeps the same number, checked by
+# tests/render/test_stop_grace.py), so Docker never kills a draining shard.
+DRAIN_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,6 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     key_prefix: str = "ese"
     log_level: str = "warning"
-    # Benchmarks only (ESE_BENCH_REDIS_CLIENT, no flag, not in --help): "redis-py" swaps the
-    # project's Redis client for redis-py's, which the server image does not even install.
-    redis_client: str = "ese"
 
     @property
     def serves_ingest(self) -> bool:
@@ -134,7 +135,6 @@ def _one_of(choices: tuple[str, ...], noun: str, use: str) -> Convert:
     return convert
 
 
-REDIS_CLIENTS = ("ese", "redis-py")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _POSITIVE = "use a positive whole number"
 
@@ -210,14 +210,6 @@ OPTIONS: tuple[Option, ...] = (
         ("--log-level",),
         _one_of(LOG_LEVELS, "level", "critical, error, warning, info or debug"),
         "uvicorn log level (default warning)",
-    ),
-    # No flag: a benchmark switch, kept out of --help (see Settings.redis_client).
-    Option(
-        "redis_client",
-        "ESE_BENCH_REDIS_CLIENT",
-        (),
-        _one_of(REDIS_CLIENTS, "client", f"one of {', '.join(REDIS_CLIENTS)}"),
-        "benchmarks only",
     ),
 )
 

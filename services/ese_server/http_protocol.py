@@ -4,18 +4,23 @@ WHY: httptools has no limit of its own on the URL or on header values; it keeps 
 arrives, so one request with a 100 MiB header costs 100 MiB+ of RSS (and the analytics shard
 listens on every interface). Here the bytes of an unfinished head are counted as they arrive
 and the connection is answered 431 and closed once URL + headers exceed `MAX_HEAD_BYTES`.
-Requests httptools cannot parse (unknown method, bad Content-Length, ...) get DESIGN's JSON
-error body instead of uvicorn's plain text, and both are counted in the rejected-requests
-metric. Without httptools (Windows) uvicorn falls back to h11, which caps an unfinished head
-at 16 KiB by itself.
+Requests httptools cannot parse (unknown method, bad Content-Length, ...) get the contract's
+JSON error body (docs/contract.md) instead of uvicorn's plain text, and both are counted in the
+rejected-requests metric. Without httptools (Windows) uvicorn falls back to h11, which caps an
+unfinished head at 16 KiB by itself.
+
+A connection the app answered while the request's body was still arriving closes lingeringly
+(lingering.py): the answer reaches the client instead of being lost to a reset.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-import orjson
+from ese_server.errors import error_body
+from ese_server.lingering import LingeringTransport
 
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -27,7 +32,7 @@ class _HeadTooLarge(Exception):
 
 
 def _error_response(status: bytes, message: str, errors: list[dict[str, str]]) -> bytes:
-    body = orjson.dumps({"message": message, "errors": errors})
+    body = error_body(message, errors)
     return (
         b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
@@ -43,17 +48,28 @@ def protocol_class(reject: Reject) -> Any:
         return "auto"
 
     class CappedHttpToolsProtocol(HttpToolsProtocol):
-        """HttpToolsProtocol + head cap (431) + JSON 400s, counted through `reject`."""
+        """HttpToolsProtocol + head cap (431) + JSON 400s, counted through `reject`, + a
+        lingering close while a request's body is still arriving."""
 
         count_reject: ClassVar[Reject] = staticmethod(reject)
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._in_head = True  # waiting for (more of) a request head
+            self._in_body = False  # the head is complete, the body still arriving
             self._head_seen = 0  # bytes received while in the head (bounds memory)
             self._head_size = 0  # exact size of URL + completed headers
+            self._linger: LingeringTransport | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            # uvicorn (the protocol and each request's cycle) closes through this wrapper.
+            self._linger = LingeringTransport(transport, lambda: self._in_body)
+            super().connection_made(cast(asyncio.Transport, self._linger))
 
         def data_received(self, data: bytes) -> None:
+            if self._linger is not None and self._linger.lingering:
+                self._linger.discard(data)  # the answer is out; this is the refused body
+                return
             self._unset_keepalive_if_required()
             if self._in_head:
                 self._head_seen += len(data)
@@ -82,6 +98,7 @@ def protocol_class(reject: Reject) -> Any:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._in_head = True
+            self._in_body = False
             self._head_size = 0
 
         def on_url(self, url: bytes) -> None:
@@ -94,12 +111,14 @@ def protocol_class(reject: Reject) -> Any:
 
         def on_headers_complete(self) -> None:
             self._in_head = False
+            self._in_body = True
             self._head_seen = 0
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
             self._in_head = True
+            self._in_body = False
             self._head_seen = 0
 
         def _reject_head(self) -> None:

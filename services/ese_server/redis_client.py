@@ -43,6 +43,10 @@ class Commands(Protocol):
     async def close(self) -> None: ...
 
 
+# Makes the store's client from the Redis URL: RedisClient, unless the caller injects another.
+Connect = Callable[[str], Commands]
+
+
 class RedisError(Exception):
     """Base of every error raised by this client."""
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ese_server.redis_client import Commands, RedisClient, Script
+from ese_server.redis_client import Commands, Connect, RedisClient, Script
 from ese_server.validation import CLICK_SUBTYPES, EVENT_TYPES, ORDER_STATES, CheckedEvent
 
 CURSOR_RE = re.compile(r"0|[0-9]{1,20}(-[0-9]{1,20})?")
@@ -84,17 +84,15 @@ class Store:
     """Async access to the event stream and counters."""
 
     def __init__(
-        self, url: str, retention_seconds: int, prefix: str = "ese", client: str = "ese"
+        self,
+        url: str,
+        retention_seconds: int,
+        prefix: str = "ese",
+        connect: Connect = RedisClient,
     ) -> None:
         # No retry inside: a failed call becomes a 503 and the client retries (with its event
         # ids, idempotently). Retrying here would hide an outage behind long latencies.
-        self.redis: Commands
-        if client == "redis-py":  # benchmarks only: see redis_py_client.py
-            from ese_server.redis_py_client import RedisPyClient
-
-            self.redis = RedisPyClient(url)
-        else:
-            self.redis = RedisClient(url)
+        self.redis: Commands = connect(url)
         self.retention_ms = retention_seconds * 1000
         self.idempotency_ttl_ms = max(retention_seconds, 60) * 1000
         self.prefix = prefix

@@ -1,7 +1,8 @@
 """Event validation: every offending field is reported, and nothing is stored unless all pass.
 
-The rules follow DESIGN's wire contract. `eventType` values other than the two known ones are
-accepted (counted as "other"); the two known types must carry their sub-type fields.
+The rules follow the wire contract (docs/contract.md). `eventType` values other than the two
+known ones are accepted (counted as "other"); the two known types must carry their sub-type
+fields.
 """
 
 from __future__ import annotations

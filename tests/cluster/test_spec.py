@@ -59,16 +59,19 @@ def test_node_1_publishes_the_lb_analytics_grafana_and_prometheus_as_compose_doe
     assert spec.port_bindings(spec.published(topo))["9090/tcp"] == ("127.0.0.1", 9090)
 
 
-@pytest.mark.parametrize(
-    ("count", "redis_on"),
-    [(1, "ese-node-1"), (2, "ese-node-1"), (3, "ese-node-3"), (5, "ese-node-5")],
-)
-def test_the_edge_is_on_node_1_and_redis_apart_from_it_from_three_nodes(topo, count, redis_on):
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_the_edge_is_on_node_1_and_every_placing_label_on_one_node(topo, count):
     names = spec.node_names(topo, count)
     labels = spec.labels(topo, names)
-    assert [n for n in names if labels[n].get("ese.edge") == "true"] == ["ese-node-1"]
-    assert [n for n in names if labels[n].get("ese.redis") == "true"] == [redis_on]
-    assert set(spec.managed_labels(topo)) == {"ese.edge", "ese.redis"}
+    assert [n for n in names if labels[n].get(topo.swarm.edge_label) == "true"] == ["ese-node-1"]
+    for label in spec.managed_labels(topo):
+        assert sum(labels[n].get(label) == "true" for n in names) == 1, label
+    redis_nodes = {
+        n for n in names for label in labels[n] if label.startswith(topo.swarm.redis_label + "-")
+    }
+    # each copy of the store on its own node, as far as there are nodes
+    assert len(redis_nodes) == min(count, len(topo.swarm.redis_services))
+    assert set(spec.managed_labels(topo)) == {k for n in names for k in labels[n]}
 
 
 def test_the_first_nodes_are_the_managers(topo):

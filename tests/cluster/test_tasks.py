@@ -60,9 +60,9 @@ def test_a_bad_node_count_is_one_line_naming_the_flag(recorded, capsys):
 
 
 def test_kill_and_start_take_the_node_as_their_argument(recorded):
-    assert run("cluster.kill", "ese-node-2") == 0
+    assert run("cluster.kill", "--node", "ese-node-2") == 0
     assert recorded["kill"] == (("ese-node-2",), {})
-    assert run("cluster.start", "ese-node-2") == 0
+    assert run("cluster.start", "-n", "ese-node-2") == 0
     assert recorded["start"][0] == ("ese-node-2",)
     assert run("cluster.down", "--volumes") == 0
     assert recorded["down"] == ((), {"volumes": True})

@@ -5,6 +5,12 @@ they take minutes and replace whatever runs under the demo's fixed project names
 They refuse to start while containers or volumes of the demo exist, unless ESE_E2E_REPLACE=1.
 The stack is always removed at the end (`invoke down --volumes`); when anything failed, every
 service's logs are printed and saved under artifacts/e2e-logs/ first.
+
+The modules pass in any order. Each asks for what it needs: `stack` (up, brought up again when
+a module before removed it), `client_run` and `consumer` (made for the module that asks), and a
+module that disturbs the stack on purpose uses `hands_back_quiet`, so the next one finds no
+alert firing. Only to spare a second bring-up, the test that removes the stack (it asks for
+`stack_to_remove`) is moved to the end of the run.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from tests.e2e import containers, harness, outside
 
 E2E_DIR = Path(__file__).resolve().parent
 
-# The first client run, asserted by tests/e2e/test_1_stack.py.
-FIRST_CLIENTS, FIRST_DELAY_MS, FIRST_LIMIT = 4, 20, 300
+# The client run of tests/e2e/test_stack.py (fixture client_run).
+RUN_CLIENTS, RUN_DELAY_MS, RUN_LIMIT = 4, 20, 300
+# How long a disturbed stack may take to fall quiet: EseStoreFull lasts its 1 min rate window.
+QUIET_SECONDS = 150
 
 
 def _asked_for(config: pytest.Config) -> bool:
@@ -43,6 +51,12 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that remove the stack run last (a stable sort: the rest keep their order). Any
+    order passes; this one brings the stack up once instead of twice."""
+    items.sort(key=lambda item: "stack_to_remove" in getattr(item, "fixturenames", ()))
+
+
 def _say(config: pytest.Config, lines: list[str]) -> None:
     """Write to the terminal even while pytest captures output (teardown of the last test)."""
     capman = config.pluginmanager.getplugin("capturemanager")
@@ -52,18 +66,34 @@ def _say(config: pytest.Config, lines: list[str]) -> None:
             reporter.write_line(line)
 
 
+def _dump_logs(config: pytest.Config, stack: harness.Stack) -> None:
+    if harness.LOG_DIR.exists():
+        shutil.rmtree(harness.LOG_DIR)
+    lines = containers.dump_logs(stack.cli, harness.LOG_DIR)
+    _say(config, ["", "e2e failed: logs of every service (last lines)", *lines])
+
+
 def _dump_and_down(config: pytest.Config, stack: harness.Stack, failed: bool) -> None:
-    if failed:
-        if harness.LOG_DIR.exists():
-            shutil.rmtree(harness.LOG_DIR)
-        lines = containers.dump_logs(stack.cli, harness.LOG_DIR)
-        _say(config, ["", "e2e failed: logs of every service (last lines)", *lines])
+    if failed and not stack.removed:  # a removed stack has no logs; they were saved before
+        _dump_logs(config, stack)
     harness.invoke("down", "--volumes", timeout=300, check=False)
 
 
-@pytest.fixture(scope="session")
-def stack(request: pytest.FixtureRequest, docker_cli: Any) -> Iterator[harness.Stack]:
+def _bring_up(config: pytest.Config, stack: harness.Stack) -> None:
     """`invoke backend --build`: every service healthy and Grafana provisioned."""
+    stack.removed = False  # from here on, whatever comes up has logs to show
+    try:
+        harness.invoke("backend", "--build", timeout=900)
+        stack.load_env()
+    except BaseException:
+        _dump_and_down(config, stack, failed=True)
+        stack.removed = True
+        raise
+
+
+@pytest.fixture(scope="session")
+def stack_session(request: pytest.FixtureRequest, docker_cli: Any) -> Iterator[harness.Stack]:
+    """The stack, brought up once per session and removed at its end."""
     found = containers.leftovers(docker_cli)
     if found:
         if os.environ.get("ESE_E2E_REPLACE", "") != "1":
@@ -76,27 +106,57 @@ def stack(request: pytest.FixtureRequest, docker_cli: Any) -> Iterator[harness.S
             pytest.skip(message)
         harness.invoke("down", "--volumes", timeout=300)
     st = harness.Stack(docker_cli)
-    try:
-        harness.invoke("backend", "--build", timeout=900)
-        st.load_env()
-    except BaseException:
-        _dump_and_down(request.config, st, failed=True)
-        raise
+    _bring_up(request.config, st)
     try:
         yield st
     finally:
         _dump_and_down(request.config, st, failed=request.session.testsfailed > 0)
 
 
-@pytest.fixture(scope="session")
-def first_run(stack: harness.Stack) -> harness.Phase:
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest, stack_session: harness.Stack) -> harness.Stack:
+    """The running stack for this module: up again if a module before removed it."""
+    if stack_session.removed:
+        _bring_up(request.config, stack_session)
+    return stack_session
+
+
+@pytest.fixture
+def stack_to_remove(request: pytest.FixtureRequest, stack: harness.Stack) -> harness.Stack:
+    """The running stack, for a test that removes it. When a test has failed, every service's
+    logs are saved first (the session's end finds nothing to save); the next module that asks
+    for `stack` brings it up again."""
+    if request.session.testsfailed:
+        _dump_logs(request.config, stack)
+    stack.removed = True
+    return stack
+
+
+@pytest.fixture(scope="module")
+def hands_back_quiet(stack: harness.Stack) -> Iterator[None]:
+    """For a module that raises alerts or restarts services on purpose: after its last test,
+    wait until no alert fires in Prometheus and Alertmanager holds none, so the next module
+    finds the stack as a fresh one (test_stack asserts that a healthy stack raises no alarm)."""
+    yield
+    left: list[str] = []
+
+    def quiet() -> bool:
+        left[:] = outside.alarms()
+        return not left
+
+    try:
+        outside.wait_until(quiet, QUIET_SECONDS, "no alert firing or held")
+    except AssertionError:
+        raise AssertionError(f"alerts still firing after {QUIET_SECONDS}s: {left}") from None
+
+
+@pytest.fixture(scope="module")
+def client_run(stack: harness.Stack) -> harness.Phase:
     """`invoke frontend --clients 4` with a short delay and a small limit, run to its end."""
-    return harness.run_clients(
-        stack, clients=FIRST_CLIENTS, delay_ms=FIRST_DELAY_MS, limit=FIRST_LIMIT
-    )
+    return harness.run_clients(stack, clients=RUN_CLIENTS, delay_ms=RUN_DELAY_MS, limit=RUN_LIMIT)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def consumer(stack: harness.Stack) -> str:
     """`invoke consumer --build`, and the dashboard URL once it answers."""
     harness.invoke("consumer", "--build", timeout=600)

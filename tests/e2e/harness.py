@@ -68,6 +68,9 @@ class Stack:
 
     cli: Any
     env: dict[str, str] = field(default_factory=dict)
+    # Set by a test that removes the stack (`invoke down`): the next module's `stack` fixture
+    # brings it up again (tests/e2e/conftest.py).
+    removed: bool = False
 
     def load_env(self) -> None:
         self.env = secrets.read()

@@ -155,3 +155,12 @@ def alertmanager_alerts(name: str | None = None) -> list[dict[str, Any]]:
     alerts = get_json(f"{ALERTMANAGER}/api/v2/alerts")
     assert isinstance(alerts, list), alerts
     return [a for a in alerts if name is None or a["labels"].get("alertname") == name]
+
+
+def alarms() -> list[str]:
+    """Every alert firing in Prometheus or held by Alertmanager, as `name shard` (for a stack
+    handed on to the next test module: a quiet one has none)."""
+    alerts = get_json(f"{PROMETHEUS}/api/v1/alerts")["data"]["alerts"]
+    found = [a for a in alerts if a["state"] == "firing"] + alertmanager_alerts()
+    names = {f"{a['labels'].get('alertname')} {a['labels'].get('shard', '')}" for a in found}
+    return sorted(name.strip() for name in names)

@@ -27,6 +27,7 @@ def test_every_override_is_a_topology_image_variable() -> None:
         "ESE_PROMETHEUS_IMAGE",
         "ESE_ALERTMANAGER_IMAGE",
         "ESE_REDIS_EXPORTER_IMAGE",
+        "ESE_NODE_EXPORTER_IMAGE",
         "ESE_GRAFANA_IMAGE",
         "ESE_PYTHON_BASE_IMAGE",
         "ESE_NODE_IMAGE",

@@ -11,6 +11,7 @@ import yaml
 
 from ese import render
 from ese.paths import REPO_ROOT, TOPOLOGY_FILE
+from ese.render import compose_files
 from ese.topology import Topology, TopologyError, load, parse
 from tests.conftest import BACKEND_SERVICES
 
@@ -193,3 +194,12 @@ def test_missing_topology_file(tmp_path: Path) -> None:
 
 def test_repo_root_holds_the_topology() -> None:
     assert (REPO_ROOT / "topology.toml").is_file()
+
+
+def test_backend_images_are_exactly_the_ones_its_compose_file_uses() -> None:
+    topo = load()
+    text = compose_files.backend(topo)
+    used = {key for key, image in topo.images.items() if f"${{{image.env}:-" in text}
+    assert used == set(compose_files.BACKEND_IMAGES)
+    # The Swarm-only image is not among them: `invoke backend` neither pulls nor builds it.
+    assert "node_exporter" not in used

@@ -24,6 +24,7 @@ from ese.render import (
 )
 from ese.swarm import stack_images as images
 from ese.topology import Topology, TopologyError, load, parse
+from ese_server.config import DRAIN_SECONDS
 from fake_grafana.server import grafana_env
 from tests.tooling import missing
 
@@ -56,7 +57,13 @@ def test_ingest_is_one_replicated_service_with_the_topology_count(replicas: int)
     # No per-shard ingest services: the compose shards ese-server1/2 become the replicas.
     assert not {"ese-server1", "ese-server2"} & set(services)
     assert set(services) == {
-        "redis-server",
+        "redis-1",
+        "redis-2",
+        "redis-3",
+        "sentinel-1",
+        "sentinel-2",
+        "sentinel-3",
+        "sentinel-exporter",
         "ese-ingest",
         "ese-server-analytics",
         "elb",
@@ -64,6 +71,7 @@ def test_ingest_is_one_replicated_service_with_the_topology_count(replicas: int)
         "grafana-server",
         "alertmanager",
         "redis-exporter",
+        "node-exporter",
     }
     # HAProxy's slots and Prometheus' discovery do not depend on the count.
     assert swarm_haproxy.config(topo) == swarm_haproxy.config(topology())
@@ -84,7 +92,7 @@ def test_version_3_and_nothing_docker_stack_deploy_ignores_or_rejects() -> None:
     assert "host-gateway" not in text
 
 
-def test_only_the_lb_analytics_and_grafana_are_published_in_host_mode() -> None:
+def test_only_the_lb_analytics_grafana_and_prometheus_are_published_in_host_mode() -> None:
     doc = stack_doc(load())
     published = {}
     for name, svc in doc["services"].items():
@@ -93,7 +101,49 @@ def test_only_the_lb_analytics_and_grafana_are_published_in_host_mode() -> None:
             assert port["mode"] == "host", name
             assert port["target"] == port["published"], name
             published[port["published"]] = name
-    assert published == {8100: "elb", 2003: "ese-server-analytics", 3000: "grafana-server"}
+    assert published == {
+        8100: "elb",
+        2003: "ese-server-analytics",
+        3000: "grafana-server",
+        9090: "prometheus-server",
+    }
+
+
+def test_published_services_run_on_the_edge_node_redis_on_their_own_and_ingest_anywhere() -> None:
+    doc = stack_doc(load())
+    edge = ["node.labels.ese.edge == true"]
+    for name, svc in doc["services"].items():
+        placement = svc["deploy"].get("placement", {}).get("constraints")
+        if svc.get("ports"):
+            assert placement == edge, name
+    services = doc["services"]
+    for n in (1, 2, 3):
+        assert services[f"redis-{n}"]["deploy"]["placement"]["constraints"] == [
+            f"node.labels.ese.redis-{n} == true"
+        ]
+        assert services[f"sentinel-{n}"]["deploy"]["placement"]["constraints"] == [
+            f"node.labels.ese.sentinel-{n} == true"
+        ]
+    assert "placement" not in services["ese-ingest"]["deploy"]
+    # `invoke status` reaches these with docker exec through the edge node's engine.
+    for name in ("prometheus-server", "alertmanager", "redis-exporter", "sentinel-exporter"):
+        assert services[name]["deploy"]["placement"]["constraints"] == edge, name
+
+
+def test_node_exporter_runs_on_every_node_named_after_it() -> None:
+    topo = load()
+    svc = stack_doc(topo)["services"]["node-exporter"]
+    assert svc["deploy"]["mode"] == "global"
+    assert "replicas" not in svc["deploy"] and "placement" not in svc["deploy"]
+    assert svc["hostname"] == "{{.Node.Hostname}}"
+    assert "/proc:/host/proc:ro" in svc["volumes"] and "/sys:/host/sys:ro" in svc["volumes"]
+    assert "--path.procfs=/host/proc" in svc["command"]
+    assert "ports" not in svc
+    jobs = {
+        j["job_name"]: j for j in yaml.safe_load(swarm_prometheus.config(topo))["scrape_configs"]
+    }
+    assert jobs["node"]["dns_sd_configs"][0]["names"] == ["tasks.node-exporter"]
+    assert jobs["node"]["dns_sd_configs"][0]["port"] == 9100
 
 
 def test_secrets_are_external_files_named_by_the_deploy_environment() -> None:
@@ -112,7 +162,7 @@ def test_secrets_are_external_files_named_by_the_deploy_environment() -> None:
     )
     for name in ("ese-ingest", "ese-server-analytics"):
         env = services[name]["environment"]
-        assert env["REDIS_URL"] == "redis://redis-server:6379/0", "no password in the URL"
+        assert env["REDIS_URL"] == "redis://redis-1:6379/0", "no password in the URL"
         assert env["REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
         assert env["ESE_INGEST_TOKEN_FILE"] == "/run/secrets/ingest_token"
         assert env["ESE_ANALYTICS_TOKEN_FILE"] == "/run/secrets/analytics_token"
@@ -121,9 +171,9 @@ def test_secrets_are_external_files_named_by_the_deploy_environment() -> None:
             "ingest_token",
             "analytics_token",
         }
-    redis = services["redis-server"]
-    assert "$$(cat /run/secrets/redis_password)" in redis["command"][-1]
-    assert "$$(cat /run/secrets/redis_password)" in redis["healthcheck"]["test"][-1]
+    for name in ("redis-1", "redis-2", "redis-3", "sentinel-1"):
+        assert '"$$(cat /run/secrets/redis_password)"' in services[name]["command"][-1], name
+    assert "$$(cat /run/secrets/redis_password)" in services["redis-1"]["healthcheck"]["test"][-1]
 
 
 def test_secret_names_carry_a_hash_of_the_value() -> None:
@@ -161,8 +211,8 @@ def test_haproxy_finds_replicas_through_docker_dns_with_short_holds() -> None:
     holds = dict(re.findall(r"hold (\w+) (\d+)s", cfg))
     grace = int(stack_doc(load())["services"]["ese-ingest"]["stop_grace_period"].rstrip("s"))
     # A stopping replica leaves HAProxy's rotation (DNS hold + health-check fall) and drains
-    # (10 s in the shard) before Docker's grace period ends.
-    assert max(int(v) for v in holds.values()) + 2 + 10 < grace
+    # before Docker's grace period ends.
+    assert max(int(v) for v in holds.values()) + 2 + DRAIN_SECONDS < grace
 
 
 def test_prometheus_discovers_every_replica_with_shard_and_role_labels() -> None:
@@ -199,7 +249,7 @@ def test_relabel_regexes_give_each_replica_its_own_shard_label() -> None:
     assert re.fullmatch(roles["analytics"], "tasks.ese-server-analytics")
 
 
-def test_alertmanager_and_redis_exporter_run_unpublished_on_the_manager() -> None:
+def test_alertmanager_and_redis_exporter_run_unpublished_on_the_edge() -> None:
     topo = load()
     services = stack_doc(topo)["services"]
     compose = yaml.safe_load(compose_files.backend(topo))["services"]
@@ -208,7 +258,7 @@ def test_alertmanager_and_redis_exporter_run_unpublished_on_the_manager() -> Non
         # The compose stack's image, with the same override variable.
         assert svc["image"] == compose[name]["image"] == topo.images[image].ref
         assert "ports" not in svc, f"{name}: Swarm cannot publish on 127.0.0.1"
-        assert svc["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+        assert svc["deploy"]["placement"]["constraints"] == ["node.labels.ese.edge == true"]
         assert svc["deploy"]["endpoint_mode"] == "dnsrr"
         assert svc["healthcheck"]["test"] == compose[name]["healthcheck"]["test"]
         # `invoke swarm.up` resolves and passes every image of the stack.
@@ -234,9 +284,11 @@ def test_redis_exporter_reads_the_password_from_the_secret_file_not_the_environm
     compose = yaml.safe_load(compose_files.backend(topo))["services"]["redis-exporter"]
     assert exporter["secrets"] == ["redis_password"]
     assert "REDIS_PASSWORD" not in exporter["environment"]
-    # Everything else as in compose: the address without password, port, the event stream.
+    # As in compose (port, the event stream) but in multi-target mode: no Redis of its own,
+    # Prometheus names each Redis (swarm_redis.py).
     assert exporter["environment"] == {
-        k: v for k, v in compose["environment"].items() if k != "REDIS_PASSWORD"
+        **{k: v for k, v in compose["environment"].items() if k != "REDIS_PASSWORD"},
+        "REDIS_ADDR": "",
     }
     sh, flag, script = exporter["entrypoint"]
     assert (sh, flag) == ("sh", "-c")
@@ -308,10 +360,9 @@ def test_swarm_prometheus_loads_the_rules_alerts_alertmanager_and_scrapes_the_ex
     ]
     jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
     compose_jobs = {j["job_name"]: j for j in compose["scrape_configs"]}
-    # The job names the rules select on, and the exporter's target (so its instance label) as
-    # in compose: the rules and the dashboard work unchanged.
-    assert set(jobs) == set(compose_jobs)
-    assert jobs["redis"] == compose_jobs["redis"]
+    # The job names the rules select on, as in compose: the rules and the dashboard work
+    # unchanged. Plus two Swarm-only jobs: node-exporter on every node, and the Sentinels.
+    assert set(jobs) == set(compose_jobs) | {"node", "redis-sentinel"}
     rules_text = alert_rules.rules_file(topo)
     for job in ("ese-server", "haproxy", "redis"):
         assert f'job="{job}"' in rules_text
@@ -350,31 +401,6 @@ def test_fake_grafana_reads_settings_from_file_like_grafana(tmp_path) -> None:
     env = grafana_env({"GF_SECURITY_ADMIN_PASSWORD__FILE": str(secret), "OTHER__FILE": "x"})
     assert env["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
     assert "OTHER" not in env
-
-
-def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path) -> None:
-    from ese.checks import swarm_files as configcheck
-
-    if shutil.which("docker") is None and shutil.which("docker-compose") is None:
-        missing("docker or docker-compose", "install the Docker CLI")
-    topo = load()
-    good = swarm_stack.stack(topo)
-    (tmp_path / "docker").mkdir()
-    path = tmp_path / swarm_stack.STACK_FILE
-    for rel in swarm_stack.CONFIG_FILES.values():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(render.render_all(topo)[rel], encoding="utf-8")
-    path.write_text(good, encoding="utf-8")
-    assert configcheck.check_stack(topo, tmp_path).status == "ok"
-    bad = good.replace(
-        "    stop_grace_period: 15s\n",
-        "    depends_on:\n      redis-server:\n        condition: service_healthy\n"
-        "    stop_grace_period: 15s\n",
-        1,
-    )
-    path.write_text(bad, encoding="utf-8")
-    outcome = configcheck.check_stack(topo, tmp_path)
-    assert outcome.status == "fail" and "depends_on" in outcome.detail
 
 
 def test_the_page_origins_reach_every_shard_and_haproxy_at_deploy_time() -> None:

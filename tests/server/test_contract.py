@@ -1,4 +1,4 @@
-"""The wire contract with the original demo's clients and consumer (DESIGN: wire contract)."""
+"""The wire contract with the original demo's clients and consumer (docs/contract.md)."""
 
 from __future__ import annotations
 

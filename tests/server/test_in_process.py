@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from benchmarks.redis_py_client import RedisPyClient
 from ese_server.app import App
 from ese_server.config import Settings
+from ese_server.redis_client import Connect, RedisClient
 from tests.server.conftest import click, order
 
 
@@ -52,11 +54,11 @@ def sample(client_text: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-# redis-py: the benchmark-only client (ESE_BENCH_REDIS_CLIENT) must store and read the same.
-@pytest.mark.parametrize("client", ["ese", "redis-py"])
-def test_ingest_read_and_count_in_process(redis_url: str, client: str) -> None:
+# redis-py: the benchmark's client (benchmarks/redis_py_client.py) must store and read the same.
+@pytest.mark.parametrize("connect", [RedisClient, RedisPyClient], ids=["ese", "redis-py"])
+def test_ingest_read_and_count_in_process(redis_url: str, connect: Connect) -> None:
     async def scenario() -> None:
-        async with running(App(Settings(redis_url=redis_url, redis_client=client))) as http:
+        async with running(App(Settings(redis_url=redis_url), connect=connect)) as http:
             health = (await http.get("/")).json()
             assert (health["role"], health["redis"]) == ("all", "up")
             assert (await http.post("/event", json=click(event_id="a"))).status_code == 201

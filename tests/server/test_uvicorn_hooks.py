@@ -10,12 +10,13 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from ese_server.http_protocol import protocol_class
 
 # name -> its parameters after self: the hooks overridden, then the helpers called.
 HOOKS = {
+    "connection_made": ["transport"],
     "data_received": ["data"],
     "on_message_begin": [],
     "on_url": ["url"],
@@ -62,6 +63,7 @@ def test_the_capped_protocol_is_built_on_it() -> None:
     assert issubclass(capped, HttpToolsProtocol)
     overridden = [name for name in HOOKS if name in vars(capped)]
     assert overridden == [
+        "connection_made",
         "data_received",
         "on_message_begin",
         "on_url",
@@ -70,3 +72,15 @@ def test_the_capped_protocol_is_built_on_it() -> None:
         "on_message_complete",
         "send_400_response",
     ]
+
+
+def test_uvicorn_still_closes_through_the_transport_the_protocol_was_given() -> None:
+    # The lingering close wraps the transport passed to connection_made: uvicorn must keep
+    # closing a finished request's connection through it, and start nothing new on a
+    # connection that says it is closing (lingering).
+    assert "self.transport = transport" in inspect.getsource(HttpToolsProtocol.connection_made)
+    assert "transport=self.transport" in inspect.getsource(HttpToolsProtocol.on_headers_complete)
+    send = inspect.getsource(RequestResponseCycle.send)
+    assert "if not self.keep_alive:\n                    self.transport.close()" in send
+    done = inspect.getsource(HttpToolsProtocol.on_response_complete)
+    assert "if self.transport.is_closing():\n            return" in done

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,189 +14,14 @@ from invoke import Exit, MockContext
 
 import tasks
 from ese import task_defaults
-from ese.engine import commands
 from ese.errors import EseError
-from ese.flows import provisioning, shared
 from ese.flows import swarm as flows
-from ese.host import lan, ports, sdk, secrets
+from ese.host import ports, sdk, secrets
 from ese.render import swarm_stack
+from ese.swarm import calls, converge, deploy, scaling
 from ese.swarm import stack_images as images
-from ese.swarm import state as engine
 from ese.topology import load
-
-SERVICES = [
-    "alertmanager",
-    "elb",
-    "ese-ingest",
-    "ese-server-analytics",
-    "grafana-server",
-    "prometheus-server",
-    "redis-exporter",
-    "redis-server",
-]
-
-
-@dataclass
-class Item:
-    name: str
-    removed: list[str] = field(default_factory=list)
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-    def remove(self) -> None:
-        self.removed.append(self.name)
-
-
-class FakeSwarm:
-    """The slice of the Docker SDK the flows use; `deploy()` makes every service converge."""
-
-    def __init__(self, state: str = "inactive", replicas: int | None = None) -> None:
-        self.state = state
-        self.replicas: dict[str, int] = {}
-        if replicas is not None:
-            self.deploy(replicas)
-        self.secret_items: list[Item] = []
-        self.created: list[tuple[str, bytes]] = []
-        self.volume_items = [Item("ese_redis-data")]
-        self.exec_output = b"{}"
-        self.exec_outputs: dict[str, bytes] = {}
-        self.execs: list[tuple[str, str]] = []
-        self.api = SimpleNamespace(services=self._services, tasks=self._tasks)
-        self.secrets = SimpleNamespace(
-            list=lambda filters=None: list(self.secret_items), create=self._create_secret
-        )
-        self.configs = SimpleNamespace(list=lambda filters=None: [])
-        self.networks = SimpleNamespace(list=lambda filters=None, names=None: [])
-        self.volumes = SimpleNamespace(list=lambda filters=None: self.volume_items)
-        self.containers = SimpleNamespace(list=self._containers)
-        self.images = SimpleNamespace(get=lambda ref: Item(ref))
-        # The SDK calls the flows make; each records the docker command it stands for.
-        self.lines: list[str] = []
-        self.swarm = SimpleNamespace(init=self._init, leave=self._leave)
-        self.services = SimpleNamespace(get=self._service)
-
-    def _init(self, advertise_addr: str) -> None:
-        self.lines.append(f"docker swarm init --advertise-addr {advertise_addr}")
-        self.state = "active"
-
-    def _leave(self, force: bool) -> None:
-        self.lines.append("docker swarm leave --force" if force else "docker swarm leave")
-        self.state = "inactive"
-
-    def _service(self, name: str) -> Any:
-        def scale(n: int) -> bool:
-            self.lines.append(f"docker service scale --detach {name}={n}")
-            self.replicas[name.removeprefix("ese_")] = n
-            return True
-
-        return SimpleNamespace(scale=scale)
-
-    def deploy(self, ingest: int) -> None:
-        self.state = "active"
-        self.replicas = {s: 1 for s in SERVICES} | {"ese-ingest": ingest}
-
-    def info(self) -> dict[str, Any]:
-        manager = self.state == "active"
-        return {
-            "Swarm": {
-                "LocalNodeState": self.state,
-                "ControlAvailable": manager,
-                "NodeID": "node1" if manager else "",
-            }
-        }
-
-    def _services(self, filters: Any = None) -> list[dict[str, Any]]:
-        return [
-            {
-                "Spec": {
-                    "Name": f"ese_{s}",
-                    "Mode": {"Replicated": {"Replicas": n}},
-                    "TaskTemplate": {"ContainerSpec": {"Image": "img"}},
-                }
-            }
-            for s, n in self.replicas.items()
-        ]
-
-    def _tasks(self, filters: Any) -> list[dict[str, Any]]:
-        n = self.replicas[filters["service"].removeprefix("ese_")]
-        return [{"DesiredState": "running", "Status": {"State": "running"}}] * n
-
-    def _create_secret(self, name: str, data: bytes, labels: dict[str, str]) -> None:
-        self.created.append((name, data))
-        self.secret_items.append(Item(name))
-
-    def _containers(self, all: bool = False, filters: Any = None) -> list[Any]:
-        if "status" in (filters or {}):  # a running task: Prometheus' or Alertmanager's
-            service = filters["label"].rpartition("=")[2].removeprefix("ese_")
-            if service not in self.replicas:
-                return []
-
-            def exec_run(argv: list[str]) -> tuple[int, bytes]:
-                self.execs.append((service, argv[-1]))
-                return 0, self.exec_outputs.get(service, self.exec_output)
-
-            return [SimpleNamespace(exec_run=exec_run)]
-        return []
-
-
-class Ctx:
-    """Stands in for ese.engine.commands.run: records the commands; the fake reacts to them."""
-
-    def __init__(self, fake: FakeSwarm) -> None:
-        self.fake = fake
-        self.lines: list[str] = []
-        self.envs: list[dict[str, str]] = []
-
-    def __call__(self, argv: list[str], env: Any = None, **kwargs: Any) -> Any:
-        line = commands.shown(argv, windows=False)
-        print(f"> {line}")
-        self.lines.append(line)
-        self.envs.append(dict(env or {}))
-        if line.startswith("docker stack deploy"):
-            self.fake.deploy(int(env[swarm_stack.REPLICAS_VAR]))
-        return SimpleNamespace(returncode=0)
-
-
-def ctx(monkeypatch: pytest.MonkeyPatch, fake: FakeSwarm) -> Ctx:
-    c = Ctx(fake)
-    monkeypatch.setattr(commands, "run", c)
-    return c
-
-
-@pytest.fixture
-def wired(tmp_path, monkeypatch):
-    env_file = tmp_path / ".env"
-    monkeypatch.setattr(secrets, "ENV_FILE", env_file)
-    monkeypatch.setattr(flows, "MARKER", tmp_path / ".swarm-created")
-    monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
-    monkeypatch.setattr(
-        images,
-        "resolve",
-        lambda cli, topo, build, mode: {
-            topo.images[k].env: topo.images[k].default for k in images.STACK_IMAGES
-        },
-    )
-    monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
-    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
-    provisioned: list[str] = []
-    monkeypatch.setattr(
-        provisioning, "provision_grafana", lambda topo, url, *a, **k: provisioned.append(url)
-    )
-    return SimpleNamespace(
-        env_file=env_file, marker=tmp_path / ".swarm-created", grafana=provisioned
-    )
-
-
-def up(c: Ctx, fake: FakeSwarm, **kwargs: Any) -> None:
-    args = dict(
-        build=False,
-        images_mode="auto",
-        replicas=None,
-        registry="",
-        timeout=5,
-        grafana_timeout=5,
-        log_lines=5,
-    )
-    flows.up(cli=fake, **(args | kwargs))
+from tests.swarm.fakes import FakeSwarm, Refused, ctx, up
 
 
 def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch, capsys) -> None:
@@ -204,12 +29,12 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     c = ctx(monkeypatch, fake)
     up(c, fake)
     assert fake.lines == ["docker swarm init --advertise-addr 192.168.1.23"]
-    assert wired.marker.read_text().strip() == "node1"
-    deploy = [line for line in c.lines if line.startswith("docker stack deploy")]
-    assert deploy == [
-        f"docker stack deploy -c {flows.STACK_FILE} --prune --resolve-image never ese"
+    assert wired.marker.read_text().splitlines() == ["node1"]
+    deployed = [line for line in c.lines if line.startswith("docker stack deploy")]
+    assert deployed == [
+        f"docker stack deploy -c {deploy.STACK_FILE} --prune --resolve-image never ese"
     ]
-    env = c.envs[c.lines.index(deploy[0])]
+    env = c.envs[c.lines.index(deployed[0])]
     values = secrets.read(wired.env_file)
     assert {
         k: v for k, v in env.items() if k.startswith("ESE_SECRET_")
@@ -230,7 +55,7 @@ def test_up_inits_a_swarm_creates_hashed_secrets_and_deploys(wired, monkeypatch,
     ) in fake.created
     assert wired.grafana == ["http://127.0.0.1:3000"]
     out = capsys.readouterr().out
-    assert f"> {deploy[0]}" in out and values["REDIS_PASSWORD"] not in out
+    assert f"> {deployed[0]}" in out and values["REDIS_PASSWORD"] not in out
     assert "> docker swarm init --advertise-addr 192.168.1.23" in out  # the SDK call, shown
 
 
@@ -259,25 +84,88 @@ def test_up_refuses_a_busy_published_port_before_changing_anything(wired, monkey
     assert c.lines == fake.lines == [] and fake.state == "inactive"
 
 
-def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch) -> None:
+def test_up_fails_with_one_line_when_replicas_do_not_come(wired, monkeypatch, capsys) -> None:
     fake = FakeSwarm()
     c = ctx(monkeypatch, fake)
-    monkeypatch.setattr(
-        fake.api,
-        "tasks",
-        lambda filters: [
-            {
-                "DesiredState": "shutdown",
-                "Status": {"State": "failed", "Err": "No such image: x", "Timestamp": "1"},
-            }
-        ],
-    )
+    failed = {
+        "Slot": 1,
+        "NodeID": "node1",
+        "DesiredState": "shutdown",
+        "Spec": {"ContainerSpec": {"Image": "haproxy:3@sha256:ab"}},
+        "Status": {
+            "State": "failed",
+            "Err": "No such image: x",
+            "Timestamp": "2024-05-01T10:00:01",
+        },
+    }
+    monkeypatch.setattr(fake.api, "tasks", lambda filters: [failed])
     monkeypatch.setattr(time, "sleep", lambda s: None)
-    with pytest.raises(engine.NotConverged, match="No such image: x") as err:
+    with pytest.raises(converge.NotConverged, match="No such image: x") as err:
         up(c, fake, timeout=0)
-    assert "docker service ps --no-trunc ese_elb" in c.lines
-    assert any(line.startswith("docker service logs") for line in c.lines)
     assert "\n" not in str(err.value)
+    # The tasks and logs of the first three failing services come through the SDK, each shown
+    # as the docker command it stands for; only the deploy ran the docker CLI.
+    assert [line.split()[:3] for line in c.lines] == [["docker", "stack", "deploy"]]
+    out = capsys.readouterr().out.splitlines()
+    start = out.index("> docker service ps --no-trunc ese_elb")
+    assert cells(out[start + 1]) == [
+        "NAME",
+        "IMAGE",
+        "NODE",
+        "DESIRED STATE",
+        "CURRENT STATE",
+        "ERROR",
+    ]
+    assert cells(out[start + 2]) == [
+        "ese_elb.1",
+        "haproxy:3",
+        "box",
+        "shutdown",
+        "failed 2024-05-01T10:00:01",
+        "No such image: x",
+    ]
+    assert out[start + 3 : start + 6] == [
+        "> docker service logs --raw --tail 5 ese_elb",
+        "elb: first line",
+        "elb: last line",
+    ]
+    assert [name for name, _ in fake.log_asks] == ["ese_alertmanager", "ese_elb", "ese_ese-ingest"]
+    assert fake.log_asks[0][1] == {"stdout": True, "stderr": True, "tail": 5}
+
+
+def cells(line: str) -> list[str]:
+    """The columns of a table line (two spaces or more between them)."""
+    return re.split(r" {2,}", line.strip())
+
+
+def test_a_missing_service_shows_the_engines_answer_not_a_traceback(capsys) -> None:
+    fake = FakeSwarm()
+    converge.show_failures(fake, load(), ["elb"], 5)
+    assert capsys.readouterr().out.splitlines() == [
+        "> docker service ps --no-trunc ese_elb",
+        "no tasks: service ese_elb not found",
+        "> docker service logs --raw --tail 5 ese_elb",
+        "no logs: service ese_elb not found",
+    ]
+
+
+def test_task_lines_put_each_slots_newest_task_first() -> None:
+    def task(slot: int, state: str, when: str, err: str = "") -> dict[str, Any]:
+        status = {"State": state, "Timestamp": when, "Err": err}
+        return {"Slot": slot, "NodeID": "abcdef0123456789", "DesiredState": state, "Status": status}
+
+    tasks = [
+        task(2, "running", "2024-05-01T10:00:03"),
+        task(1, "failed", "2024-05-01T10:00:01", "task: non-zero exit (1)"),
+        task(1, "running", "2024-05-01T10:00:02"),
+    ]
+    lines = converge.task_lines("ese_x", tasks, {})
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["ese_x.1", "abcdef012345"],
+        ["\\_", "ese_x.1"],
+        ["ese_x.2", "abcdef012345"],
+    ]
+    assert cells(lines[2])[-2:] == ["failed 2024-05-01T10:00:01", "task: non-zero exit (1)"]
 
 
 def lb_csv(states: dict[str, str]) -> str:
@@ -333,22 +221,6 @@ def test_scale_without_a_stack_says_how_to_deploy(wired) -> None:
         flows.scale(ingest="2", timeout=5, log_lines=5, cli=FakeSwarm("active"))
 
 
-def test_down_removes_volumes_and_leaves_only_a_swarm_it_created(
-    wired, monkeypatch, capsys
-) -> None:
-    fake = FakeSwarm(replicas=2)
-    ctx(monkeypatch, fake)
-    fake.replicas = {}  # stack rm has removed the services
-    flows.down(volumes=True, leave=True, timeout=5, cli=fake)
-    assert fake.volume_items[0].removed == ["ese_redis-data"]
-    assert "docker swarm leave --force" not in fake.lines
-    assert "not leaving the swarm" in capsys.readouterr().out
-    wired.marker.write_text("node1\n")
-    flows.down(volumes=False, leave=True, timeout=5, cli=fake)
-    assert fake.lines == ["docker swarm leave --force"] and not wired.marker.exists()
-    assert fake.state == "inactive"
-
-
 def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
     assert images.check_registry("127.0.0.1:5000") == "127.0.0.1:5000"
     for bad in ("127.0.0.1", "host:0", "host:99999", "http://h:5000", "h:5000/x"):
@@ -395,12 +267,12 @@ def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
 
 
 def test_lb_and_prometheus_views_count_exactly() -> None:
-    assert engine.lb_view({"ingest1": "UP", "ingest2": "MAINT (resolution)"}, 1) == (True, "1 UP")
-    assert engine.lb_view({"ingest1": "UP", "ingest2": "DOWN"}, 1)[0] is False
-    assert engine.lb_view({"ingest1": "UP", "ingest2": "UP"}, 1)[0] is False
-    found = engine.ingest_targets(targets(2).decode())
-    assert engine.prometheus_view(found, 2) == (True, "2 ingest targets, 2 up")
-    assert engine.prometheus_view(found, 3)[0] is False
+    assert scaling.lb_view({"ingest1": "UP", "ingest2": "MAINT (resolution)"}, 1) == (True, "1 UP")
+    assert scaling.lb_view({"ingest1": "UP", "ingest2": "DOWN"}, 1)[0] is False
+    assert scaling.lb_view({"ingest1": "UP", "ingest2": "UP"}, 1)[0] is False
+    found = scaling.ingest_targets(targets(2).decode())
+    assert scaling.prometheus_view(found, 2) == (True, "2 ingest targets, 2 up")
+    assert scaling.prometheus_view(found, 3)[0] is False
 
 
 def test_tasks_turn_errors_into_one_line_exits(wired) -> None:
@@ -415,7 +287,7 @@ def test_tasks_turn_errors_into_one_line_exits(wired) -> None:
 
 
 def test_up_waits_for_alertmanager_and_the_exporter_too(wired, monkeypatch) -> None:
-    assert {"alertmanager", "redis-exporter"} <= set(flows.expected_services(load()))
+    assert {"alertmanager", "redis-exporter"} <= set(converge.expected_services(load()))
     fake = FakeSwarm()
     c = ctx(monkeypatch, fake)
     deploy = fake.deploy
@@ -426,7 +298,7 @@ def test_up_waits_for_alertmanager_and_the_exporter_too(wired, monkeypatch) -> N
 
     monkeypatch.setattr(fake, "deploy", without_alertmanager)
     monkeypatch.setattr(time, "sleep", lambda s: None)
-    with pytest.raises(engine.NotConverged) as err:
+    with pytest.raises(converge.NotConverged) as err:
         up(c, fake, timeout=0)
     assert err.value.services == ["alertmanager"]
 
@@ -488,7 +360,7 @@ def test_status_lists_firing_alerts_and_memory_through_docker_exec(wired, capsys
     lines = flows.status_lines(get=get, cli=fake)
     assert lines is not None
     text = "\n".join(lines)
-    services = {line.split()[0]: line.split()[1] for line in lines[1:9]}
+    services = {line.split()[0]: line.split()[1] for line in lines[1 : 1 + len(fake.replicas)]}
     assert services["alertmanager"] == services["redis-exporter"] == "1/1"
     assert (
         "Alerts (docker exec ese_alertmanager.* wget http://127.0.0.1:9093/api/v2/alerts)" in text
@@ -505,14 +377,11 @@ def test_status_lists_firing_alerts_and_memory_through_docker_exec(wired, capsys
 
 
 def test_an_engine_refusal_is_one_line_naming_the_command(capsys) -> None:
-    class Refused(Exception):
-        explanation = "This node is not a swarm manager.\nUse docker swarm init."
-
     def refuse() -> None:
-        raise Refused()
+        raise Refused("This node is not a swarm manager.\nUse docker swarm init.")
 
     with pytest.raises(EseError) as err:
-        flows.engine("docker swarm leave --force", refuse)
+        calls.call("docker swarm leave --force", refuse)
     assert str(err.value) == (
         "`docker swarm leave --force` failed: This node is not a swarm manager.; "
         "run `invoke doctor`"

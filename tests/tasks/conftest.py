@@ -161,10 +161,24 @@ class FakeImages:
             raise docker.errors.ImageNotFound(f"No such image: {name}")
         return SimpleNamespace(tags=[name])
 
-    def build(self, **kwargs: Any) -> Any:
-        self.builds.append(kwargs)
-        self.present.add(kwargs["tag"])
-        return SimpleNamespace(tags=[kwargs["tag"]]), []
+
+class FakeAPI:
+    """The low-level API's build: the JSON stream `api.build(decode=True)` yields. A build
+    whose tag is in `failing` prints `output` lines and stops with an error."""
+
+    def __init__(self, images: FakeImages) -> None:
+        self.images = images
+        self.failing: set[str] = set()
+        self.output = ["Step 1/2 : FROM base", "Step 2/2 : RUN pip install ."]
+
+    def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        self.images.builds.append(kwargs)
+        yield from ({"stream": f"{line}\n"} for line in self.output)
+        if kwargs["tag"] in self.failing:
+            yield {"error": "The command '/bin/sh -c pip install .' returned a non-zero code: 1"}
+            return
+        yield {"aux": {"ID": "sha256:" + "c" * 64}}
+        self.images.present.add(kwargs["tag"])
 
 
 class FakeDocker:
@@ -178,6 +192,7 @@ class FakeDocker:
     ):
         self.containers = FakeContainers(list(containers or []))
         self.images = FakeImages(set(images or ()), registry)
+        self.api = FakeAPI(self.images)
 
     def ping(self) -> bool:
         return True
@@ -196,6 +211,7 @@ class FakeSpawn:
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.hidden: list[bool] = []  # per call: was the output kept (merged) instead of shown
         self.failing: list[str] = []
         self.stdout = ""
 
@@ -204,12 +220,13 @@ class FakeSpawn:
         self.failing.append(word)
 
     def __call__(
-        self, argv: Any, env: Any, capture: bool, timeout: float | None
+        self, argv: Any, env: Any, capture: bool, timeout: float | None, merge: bool = False
     ) -> subprocess.CompletedProcess[str]:
         argv = [str(a) for a in argv]
         self.calls.append((argv, dict(env or {})))
+        self.hidden.append(merge)
         code = 1 if any(word in argv for word in self.failing) else 0
-        return subprocess.CompletedProcess(argv, code, self.stdout, "")
+        return subprocess.CompletedProcess(argv, code, self.stdout, None if merge else "")
 
     def commands(self) -> list[list[str]]:
         return [argv for argv, _ in self.calls]

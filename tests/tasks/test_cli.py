@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import subprocess
 import sys
 from typing import Any
 
 import pytest
-from invoke import Collection, Program
+from invoke import Collection, Program, Task
 from invoke.parser import Parser
 
 import tasks
-from ese.flows import backend, consumer, frontend, logs, teardown
+from ese import task_defaults
+from ese.flows import backend, cluster, consumer, frontend, logs, shared, swarm, teardown
 from ese.paths import REPO_ROOT
 
 # One sample value per string flag, chosen so that a wrong conversion shows.
@@ -38,7 +40,49 @@ SAMPLES = {
     "dashboard": "d.json",
     "shell": "fish",
     "images": "offline",
+    "replicas": "3",
+    "registry": "127.0.0.1:5000",
+    "ingest": "4",
+    "nodes": "2",
+    "managers": "1",
+    "node": "ese-node-2",
 }
+
+# The stack flows each task calls, recorded instead of run: flow name -> (module, function).
+# A new collection (`cluster.*`) adds its flows here, its tasks to TASK_FLOWS and its string
+# flags to SAMPLES; every test below then covers it.
+FLOWS: dict[str, tuple[Any, str]] = {
+    "backend": (backend, "backend"),
+    "frontend": (frontend, "frontend"),
+    "consumer": (consumer, "consumer"),
+    "down": (teardown, "down"),
+    "logs": (logs, "logs"),
+    "swarm.up": (swarm, "up"),
+    "swarm.scale": (swarm, "scale"),
+    "swarm.down": (swarm, "down"),
+    "cluster.up": (cluster, "up"),
+    "cluster.kill": (cluster, "kill"),
+    "cluster.start": (cluster, "start"),
+    "cluster.down": (cluster, "down"),
+}
+# Task -> the flows it runs (all of them recorded, so running the task touches no engine).
+TASK_FLOWS = {
+    "backend": {"backend"},
+    "frontend": {"frontend"},
+    "consumer": {"consumer"},
+    "up": {"backend", "frontend", "consumer"},
+    "down": {"down"},
+    "logs": {"logs"},
+    "swarm.up": {"swarm.up"},
+    "swarm.scale": {"swarm.scale"},
+    "swarm.down": {"swarm.down"},
+    "cluster.up": {"cluster.up"},
+    "cluster.kill": {"cluster.kill"},
+    "cluster.start": {"cluster.start"},
+    "cluster.down": {"cluster.down"},
+}
+# Tasks that read or write files or ask running services instead: parsed, not run, here.
+NOT_RUN = {"render", "webclient", "status", "grafana", "env", "doctor"}
 
 
 def fresh() -> Collection:
@@ -46,10 +90,24 @@ def fresh() -> Collection:
     return copy.deepcopy(tasks.ns)
 
 
+def every_task() -> dict[str, Task]:
+    """Every task by the name it is run with, the collections' too (`swarm.up`)."""
+    found: dict[str, Task] = {}
+
+    def walk(collection: Collection, prefix: str) -> None:
+        for name, task in collection.tasks.items():
+            found[prefix + name] = task
+        for name, sub in collection.collections.items():
+            walk(sub, f"{prefix}{name}.")
+
+    walk(fresh(), "")
+    return found
+
+
 def every_flag() -> list[tuple[str, str, bool]]:
     return [
         (name, arg.name.replace("_", "-"), arg.kind is bool)
-        for name, task in fresh().tasks.items()
+        for name, task in every_task().items()
         for arg in task.get_arguments()
     ]
 
@@ -59,14 +117,20 @@ def parse(*argv: str) -> dict[str, Any]:
     return {a.name: a.value for a in result[0].args.values()}
 
 
-@pytest.mark.parametrize("name", sorted(tasks.ns.tasks))
+def test_every_task_is_run_here_or_listed_as_not():
+    assert "swarm.up" in every_task()
+    assert set(every_task()) == set(TASK_FLOWS) | NOT_RUN
+    assert set().union(*TASK_FLOWS.values()) == set(FLOWS)
+
+
+@pytest.mark.parametrize("name", sorted(every_task()))
 def test_every_task_parses_without_arguments(name):
     parse(name)  # a required (positional) argument would raise ParseError here
 
 
 @pytest.mark.parametrize(("name", "flag", "is_bool"), every_flag())
 def test_every_flag_parses_long_and_short(name, flag, is_bool):
-    task = fresh().tasks[name]
+    task = every_task()[name]
     arg = next(a for a in task.get_arguments() if a.name.replace("_", "-") == flag)
     value = [] if is_bool else [SAMPLES[flag]]
     expected = True if is_bool else SAMPLES[flag]
@@ -96,16 +160,15 @@ def recorded(monkeypatch) -> dict[str, dict[str, Any]]:
 
         return record
 
-    flows = {
-        "backend": backend,
-        "frontend": frontend,
-        "consumer": consumer,
-        "down": teardown,
-        "logs": logs,
-    }
-    for name, module in flows.items():
-        monkeypatch.setattr(module, name, recorder(name))
+    for name, (module, function) in FLOWS.items():
+        monkeypatch.setattr(module, function, recorder(name))
     return calls
+
+
+@pytest.mark.parametrize("name", sorted(TASK_FLOWS))
+def test_every_task_reaches_its_flows_with_the_defaults(recorded, name):
+    assert run_program(name) == 0
+    assert set(recorded) == TASK_FLOWS[name]
 
 
 def test_logs_without_a_service_shows_the_backend(recorded):
@@ -133,6 +196,7 @@ def test_consumer_flags_reach_the_task(recorded):
         "port": 8600,
         "build": False,
         "images_mode": "auto",
+        "verbose": False,
     }
 
 
@@ -146,6 +210,20 @@ def test_images_mode_reaches_every_flow_from_flag_or_environment(recorded, monke
     assert recorded["backend"]["images_mode"] == "official"
 
 
+def test_verbose_reaches_every_flow_from_flag_or_environment(recorded, monkeypatch):
+    assert run_program("up") == 0
+    assert [recorded[f]["verbose"] for f in ("backend", "frontend", "consumer")] == [False] * 3
+    assert run_program("up", "--verbose") == 0
+    assert [recorded[f]["verbose"] for f in ("backend", "frontend", "consumer")] == [True] * 3
+    monkeypatch.setenv("INVOKE_ESE_VERBOSE", "true")
+    assert run_program("frontend") == 0
+    assert recorded["frontend"]["verbose"] is True
+    # A Boolean default would turn any non-empty string, "false" too, into True.
+    monkeypatch.setenv("INVOKE_ESE_VERBOSE", "false")
+    assert run_program("backend") == 0
+    assert recorded["backend"]["verbose"] is False
+
+
 def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
     monkeypatch.setenv("INVOKE_ESE_CLIENTS", "8")
     monkeypatch.setenv("INVOKE_ESE_HEALTH_TIMEOUT", "300.5")
@@ -153,6 +231,67 @@ def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
     assert recorded["frontend"]["clients"] == 8
     assert run_program("backend") == 0
     assert recorded["backend"]["timeout"] == 300.5
+
+
+@pytest.mark.parametrize(("value", "auth"), [("false", False), ("0", False), ("true", True)])
+def test_invoke_ese_auth_is_read_as_true_or_false_not_as_any_string(
+    recorded, monkeypatch, value, auth
+):
+    # A bool config default would make Invoke turn any non-empty value, "false" too, into True.
+    monkeypatch.setenv("INVOKE_ESE_AUTH", value)
+    assert run_program("backend") == 0
+    assert recorded["backend"]["auth"] is auth
+
+
+def test_swarm_flags_reach_the_flows(recorded):
+    argv = ["swarm.up", "--build", "--replicas", "3", "--registry", "127.0.0.1:5000"]
+    assert run_program(*argv, "--images", "offline") == 0
+    got = recorded["swarm.up"]
+    assert (got["build"], got["replicas"], got["registry"], got["images_mode"]) == (
+        True,
+        "3",
+        "127.0.0.1:5000",
+        "offline",
+    )
+    defaults = task_defaults.defaults()
+    timeout, lines = float(defaults["health_timeout"]), int(defaults["log_lines"])
+    assert got["timeout"] == timeout
+    assert run_program("swarm.scale", "--ingest", "4") == 0
+    assert recorded["swarm.scale"] == {"ingest": "4", "timeout": timeout, "log_lines": lines}
+    assert run_program("swarm.down", "--volumes", "--leave") == 0
+    assert recorded["swarm.down"] == {"volumes": True, "leave": True, "timeout": timeout}
+
+
+def test_swarm_tasks_take_the_environment_through_invokes_env_loading(recorded, monkeypatch):
+    monkeypatch.setenv("INVOKE_ESE_HEALTH_TIMEOUT", "300.5")
+    monkeypatch.setenv("INVOKE_ESE_IMAGES", "official")
+    assert run_program("swarm.up") == 0
+    assert recorded["swarm.up"]["images_mode"] == "official"
+    assert recorded["swarm.up"]["timeout"] == 300.5
+    assert run_program("swarm.down") == 0
+    assert recorded["swarm.down"]["timeout"] == 300.5
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["swarm.scale"], "--ingest is required; e.g. invoke swarm.scale --ingest 3"),
+        (["swarm.scale", "--ingest", "0"], "--ingest must be a whole number between 1 and 8"),
+        (["swarm.scale", "-i", "x"], "--ingest must be a whole number between 1 and 8, got 'x'"),
+        (["swarm.up", "--replicas", "9"], "--replicas must be a whole number between 1 and 8"),
+        (["swarm.up", "--registry", "localhost"], "--registry 'localhost' is not HOST:PORT"),
+    ],
+)
+def test_a_bad_swarm_value_is_one_line_before_any_engine_call(monkeypatch, capsys, argv, expected):
+    def no_engine() -> None:
+        raise AssertionError("the engine was asked before the value was checked")
+
+    monkeypatch.setattr(shared, "docker", no_engine)
+    monkeypatch.setattr(shared, "render_if_stale", no_engine)
+    assert run_program(*argv) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -165,6 +304,10 @@ def test_env_overrides_through_invokes_env_loading(recorded, monkeypatch):
         ("INVOKE_ESE_CONSUMER_PORT", "99999", ["consumer"], "INVOKE_ESE_CONSUMER_PORT must be"),
         ("INVOKE_ESE_LOG_TAIL", "lots", ["logs"], "INVOKE_ESE_LOG_TAIL must be a whole number"),
         ("INVOKE_ESE_IMAGES", "local", ["up"], "INVOKE_ESE_IMAGES must be one of auto, official"),
+        ("INVOKE_ESE_VERBOSE", "loud", ["up"], "INVOKE_ESE_VERBOSE must be true or false"),
+        ("INVOKE_ESE_IMAGES", "x", ["swarm.up"], "INVOKE_ESE_IMAGES must be one of auto, official"),
+        ("INVOKE_ESE_HEALTH_TIMEOUT", "soon", ["swarm.down"], "INVOKE_ESE_HEALTH_TIMEOUT must"),
+        ("INVOKE_ESE_LOG_LINES", "many", ["swarm.scale"], "INVOKE_ESE_LOG_LINES must be"),
     ],
 )
 def test_a_bad_env_value_is_one_line_naming_the_variable(
@@ -189,6 +332,7 @@ def test_a_bad_env_value_is_one_line_naming_the_variable(
         (["logs", "--tail", "ten"], "--tail must be a whole number at least 0, got 'ten'"),
         (["frontend", "--delay-ms", "1.5"], "--delay-ms must be a whole number"),
         (["backend", "--images", "registry"], "--images must be one of auto, official, offline"),
+        (["swarm.up", "--images", "local"], "--images must be one of auto, official, offline"),
     ],
 )
 def test_a_bad_flag_value_names_the_flag(recorded, capsys, argv, expected):
@@ -216,8 +360,8 @@ def invoke_cli(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_invoke_list_shows_every_task():
     proc = invoke_cli("--list")
     assert proc.returncode == 0, proc.stderr
-    for name in tasks.ns.tasks:
-        assert f"  {name}" in proc.stdout
+    listed = {m[1] for m in re.finditer(r"^  (\S+)", proc.stdout, re.MULTILINE)}
+    assert listed == set(every_task())
 
 
 def test_invoke_logs_help_documents_the_service_flag():

@@ -11,7 +11,7 @@ import docker.errors
 import psutil
 import pytest
 
-from ese.engine import consumer_container, waits
+from ese.engine import standalone_containers, waits
 from ese.engine.compose import V1, Compose
 from ese.errors import EseError
 from ese.flows import doctor, endpoints, status
@@ -294,7 +294,7 @@ def test_health_wait_stops_at_once_when_a_service_exits():
 def test_consumer_container_replaces_a_stale_one_and_publishes_its_port(platform, extra):
     stale = FakeContainer("ese-consumer", status="exited", project="")
     cli = FakeDocker([stale])
-    consumer_container.run(
+    standalone_containers.run(
         cli,
         image="ese-consumer:local",
         name="ese-consumer",
@@ -317,10 +317,10 @@ def test_consumer_container_replaces_a_stale_one_and_publishes_its_port(platform
 
 def test_consumer_image_is_built_only_when_missing():
     cli = FakeDocker(images={"ese-consumer:local"})
-    consumer_container.ensure_image(cli, "ese-consumer:local", "py:base", build=False)
+    standalone_containers.ensure_image(cli, "ese-consumer:local", "py:base", build=False)
     assert cli.images.builds == []
     cli = FakeDocker()
-    consumer_container.ensure_image(cli, "ese-consumer:local", "py:base", False, lambda _: None)
+    standalone_containers.ensure_image(cli, "ese-consumer:local", "py:base", False, lambda _: None)
     assert cli.images.builds[0]["buildargs"] == {
         "BASE_IMAGE": "py:base",
         "SERVICE": "ese-consumer",

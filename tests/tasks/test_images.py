@@ -19,6 +19,7 @@ INFRA = (
     "alertmanager",
     "redis_exporter",
     "python_base",
+    "node_exporter",  # the Swarm stack's only; a plan of every image includes it
 )
 
 
@@ -100,6 +101,7 @@ def test_no_registry_falls_back_to_the_kit_asking_the_registry_once(topo):
             "ESE_ALERTMANAGER_IMAGE",
             "ESE_REDIS_EXPORTER_IMAGE",
             "ESE_PYTHON_BASE_IMAGE",
+            "ESE_NODE_EXPORTER_IMAGE",
         ]
     ]
     assert len(cli.images.asked) == 1  # no long wait: one question, then the kit

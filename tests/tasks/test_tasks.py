@@ -10,11 +10,11 @@ from invoke import Exit, MockContext
 
 import tasks
 from ese import errors, task_defaults
-from ese.engine import commands, compose
+from ese.engine import commands, compose, readings
 from ese.engine.compose import V1, V2, Compose
 from ese.errors import EseError
 from ese.flows import consumer as consumer_flow
-from ese.flows import shared, status
+from ese.flows import shared
 from ese.host import lan, ports, sdk, secrets
 from ese.paths import BACKEND_COMPOSE, FRONTEND_COMPOSE
 from ese.topology import load
@@ -51,7 +51,8 @@ def wired(monkeypatch, env_file, spawned):
     monkeypatch.setattr(shared, "render_if_stale", lambda topo: [])
     monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: "192.168.1.23")
     monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": True)
-    monkeypatch.setattr(status, "fetch", lambda url, headers: lb_stats("UP", "UP"))
+    # backend.wait_routed reads HAProxy's stats through ese.engine.readings.
+    monkeypatch.setattr(readings, "fetch", lambda url, headers: lb_stats("UP", "UP"))
     monkeypatch.setattr(consumer_flow, "answers", lambda url: True)
     return cli
 
@@ -329,7 +330,9 @@ def test_consumer_replaces_our_own_container_holding_the_port(wired, env_file, m
 def test_consumer_port_out_of_range_is_refused_before_any_removal(wired, env_file, port):
     wired.containers.items = [running_consumer(8501)]
     with pytest.raises(EseError, match="--port must be between 1 and 65535"):
-        consumer_flow.consumer(remote=False, server_url=None, port=port)
+        consumer_flow.consumer(
+            remote=False, server_url=None, port=port, images_mode="auto", verbose=False
+        )
     assert not wired.containers.items[0].removed
 
 
@@ -463,6 +466,31 @@ def test_webclient_serves_the_page_from_the_client_image(wired, spawned: FakeSpa
     assert kwargs["environment"]["REACT_APP_BE_SERVER"] == "http://localhost:8100"
     assert kwargs["environment"]["ESE_INGEST_TOKEN"] == secrets.read(env_file)["ESE_INGEST_TOKEN"]
     assert spawned.calls == []  # the image is there: nothing built
+
+
+def test_webclient_notes_only_a_port_whose_origin_the_shards_do_not_allow(
+    wired, spawned: FakeSpawn, env_file, capsys
+):
+    # INVOKE_ESE_WEBCLIENT_PORT=3100 for both tasks; it once got a note all the same (a
+    # comparison with a literal 3006).
+    wired.containers.items = healthy_backend()
+    c = context()
+    c.config.ese["webclient_port"] = "3100"
+    c.config.ese["grafana_timeout"] = "0"
+    with pytest.raises(Exit):  # no Grafana here; the shards' environment is what matters
+        tasks.backend(c)
+    allowed = next(env for argv, env in spawned.calls if "up" in argv)["ESE_CORS_ORIGINS"].split()
+    capsys.readouterr()
+    tasks.webclient(c)
+    out = capsys.readouterr().out
+    page = out.split("Click-through page: ", 1)[1].split()[0]
+    assert page == "http://localhost:3100" and page in allowed
+    assert "note:" not in out
+    tasks.webclient(c, port="3007")
+    out = capsys.readouterr().out
+    assert "http://localhost:3007" not in allowed
+    assert "note: the shards allow the page's origin on port 3100" in out
+    assert "INVOKE_ESE_WEBCLIENT_PORT=3007" in out
 
 
 def test_status_says_loudly_when_the_shards_run_without_tokens(topo):

@@ -1,8 +1,9 @@
-"""The kit's engine layer without an engine: output tails, build streams, error conversion."""
+"""The kit's image builds without an engine: output tails, build streams, error conversion."""
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,9 +11,9 @@ import pytest
 
 from ese.errors import EseError
 from ese.host import sdk
-from ese.kit import KitError, engine
-from ese.kit.engine import built_id, engine_errors, imported_id
-from ese.kit.output import Output, Transcript, action
+from ese.kit import KitError, image_builds
+from ese.kit.image_builds import built_id, engine_errors, imported_id
+from ese.kit.output import TAIL_LINES, Output, Transcript, action, last_lines
 
 
 @pytest.fixture
@@ -154,10 +155,46 @@ def test_no_engine_is_a_kit_error_with_the_start_hint(monkeypatch: pytest.Monkey
         raise EseError("Docker engine not reachable (ConnectionError)", "start it with: dockerd")
 
     monkeypatch.setattr(sdk, "client", refused)
-    engine.client.cache_clear()
+    image_builds.client.cache_clear()
     try:
         with pytest.raises(KitError) as err:
-            engine.require_engine()
+            image_builds.require_engine()
     finally:
-        engine.client.cache_clear()  # the next caller connects for real
+        image_builds.client.cache_clear()  # the next caller connects for real
     assert str(err.value) == "Docker engine not reachable (ConnectionError); start it with: dockerd"
+
+
+def test_a_transcript_keeps_the_one_tail_length_of_every_build() -> None:
+    transcript = Transcript(shown=False)
+    transcript.add("".join(f"step {i}\n" for i in range(1, 101)))
+    assert TAIL_LINES == 30
+    assert transcript.tail() == [f"step {i}" for i in range(71, 101)]
+    assert last_lines("".join(f"pip {i}\n\n" for i in range(1, 41))) == [
+        f"pip {i}" for i in range(11, 41)
+    ]
+
+
+def test_the_tasks_see_two_lines_per_image_built_and_one_per_image_reused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ese.kit import build as kit_build
+    from ese.kit.catalog import BY_NAME
+
+    built: list[str] = []
+    monkeypatch.setattr(kit_build, "_parent_id", lambda image: "sha256:debian")
+    monkeypatch.setattr(kit_build, "tree_digest", lambda paths, extra: "key")
+    monkeypatch.setattr(kit_build, "image_key", lambda tag: "key" if "redis" in tag else None)
+    monkeypatch.setattr(kit_build, "build", lambda spec: built.append(spec.tag) or "sha256:x")
+    lines: list[str] = []
+    images = [BY_NAME["redis"], BY_NAME["haproxy"]]
+    opts = kit_build.Options(mirrors=kit_build.debian.Mirrors("http://m", "http://s"))
+    kit_build.build_all(images, opts, report=lines.append, quiet=True)
+    assert built == ["ese-offline/haproxy:2.6"]
+    haproxy = BY_NAME["haproxy"]
+    assert lines[:2] == [
+        "ese-offline/redis:7 is up to date",
+        f"building {haproxy.tag} (stands in for {haproxy.stands_in_for})",
+    ]
+    assert re.fullmatch(r"built ese-offline/haproxy:2\.6 in \d+s", lines[2]) and len(lines) == 3
+    assert capsys.readouterr() == ("", "")  # quiet: the kit's own progress is not shown
+    assert Output.quiet is False  # restored for the CLI

@@ -1,19 +1,23 @@
 """redis-py's asyncio client behind the interface of `RedisClient`, for benchmarks only.
 
-`ESE_BENCH_REDIS_CLIENT=redis-py` makes a shard use it instead of the project's own client, so
-`benchmarks/server_bench.py --redis-client` can measure what the own client is worth. It is not
-a supported setting: redis-py is a development dependency only (not in the server image), and
-this adapter has none of `RedisClient`'s fault semantics (no `late` replies, no stall watchdog;
-a lost connection is reported as "no reply", the cautious answer).
+    python benchmarks/redis_py_client.py [ese-server flags]   # a shard on redis-py's client
+
+Run as a script, it is `ese-server` with this client injected in place of the project's own, so
+`benchmarks/server_bench.py --redis-client redis-py` can measure what the own client is worth.
+It lives here, not in the server: redis-py is a development dependency only (not in the server
+image), and this adapter has none of `RedisClient`'s fault semantics (no `late` replies, no
+stall watchdog; a lost connection is reported as "no reply", the cautious answer).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import redis.asyncio
 import redis.exceptions
 
+from ese_server.__main__ import main
 from ese_server.redis_client import (
     Late,
     RedisNoReply,
@@ -51,3 +55,7 @@ class RedisPyClient:
     async def close(self) -> None:
         """Close the pool's connections."""
         await self._redis.aclose()
+
+
+if __name__ == "__main__":
+    sys.exit(main(connect=RedisPyClient))

@@ -1,5 +1,9 @@
 """Failure drills on the running stack: a shard killed, Redis restarted
-under load, bad requests through the load balancer."""
+under load, bad requests through the load balancer, a full store.
+
+The drills raise alerts on purpose; `hands_back_quiet` waits until they have resolved, so the
+module after this one finds the stack as a fresh one.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
 from ese.topology import load
 from tests.e2e import containers, harness, outside
 
@@ -16,6 +22,8 @@ CLIENTS = 4
 # Per-client limits at 100 ms ticks: about 19 s and 15 s of traffic, longer than each drill.
 KILL_LIMIT, REDIS_LIMIT = 2000, 1600
 PROBE_IP = "e2e-probe"
+
+pytestmark = pytest.mark.usefixtures("hands_back_quiet")
 
 
 def _wait_clients_running(watcher: containers.IpWatcher) -> None:

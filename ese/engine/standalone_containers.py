@@ -1,4 +1,5 @@
-"""Run the ese-consumer container with the Docker SDK (it is not part of a compose project)."""
+"""Containers run alone with the Docker SDK, outside any compose project: the ese-consumer
+dashboard and the click-through page (ese/flows/consumer.py, ese/flows/webclient.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ese.errors import EseError
+from ese.kit import output
 from ese.paths import REPO_ROOT
 from ese.render.compose_files import SERVICE_DOCKERFILE, build_args
 
@@ -23,14 +25,6 @@ def remove(cli: Any, name: str) -> bool:
     """Remove the container called `name` (running or not); False when there is none."""
     try:
         cli.containers.get(name).remove(force=True)
-    except _errors().NotFound:
-        return False
-    return True
-
-
-def exists(cli: Any, name: str) -> bool:
-    try:
-        cli.containers.get(name)
     except _errors().NotFound:
         return False
     return True
@@ -66,9 +60,18 @@ def holds_port(cli: Any, name: str, port: int) -> bool:
 
 
 def ensure_image(
-    cli: Any, image: str, base_image: str, build: bool, report: Callable[[str], None] = print
+    cli: Any,
+    image: str,
+    base_image: str,
+    build: bool,
+    report: Callable[[str], None] = print,
+    verbose: bool = False,
 ) -> None:
-    """Build the consumer image from this repository when asked or when it is missing."""
+    """Build the consumer image from this repository when asked or when it is missing.
+
+    A line when the build starts and one with its time when it ends; the builder's steps only
+    with `verbose`, and their last lines when it fails.
+    """
     errors = _errors()
     if not build:
         try:
@@ -76,17 +79,27 @@ def ensure_image(
             return
         except errors.ImageNotFound:
             pass
-    report(f"> building {image} from {DOCKERFILE} (base {base_image})")
     args = {"BASE_IMAGE": base_image, **build_args("ese-consumer")}
+    transcript = output.Transcript(shown=verbose)
     try:
-        cli.images.build(
-            path=str(REPO_ROOT), dockerfile=DOCKERFILE, tag=image, buildargs=args, rm=True
-        )
-    except (errors.BuildError, errors.APIError) as exc:
+        with output.timed(image, f"base {base_image}", say=report):
+            stream = cli.api.build(
+                path=str(REPO_ROOT),
+                dockerfile=DOCKERFILE,
+                tag=image,
+                buildargs=args,
+                rm=True,
+                decode=True,
+                timeout=output.BUILD_TIMEOUT,
+            )
+            output.built_image(stream, transcript)
+    except (output.BuildStopped, errors.APIError) as exc:
+        said = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        why = said if isinstance(exc, output.BuildStopped) else f"failed: {said}"
+        transcript.show_tail(f"building {image}")
         raise EseError(
-            f"building {image} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-            f"run `docker build -f {DOCKERFILE} --build-arg SERVICE=ese-consumer --build-arg "
-            f"EXTRA=consumer -t {image} .` in the repository to see the log",
+            f"building {image} {why}",
+            f"`invoke consumer --build --verbose` shows the whole build of {DOCKERFILE}",
         ) from None
 
 

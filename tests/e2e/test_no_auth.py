@@ -1,7 +1,8 @@
 """`invoke backend --no-auth`: the original demo's clients, which send no token, are served.
 
-Runs after the drills: it restarts the shards without tokens, then puts the tokens back so the
-stack ends as the other tests expect it.
+It restarts the shards without tokens, then puts the tokens back, so the stack is handed on
+as it was found (and `hands_back_quiet` waits until no alert fires), in whatever order the
+modules run.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+
+import pytest
 
 from tests.e2e import harness, outside
 
@@ -18,6 +21,8 @@ AXIOS_HEADERS = {
     "Accept": "application/json, text/plain, */*",
     "Content-Type": "application/json;charset=utf-8",
 }
+
+pytestmark = pytest.mark.usefixtures("hands_back_quiet")
 
 
 def original_event(marker: str) -> dict[str, object]:

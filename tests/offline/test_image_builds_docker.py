@@ -1,4 +1,4 @@
-"""The kit's engine layer against the real engine: a tiny import, builds and containers."""
+"""The kit's image builds against the real engine: a tiny import, builds and containers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from ese.kit import KitError
 from ese.kit.catalog import BY_NAME
 from ese.kit.containers import exec_in, name_for, run_once, running, until
-from ese.kit.engine import BuildSpec, build, image_id, image_key, import_rootfs
+from ese.kit.image_builds import BuildSpec, build, image_id, image_key, import_rootfs
 from ese.kit.inputs import KEY_LABEL
 from ese.kit.output import Output
 

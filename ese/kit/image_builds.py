@@ -1,4 +1,7 @@
-"""The kit's images through the Docker SDK: the client, lookups, builds and the rootfs import.
+"""The kit's image builds through the Docker SDK: builds, the rootfs import, image lookups.
+
+The SDK client and the error translation here are shared with the kit's containers
+(containers.py).
 
 Whatever the SDK raises (an engine error, a lost connection) leaves this module as a one-line
 KitError with a hint, never as a traceback.
@@ -22,11 +25,8 @@ from ese.errors import EseError, docker_start_hint
 from ese.host import sdk
 from ese.kit import REPO_ROOT, KitError
 from ese.kit.inputs import KEY_LABEL
-from ese.kit.output import Transcript, action
+from ese.kit.output import BUILD_TIMEOUT, BuildStopped, Transcript, action, built_image
 
-# How long the engine may stay silent during a build step before the SDK gives up: apt-get and
-# compileall can print nothing for minutes on a slow mirror or disk.
-BUILD_TIMEOUT = 1800
 CHUNK = 1 << 20  # bytes of the rootfs tarball sent at a time
 ENGINE_LOG_HINT = "the Docker engine's log may say more (journalctl -u docker, or dockerd's log)"
 
@@ -181,23 +181,10 @@ def drop_other_stages(before: set[str]) -> None:
 
 def built_id(items: Iterable[Mapping[str, Any]], transcript: Transcript, what: str) -> str:
     """Follow a build's JSON stream: show or keep its output; its image ID, or a KitError."""
-    found = ""
-    for item in items:
-        if "error" in item:
-            message = str(item["error"]).strip() or "the build stopped"
-            raise KitError(f"{what} failed: {message}{transcript.for_error()}")
-        text = item.get("stream") or ""
-        if item.get("status"):  # a base image pulled; not expected, but shown like the CLI
-            text += f"{item['status']} {item.get('progress') or ''}".rstrip() + "\n"
-        transcript.add(text)
-        aux = item.get("aux")
-        if isinstance(aux, dict) and aux.get("ID"):
-            found = str(aux["ID"])
-        elif text.startswith("Successfully built ") and not found:
-            found = text.split()[-1]
-    if not found:
-        raise KitError(f"{what} produced no image ID{transcript.for_error()}")
-    return found
+    try:
+        return built_image(items, transcript)
+    except BuildStopped as exc:
+        raise KitError(f"{what} {exc}{transcript.for_error()}") from None
 
 
 def _chunks(pipe: IO[bytes]) -> Iterator[bytes]:

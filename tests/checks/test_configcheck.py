@@ -8,10 +8,19 @@ from pathlib import Path
 import pytest
 
 from ese import render
-from ese.checks import configs
-from ese.checks.promql import exposed_names, metric_names
+from ese.checks.compose_config import check_compose, check_swarm_stack
+from ese.checks.dashboard import dashboard_problems
+from ese.checks.haproxy_config import check_haproxy
+from ese.checks.prometheus_config import check_promtool
+from ese.checks.promql import bare_counters, exposed_names, metric_names
+from ese.checks.regenerate import check_regenerated
+from ese.checks.run import CHECKS
+from ese.checks.tools import compose_command
+from ese.render import swarm_stack
+from ese.render.common import SHARD_STOP_GRACE
 from ese.topology import load
-from tests.tooling import need_binary
+from tests.render.test_render import three_ingest_shards
+from tests.tooling import missing, need_binary
 
 
 def _copy_repo_configs(tmp_path: Path) -> Path:
@@ -23,54 +32,77 @@ def _copy_repo_configs(tmp_path: Path) -> Path:
 
 def test_regenerate_flags_a_hand_edit(tmp_path: Path) -> None:
     root = _copy_repo_configs(tmp_path)
-    assert configs.check_regenerated(load(), root).status == "ok"
+    assert check_regenerated(load(), root).status == "ok"
     cfg = root / "haproxy/haproxy.cfg"
     cfg.write_text(cfg.read_text().replace("leastconn", "roundrobin"))
-    outcome = configs.check_regenerated(load(), root)
+    outcome = check_regenerated(load(), root)
     assert outcome.status == "fail"
     assert "roundrobin" in outcome.detail and "invoke render" in outcome.detail
 
 
-def test_haproxy_check_passes_clean_config_and_fails_a_broken_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("balance leastconn", "balance fastest", "Fatal errors"),
+        # A server name that does not resolve even inside the compose network only warns.
+        ("server ese-server2 ese-server2:", "server x nowhere:", "nowhere"),
+    ],
+    ids=["error", "warning"],
+)
+def test_haproxy_check_passes_clean_config_and_fails_a_broken_one(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
     need_binary("haproxy")
     root = _copy_repo_configs(tmp_path)
-    assert configs.check_haproxy(load(), root).status == "ok"
+    assert check_haproxy(load(), root).status == "ok"
     cfg = root / "haproxy/haproxy.cfg"
-    cfg.write_text(cfg.read_text().replace("balance leastconn", "balance fastest"))
-    outcome = configs.check_haproxy(load(), root)
+    text = cfg.read_text()
+    assert old in text
+    cfg.write_text(text.replace(old, new))
+    outcome = check_haproxy(load(), root)
     assert outcome.status == "fail"
-    assert "Fatal errors" in outcome.detail
-
-
-def test_haproxy_check_fails_on_a_warning(tmp_path: Path) -> None:
-    need_binary("haproxy")
-    root = _copy_repo_configs(tmp_path)
-    cfg = root / "haproxy/haproxy.cfg"
-    # A server name that does not resolve even inside the compose network only warns.
-    cfg.write_text(cfg.read_text().replace("server ese-server2 ese-server2:", "server x nowhere:"))
-    outcome = configs.check_haproxy(load(), root)
-    assert outcome.status == "fail"
-    assert "nowhere" in outcome.detail
+    assert said in outcome.detail
 
 
 def test_promtool_check_fails_a_broken_config(tmp_path: Path) -> None:
     need_binary("promtool", "apt-get install prometheus")
     root = _copy_repo_configs(tmp_path)
-    assert configs.check_promtool(load(), root).status == "ok"
+    assert check_promtool(load(), root).status == "ok"
     (root / "prometheus/prometheus.yml").write_text("global:\n  scrape_interval: soon\n")
-    assert configs.check_promtool(load(), root).status == "fail"
+    assert check_promtool(load(), root).status == "fail"
 
 
 def test_compose_check_fails_a_broken_file(tmp_path: Path) -> None:
-    if configs.compose_command() is None:
-        from tests.tooling import missing
-
+    if compose_command() is None:
         missing("docker compose", "install docker-compose or the compose plugin")
     root = _copy_repo_configs(tmp_path)
-    assert configs.check_compose(root).status == "ok"
+    assert check_compose(root).status == "ok"
     path = root / "docker/ese-server.compose.yml"
     path.write_text(path.read_text().replace("condition: service_healthy", "condition: soon"))
-    assert configs.check_compose(root).status == "fail"
+    assert check_compose(root).status == "fail"
+
+
+def test_stack_check_rejects_what_docker_stack_deploy_rejects(tmp_path: Path) -> None:
+    if shutil.which("docker") is None and shutil.which("docker-compose") is None:
+        missing("docker or docker-compose", "install the Docker CLI")
+    topo = load()
+    good = swarm_stack.stack(topo)
+    (tmp_path / "docker").mkdir()
+    path = tmp_path / swarm_stack.STACK_FILE
+    for rel in swarm_stack.CONFIG_FILES.values():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(render.render_all(topo)[rel], encoding="utf-8")
+    path.write_text(good, encoding="utf-8")
+    assert check_swarm_stack(topo, tmp_path).status == "ok"
+    bad = good.replace(
+        f"    stop_grace_period: {SHARD_STOP_GRACE}\n",
+        "    depends_on:\n      redis-server:\n        condition: service_healthy\n"
+        f"    stop_grace_period: {SHARD_STOP_GRACE}\n",
+        1,
+    )
+    path.write_text(bad, encoding="utf-8")
+    outcome = check_swarm_stack(topo, tmp_path)
+    assert outcome.status == "fail" and "depends_on" in outcome.detail
 
 
 def test_dashboard_problems_name_what_is_wrong() -> None:
@@ -95,7 +127,7 @@ def test_dashboard_problems_name_what_is_wrong() -> None:
             },
         ],
     }
-    problems = configs.dashboard_problems(dashboard, "ds", known)
+    problems = dashboard_problems(dashboard, "ds", known)
     assert any("'other'" in p for p in problems)
     assert any("missing_metric" in p for p in problems)
     assert any("a_total graphed without rate()" in p for p in problems)
@@ -108,6 +140,8 @@ def test_promql_metric_names() -> None:
         ' / ignoring(job) up{job="a"} and on(shard) y offset 5m'
     )
     assert metric_names(expr) == {"x_bucket", "up", "y"}
+    joined = "a - on (i) group_right b * on (i) group_left (n) c - on (i) group_left() d"
+    assert metric_names(joined) == {"a", "b", "c", "d"}
 
 
 def test_exposed_names_expand_types() -> None:
@@ -122,9 +156,9 @@ def test_exposed_names_expand_types() -> None:
     assert {"h_bucket", "h_count", "h_sum", "c_total", "health_ping_count", "g"} <= names
 
 
-@pytest.mark.parametrize("check", sorted(configs.CHECKS))
+@pytest.mark.parametrize("check", sorted(CHECKS))
 def test_every_check_is_listed(check: str) -> None:
-    assert callable(configs.CHECKS[check])
+    assert callable(CHECKS[check])
 
 
 @pytest.mark.parametrize(
@@ -140,23 +174,19 @@ def test_every_check_is_listed(check: str) -> None:
     ],
 )
 def test_counters_must_go_through_rate(expr: str, bare: set[str]) -> None:
-    assert configs._bare_counters(expr) == bare
+    assert bare_counters(expr) == bare
 
 
 def test_a_three_shard_render_passes_every_tool(tmp_path: Path) -> None:
     """A changed topology renders files that still pass haproxy -c, promtool and compose."""
-    from tests.render.test_render import three_ingest_shards
-
     need_binary("haproxy")
     need_binary("promtool", "apt-get install prometheus")
-    if configs.compose_command() is None:
-        from tests.tooling import missing
-
+    if compose_command() is None:
         missing("docker compose", "install docker-compose or the compose plugin")
     topo = three_ingest_shards()
     render.write(topo, tmp_path)
-    for check in (configs.check_haproxy, configs.check_promtool):
+    for check in (check_haproxy, check_promtool):
         outcome = check(topo, tmp_path)
         assert outcome.status == "ok", outcome.detail
-    assert configs.check_compose(tmp_path).status == "ok"
+    assert check_compose(tmp_path).status == "ok"
     assert "server ese-server3 ese-server3:2004" in (tmp_path / "haproxy/haproxy.cfg").read_text()

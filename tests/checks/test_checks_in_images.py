@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 
 from ese import render
-from ese.checks import configs, metrics_catalog, swarm_files, tools
+from ese.checks import metrics_catalog, tools
+from ese.checks.haproxy_config import check_haproxy, check_swarm_haproxy
+from ese.checks.outcome import Outcome
+from ese.checks.prometheus_config import (
+    RULES,
+    check_alertmanager,
+    check_promtool,
+    check_rules,
+    check_swarm_promtool,
+    promtool_config_argv,
+)
 from ese.engine import images
 from ese.errors import EseError
 from ese.host import sdk
@@ -65,19 +75,19 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-Check = Callable[[Topology, Path], configs.Outcome]
+Check = Callable[[Topology, Path], Outcome]
 HAPROXY, PROMETHEUS = "haproxy/haproxy.cfg", "prometheus/prometheus.yml"
 ALERTMANAGER = "alertmanager/alertmanager.yml"
 BAD_INTERVAL = "scrape_interval: soon\n  x:"
 BROKEN: list[tuple[Check, str, str, str]] = [
-    (configs.check_haproxy, HAPROXY, "balance leastconn", "balance fastest"),
+    (check_haproxy, HAPROXY, "balance leastconn", "balance fastest"),
     # Only a name that resolves nowhere warns: the shards resolve, as in the compose network.
-    (configs.check_haproxy, HAPROXY, "server ese-server2 ese-server2:", "server x nowhere:"),
-    (configs.check_promtool, PROMETHEUS, "scrape_interval:", BAD_INTERVAL),
-    (configs.check_rules, str(configs.RULES), "up{job=", "up{{job="),
-    (configs.check_alertmanager, ALERTMANAGER, "receiver: default", "receiver: nobody"),
-    (swarm_files.check_haproxy, swarm_stack.HAPROXY_FILE, "balance leastconn", "balance fastest"),
-    (swarm_files.check_promtool, swarm_stack.PROMETHEUS_FILE, "scrape_interval:", BAD_INTERVAL),
+    (check_haproxy, HAPROXY, "server ese-server2 ese-server2:", "server x nowhere:"),
+    (check_promtool, PROMETHEUS, "scrape_interval:", BAD_INTERVAL),
+    (check_rules, str(RULES), "up{job=", "up{{job="),
+    (check_alertmanager, ALERTMANAGER, "receiver: default", "receiver: nobody"),
+    (check_swarm_haproxy, swarm_stack.HAPROXY_FILE, "balance leastconn", "balance fastest"),
+    (check_swarm_promtool, swarm_stack.PROMETHEUS_FILE, "scrape_interval:", BAD_INTERVAL),
 ]
 
 
@@ -96,7 +106,7 @@ def test_each_check_passes_and_fails_in_the_image(
 
 
 def test_the_route_is_the_image_not_a_local_binary(topo: Topology, tmp_path: Path) -> None:
-    argv = configs.promtool_config_argv(topo, tmp_path / "prometheus.yml")
+    argv = promtool_config_argv(topo, tmp_path / "prometheus.yml")
     assert isinstance(argv, tools.InImage)
     assert argv.image == images.plan(topo, "auto", sdk.client(), only=("prometheus",)).ref(
         "prometheus"
