@@ -202,8 +202,10 @@ def down(c: Context, volumes: bool = False) -> None:
 def status(c: Context) -> None:
     """Show containers, HAProxy servers, Prometheus targets, alerts, Redis memory, events."""
     with as_exit():
-        # The Swarm stack when it is deployed (`invoke swarm.up`), else the compose projects.
-        print("\n".join(swarm_flow.status_lines() or status_flow.status_lines()))
+        # A local cluster when one is up (`invoke cluster.up`), else the Swarm stack when it is
+        # deployed here (`invoke swarm.up`), else the compose projects.
+        lines = cluster_flow.status_lines() or swarm_flow.status_lines()
+        print("\n".join(lines or status_flow.status_lines()))
 
 
 # SERVICE is a flag, not a positional argument: Invoke makes every positional argument
@@ -349,12 +351,20 @@ def cluster_up(
 ) -> None:
     """Start a local multi-node cluster: node containers, a registry, a swarm across them."""
     with as_exit():
+        timeout = option(c, None, "health_timeout")
         cluster_flow.up(
             nodes_count=option(c, nodes, "cluster_nodes"),
             managers=option(c, managers, "cluster_managers"),
             images_mode=option(c, images, "images"),
             build=build,
-            timeout=option(c, None, "health_timeout"),
+            timeout=timeout,
+            stack=cluster_flow.StackOptions(
+                timeout=timeout,
+                grafana_timeout=option(c, None, "grafana_timeout"),
+                log_lines=option(c, None, "log_lines"),
+                grafana_url_override=option(c, None, "grafana_url"),
+                webclient_port=option(c, None, "webclient_port"),
+            ),
         )
 
 

@@ -19,10 +19,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ese.cluster import host_ports, membership, network, nodes, privileges, registry, spec
+from ese.cluster import (
+    host_ports,
+    membership,
+    network,
+    nodes,
+    placement,
+    privileges,
+    registry,
+    spec,
+)
 from ese.engine import images, waits
 from ese.errors import EseError
 from ese.flows import shared
+from ese.flows import swarm as swarm_flow
 from ese.host import sdk, shells
 from ese.swarm import calls, stack_images
 from ese.swarm.state import node_state
@@ -124,14 +134,14 @@ def up(
     timeout: float,
     publish: Sequence[spec.Published] | None = None,
     push_stack: bool = True,
+    stack: StackOptions | None = None,
     cli: Any = None,
 ) -> Cluster:
-    """Make (or complete) the cluster: nodes, registry, swarm, the stack's images pushed.
+    """Make (or complete) the cluster: nodes, registry, swarm, the stack's images pushed; then
+    the stack deployed through `invoke swarm.up`'s flow on node 1's engine.
 
-    Phase 2 continues from the returned Cluster: deploy with the Swarm code path against
-    `docker_host`, wait until healthy, provision Grafana, print the endpoints. `publish`
-    overrides the ports node 1 publishes (tests publish none); `push_stack=False` skips the
-    stack's images.
+    `publish` overrides the ports node 1 publishes (tests publish none); `push_stack=False`
+    skips the stack's images and the deploy; `stack=None` pushes but does not deploy.
     """
     topo = shared.topology()
     cli = cli or host_docker()
@@ -175,9 +185,43 @@ def up(
         picked = stack_images.resolve(cli, topo, build=build, mode=images_mode)
         refs = registry.push(cli, topo, picked, port)
     result = Cluster(topo, names, manager, spec.docker_host(names[0]), port, refs)
+    if push_stack and stack is not None:
+        deploy_stack(result, stack)
     print()
     print("\n".join(summary(result)))
     return result
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What the deploy on the cluster takes from the task (as `invoke swarm.up` does)."""
+
+    timeout: float
+    grafana_timeout: float
+    log_lines: int
+    grafana_url_override: str = ""
+    webclient_port: int = 3006
+
+
+def deploy_stack(cluster: Cluster, options: StackOptions) -> None:
+    """`invoke swarm.up`'s flow against node 1's engine, with the images the nodes pull from
+    the cluster's registry; it waits for every service and provisions Grafana through this
+    machine's published port."""
+    swarm_flow.up(
+        build=False,
+        images_mode="auto",  # unused: the images are given
+        replicas=None,
+        registry="",
+        timeout=options.timeout,
+        grafana_timeout=options.grafana_timeout,
+        log_lines=options.log_lines,
+        grafana_url_override=options.grafana_url_override,
+        webclient_port=options.webclient_port,
+        cli=cluster.manager,
+        engine_env={"DOCKER_HOST": cluster.docker_host},
+        image_refs=cluster.image_refs,
+        ports_checked=True,  # host_ports.refuse_busy did, before node 1 took them
+    )
 
 
 def summary(cluster: Cluster, shell: str | None = None) -> list[str]:
@@ -191,9 +235,13 @@ def summary(cluster: Cluster, shell: str | None = None) -> list[str]:
         f"registry {spec.registry_address(topo)} on the cluster network "
         f"(this machine pushes to 127.0.0.1:{cluster.registry_port})"
     )
-    shell = shell or shells.detect()
-    lines.append(f"point the docker CLI and `invoke swarm.*` at the cluster ({shell}):")
-    lines.append("  " + shells.set_line(shell, cluster.docker_host, var="DOCKER_HOST"))
+    lines.append("point the docker CLI and `invoke swarm.*` at the cluster:")
+    if shell:
+        return [*lines, "  " + shells.set_line(shell, cluster.docker_host, var="DOCKER_HOST")]
+    width = max(len(s) for s in shells.SHELLS)
+    for name in shells.SHELLS:
+        line = shells.set_line(name, cluster.docker_host, var="DOCKER_HOST")
+        lines.append(f"  {name + ':':<{width + 1}}  {line}")
     return lines
 
 
@@ -272,6 +320,20 @@ def node_lines(cli: Any = None) -> list[str] | None:
     return ["Cluster nodes (as the swarm's managers see them)"] + [
         "  " + r.line(width) for r in rows
     ]
+
+
+def status_lines(cli: Any = None) -> list[str] | None:
+    """`invoke status` with a cluster up: its nodes, the replicas on each, then the Swarm
+    stack's report as a manager sees it; None without a cluster."""
+    head = node_lines(cli)
+    if head is None:
+        return None
+    topo = shared.topology()
+    manager = manager_client(topo, cli or host_docker())
+    if manager is None:
+        return head
+    placed = placement.lines(placement.running_tasks(manager, topo))
+    return [*head, "", *placed, "", *(swarm_flow.status_lines(cli=manager) or [])]
 
 
 def remove_socket_dirs(names: Sequence[str]) -> None:
