@@ -51,7 +51,10 @@ def cluster(docker_cli: Any) -> Iterator[harness.Stack]:
     if found:
         pytest.exit(f"a demo, a swarm stack or a cluster runs ({', '.join(found[:4])}); stop it", 1)
     try:
-        harness.invoke("cluster.up", "--nodes", str(NODES), timeout=1800)
+        # A first cluster.up pulls every image into each node from the registry: on a small
+        # machine that outlasts the default wait for healthy services.
+        os.environ.setdefault("INVOKE_ESE_HEALTH_TIMEOUT", "900")
+        harness.invoke("cluster.up", "--nodes", str(NODES), timeout=2400)
         st = harness.Stack(docker_cli)
         st.load_env()
         yield st
