@@ -141,13 +141,13 @@ def test_a_worker_lost_under_load_loses_nothing(cluster: harness.Stack, manager:
         started = time.monotonic()
         harness.invoke("cluster.start", "--node", victim, timeout=600)
         times["cluster.start -> node Ready"] = time.monotonic() - started
+        print(f"cluster drill: killed {victim} (Redis master on {master}); {times}")
 
     phase = harness.run_clients(
         cluster, clients=CLIENTS, delay_ms=DELAY_MS, limit=LIMIT, during=drill, timeout=900
     )
     for what, seconds in times.items():
         harness.record(f"cluster drill: {what}", seconds)
-    print(f"cluster drill: killed {victim} (Redis master on {master}); {times}")
     harness.record("cluster drill: client phase", phase.seconds)
     # Every acknowledged event stored once, per client; no client gave up on an event.
     harness.check_phase(phase, CLIENTS, LIMIT)
