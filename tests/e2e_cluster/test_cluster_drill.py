@@ -156,6 +156,58 @@ def test_a_worker_lost_under_load_loses_nothing(cluster: harness.Stack, manager:
             assert seconds <= BOUND, f"{what}: {seconds:.1f}s, more than {BOUND}s"
 
 
+PROBE = """
+import json, sys, urllib.request
+url, token = sys.argv[1], sys.argv[2]
+with urllib.request.urlopen("http://127.0.0.1:8501/_stcore/health", timeout=5) as r:
+    assert r.read().strip() == b"ok"
+ask = urllib.request.Request(url.replace("/events", "/stats"))
+ask.add_header("Authorization", "Bearer " + token)
+with urllib.request.urlopen(ask, timeout=5) as r:
+    print(json.load(r)["total"])
+"""
+
+
+def test_the_consumer_runs_on_another_node_than_the_analytics_shard(
+    cluster: harness.Stack, manager: Any, docker_cli: Any
+) -> None:
+    """The consumer's container on a node other than the analytics shard's, reading the
+    shard through that node's address (as `invoke consumer --remote` reads a LAN address)."""
+    (shard,) = tasks_of(manager, f"{STACK}_{TOPO.analytics_shard.name}")
+    other = next(n for n in NAMES if n != shard["node"])
+    box = docker_cli.containers.get(shard["node"])
+    address = box.attrs["NetworkSettings"]["Networks"][TOPO.cluster.network]["IPAddress"]
+    url = f"http://{address}:{TOPO.analytics_shard.port}/events"
+    port = registry.host_port(registry.find(docker_cli, TOPO))
+    assert port, "the registry publishes no port"
+    local = TOPO.images["ese_consumer"].resolve(os.environ)
+    ref = registry.push(docker_cli, TOPO, {"consumer": local}, port)["consumer"]
+    engine = nodes.client(other, timeout=300)
+    consumer = engine.containers.run(
+        ref,
+        name="ese-consumer-drill",
+        detach=True,
+        environment={
+            "ESE_SERVER_URL": url,
+            "ESE_ANALYTICS_TOKEN": cluster.analytics_token,
+            "ESE_POLL_SECONDS": str(TOPO.consumer.poll_seconds),
+        },
+    )
+    try:
+
+        def serves() -> str | None:
+            code, out = consumer.exec_run(["python", "-c", PROBE, url, cluster.analytics_token])
+            return out.decode().strip() if code == 0 else None
+
+        total = outside.wait_until(serves, 90, f"the consumer on {other} serves and reads {url}", 2)
+        assert int(total) >= CLIENTS * LIMIT, total
+        logs = consumer.logs().decode(errors="replace")
+        assert "Traceback" not in logs, logs[-2000:]
+        print(f"consumer on {other} reads the analytics shard on {shard['node']} ({url})")
+    finally:
+        consumer.remove(force=True)
+
+
 def test_down_with_volumes_leaves_nothing(cluster: harness.Stack, docker_cli: Any) -> None:
     port = registry.host_port(registry.find(docker_cli, TOPO))
     assert port, "the registry publishes no port"
