@@ -3,8 +3,9 @@ and the cluster's part of `invoke status`.
 
 cluster.up, step by step: refuse a busy published port (before anything is made), pick the
 node and registry images, find the rights a node needs, make the network and the registry,
-create and start the nodes, form the swarm, push the stack's images. It returns a `Cluster`
-that a deploy takes next (see `up`).
+create and start the nodes, form the swarm (labelled as ese.render.swarm_nodes deals the
+labels), push the stack's images, then deploy through `invoke swarm.up`'s flow on node 1's
+engine with those images (`deploy_stack`).
 """
 
 from __future__ import annotations
