@@ -63,7 +63,9 @@ def e2e(session: nox.Session) -> None:
     saves every service's logs under artifacts/e2e-logs/. Extra arguments go to the compose
     pytest, e.g. `nox -s e2e -- -x -k drill`. Then the Docker Swarm drill (tests/e2e_swarm:
     scale and roll the ingest service under load, ending with `invoke swarm.down --volumes
-    --leave`; logs in artifacts/swarm-logs/).
+    --leave`; logs in artifacts/swarm-logs/), then the cluster drill (tests/e2e_cluster: a
+    three-node local cluster, a worker killed under load, ending with `invoke cluster.down
+    --volumes`).
     """
     install_impl(session)
     session.install("pip")  # the offline kit downloads its wheelhouse with `python -m pip`
@@ -76,6 +78,7 @@ def e2e(session: nox.Session) -> None:
         "tests",
         "--ignore=tests/e2e",
         "--ignore=tests/e2e_swarm",
+        "--ignore=tests/e2e_cluster",
         "-q",
         env=env,
     )
@@ -84,6 +87,8 @@ def e2e(session: nox.Session) -> None:
     # stack is gone. Same images (picked the same way; ese-server is rebuilt from the cache).
     session.run("invoke", "down", "--volumes", env=env)
     session.run("pytest", "tests/e2e_swarm", "-v", "--durations=5", env=env)
+    # The cluster drill publishes them from its node 1: only after `swarm.down --leave`.
+    session.run("pytest", "tests/e2e_cluster", "-v", "--durations=5", env=env)
 
 
 @nox.session(default=False)

@@ -16,6 +16,7 @@ from invoke.exceptions import Exit
 from ese import task_defaults
 from ese.errors import EseError
 from ese.flows import backend as backend_flow
+from ese.flows import cluster as cluster_flow
 from ese.flows import consumer as consumer_flow
 from ese.flows import doctor as doctor_flow
 from ese.flows import frontend as frontend_flow
@@ -201,8 +202,10 @@ def down(c: Context, volumes: bool = False) -> None:
 def status(c: Context) -> None:
     """Show containers, HAProxy servers, Prometheus targets, alerts, Redis memory, events."""
     with as_exit():
-        # The Swarm stack when it is deployed (`invoke swarm.up`), else the compose projects.
-        print("\n".join(swarm_flow.status_lines() or status_flow.status_lines()))
+        # A local cluster when one is up (`invoke cluster.up`), else the Swarm stack when it is
+        # deployed here (`invoke swarm.up`), else the compose projects.
+        lines = cluster_flow.status_lines() or swarm_flow.status_lines()
+        print("\n".join(lines or status_flow.status_lines()))
 
 
 # SERVICE is a flag, not a positional argument: Invoke makes every positional argument
@@ -330,4 +333,61 @@ def swarm_down(c: Context, volumes: bool = False, leave: bool = False) -> None:
 
 
 ns.add_collection(Collection("swarm", swarm_up, swarm_scale, swarm_down))
+
+
+@task(
+    name="up",
+    help={
+        "build": "rebuild the ese-server image before pushing it to the cluster's registry",
+        **helps("cluster_nodes", "cluster_managers", "images"),
+    },
+)
+def cluster_up(
+    c: Context,
+    nodes: str | None = None,
+    managers: str | None = None,
+    build: bool = False,
+    images: str | None = None,
+) -> None:
+    """Start a local multi-node cluster: node containers, a registry, a swarm across them."""
+    with as_exit():
+        timeout = option(c, None, "health_timeout")
+        cluster_flow.up(
+            nodes_count=option(c, nodes, "cluster_nodes"),
+            managers=option(c, managers, "cluster_managers"),
+            images_mode=option(c, images, "images"),
+            build=build,
+            timeout=timeout,
+            stack=cluster_flow.StackOptions(
+                timeout=timeout,
+                grafana_timeout=option(c, None, "grafana_timeout"),
+                log_lines=option(c, None, "log_lines"),
+                grafana_url_override=option(c, None, "grafana_url"),
+                webclient_port=option(c, None, "webclient_port"),
+            ),
+        )
+
+
+@task(name="kill", help={"node": "the node container to kill, e.g. ese-node-2"})
+def cluster_kill(c: Context, node: str | None = None) -> None:
+    """SIGKILL a node container, as if the machine were lost."""
+    with as_exit():
+        cluster_flow.kill(node)
+
+
+@task(name="start", help={"node": "the node container to start again, e.g. ese-node-2"})
+def cluster_start(c: Context, node: str | None = None) -> None:
+    """Start a node container again and wait until it is Ready in its swarm."""
+    with as_exit():
+        cluster_flow.start(node, timeout=option(c, None, "health_timeout"))
+
+
+@task(name="down", help={"volumes": "also delete every volume of the cluster (the nodes' data)"})
+def cluster_down(c: Context, volumes: bool = False) -> None:
+    """Remove the nodes, the registry, the network; with --volumes the nodes' data too."""
+    with as_exit():
+        cluster_flow.down(volumes=volumes)
+
+
+ns.add_collection(Collection("cluster", cluster_up, cluster_kill, cluster_start, cluster_down))
 ns.configure({"ese": task_defaults.defaults()})

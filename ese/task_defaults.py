@@ -24,7 +24,7 @@ from ese.engine.images import MODES
 from ese.errors import EseError
 from ese.host import lan
 from ese.kit.output import TAIL_LINES
-from ese.topology import Topology, TopologyError, load
+from ese.topology import MAX_CLUSTER_NODES, Topology, TopologyError, load
 
 ENV_PREFIX = "INVOKE_ESE_"
 
@@ -62,7 +62,16 @@ class Setting:
 
 
 # Tasks that pick images (`--images`).
-IMAGE_TASKS = ("up", "backend", "frontend", "consumer", "webclient", "doctor", "swarm.up")
+IMAGE_TASKS = (
+    "up",
+    "backend",
+    "frontend",
+    "consumer",
+    "webclient",
+    "doctor",
+    "swarm.up",
+    "cluster.up",
+)
 
 SETTINGS: dict[str, Setting] = {
     "clients": Setting(
@@ -157,6 +166,24 @@ SETTINGS: dict[str, Setting] = {
         "40", int, "log lines shown for a service that failed its health check", minimum=0
     ),
     "log_tail": Setting("200", int, "lines of history to show first", "--tail", ("logs",), 0),
+    "cluster_nodes": Setting(
+        FromTopology("[cluster] nodes", lambda t: t.cluster.nodes),
+        int,
+        "node containers of the local cluster, each running its own Docker engine",
+        "--nodes",
+        ("cluster.up",),
+        minimum=1,
+        maximum=MAX_CLUSTER_NODES,
+    ),
+    "cluster_managers": Setting(
+        FromTopology("[cluster] managers", lambda t: t.cluster.managers),
+        int,
+        "of the cluster's nodes, swarm managers: nodes 1..N (3 keep a majority when one is lost)",
+        "--managers",
+        ("cluster.up",),
+        minimum=1,
+        maximum=MAX_CLUSTER_NODES,
+    ),
 }
 
 

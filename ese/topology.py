@@ -209,6 +209,21 @@ class Sentinel:
         return " ".join(f"{name}:{self.port}" for name in self.services)
 
 
+# Each node is a whole Docker engine (about 100 MB of memory idle, before any task runs).
+MAX_CLUSTER_NODES = 9
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The local cluster (`invoke cluster.*`): node containers each running a Docker engine."""
+
+    nodes: int = 3
+    managers: int = 1
+    network: str = "ese-cluster"
+    node_prefix: str = "ese-node-"  # node N is <prefix>N: container, hostname and swarm node
+    registry: str = "ese-registry"
+
+
 @dataclass(frozen=True)
 class Topology:
     backend_project: str
@@ -226,6 +241,7 @@ class Topology:
     consumer: Consumer
     swarm: Swarm = field(default_factory=Swarm)
     sentinel: Sentinel = field(default_factory=Sentinel)
+    cluster: Cluster = field(default_factory=Cluster)
     source: Path = field(default=TOPOLOGY_FILE, compare=False)
 
     @property
@@ -337,6 +353,7 @@ def parse(data: Mapping[str, Any], source: Path = TOPOLOGY_FILE) -> Topology:
         consumer=_build(Consumer, "consumer", _section(data, "consumer")),
         swarm=_build(Swarm, "swarm", data.get("swarm") or {}),
         sentinel=_build(Sentinel, "sentinel", data.get("sentinel") or {}),
+        cluster=_build(Cluster, "cluster", data.get("cluster") or {}),
         source=source,
     )
     validate(topo)
@@ -390,6 +407,16 @@ def validate(topo: Topology) -> None:
     if sw.ingest_service in names:
         raise TopologyError(f"topology: [swarm] ingest_service {sw.ingest_service!r} is taken")
     _validate_replication(topo, [*names, sw.ingest_service, sw.node_exporter_service])
+    cl = topo.cluster
+    if not 1 <= cl.nodes <= MAX_CLUSTER_NODES:
+        raise TopologyError(
+            f"topology: [cluster] nodes must be between 1 and {MAX_CLUSTER_NODES}, got {cl.nodes}"
+        )
+    if not 1 <= cl.managers <= cl.nodes:
+        raise TopologyError(
+            f"topology: [cluster] managers must be between 1 and nodes ({cl.nodes}), "
+            f"got {cl.managers}"
+        )
 
 
 # Names that go into Docker service names, node labels and the Redis/Sentinel start scripts

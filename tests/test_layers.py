@@ -6,7 +6,7 @@ or from any layer below it:
 
     tasks.py
     ese.flows                      what each task does
-    ese.swarm, ese.engine, ese.render, ese.grafana, ese.checks, ese.task_defaults
+    ese.swarm, ese.cluster, ese.engine, ese.render, ese.grafana, ese.checks, ese.task_defaults
     ese.kit, ese.host, ese.topology
     ese.errors, ese.paths, ese.validate, ese (the package: its version)
 
@@ -39,7 +39,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("flows", ("ese.flows",)),
     (
         "tools",
-        ("ese.swarm", "ese.engine", "ese.render", "ese.grafana", "ese.checks", "ese.task_defaults"),
+        (
+            "ese.swarm",
+            "ese.cluster",
+            "ese.engine",
+            "ese.render",
+            "ese.grafana",
+            "ese.checks",
+            "ese.task_defaults",
+        ),
     ),
     ("foundations", ("ese.kit", "ese.host", "ese.topology")),
     ("base", ("ese", "ese.errors", "ese.paths", "ese.validate")),

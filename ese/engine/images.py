@@ -30,6 +30,9 @@ from ese.topology import Topology
 MODES = ("auto", "official", "offline")
 # Images this repository builds; every other topology image comes from a registry or the kit.
 BUILT_HERE = ("ese_server", "ese_client", "ese_consumer")
+# Images of the local cluster (`invoke cluster.up`): planned only when a run names them in
+# `only`, so the stack's tasks never pull or build a Docker engine image.
+CLUSTER_ONLY = ("node", "registry")
 NO_REGISTRY = "no image registry answered"
 
 
@@ -168,7 +171,7 @@ def plan(
     result = Plan(topo)
     need_kit: list[str] = []
     for key, image in topo.images.items():
-        if only and key not in only:
+        if (only and key not in only) or (not only and key in CLUSTER_ONLY):
             continue
         override = environ.get(image.env, "").strip()
         if override:

@@ -51,8 +51,17 @@ def up(
     webclient_port: int = 3006,
     cli: Any = None,
     engine_env: Mapping[str, str] | None = None,
+    image_refs: Mapping[str, str] | None = None,
+    ports_checked: bool = False,
 ) -> None:
-    """Deploy (or update) the stack, wait until every replica runs, provision Grafana."""
+    """Deploy (or update) the stack, wait until every replica runs, provision Grafana.
+
+    `image_refs` (ESE_*_IMAGE -> ref), from `invoke cluster.up`: images already in a registry
+    every node pulls from, so none is picked, built or pushed here, and the deploy does not
+    ask a registry for digests (`--resolve-image never`: this machine may not reach it by
+    that name). `ports_checked`: the caller has checked the published ports (a cluster's
+    node holds them on this machine).
+    """
     topo = shared.topology()
     count = None if replicas is None else scaling.check_count(replicas, "--replicas", topo)
     if registry:
@@ -62,14 +71,17 @@ def up(
     cli = cli or shared.docker()
     active = state.node_state(cli).state == "active"
     current = state.ingest_replicas(cli, topo) if active else None
-    if current is None:  # before anything changes: a busy port fails its task over and over
+    if current is None and not ports_checked:  # else a busy port fails its task over and over
         deploy.check_ports(topo)
     lan_ip = shared.lan_or_none()  # once: the swarm's address, the page's origins, the table
     membership.ensure_swarm(cli, lan_ip)
     node_labels.ensure(cli, topo)
-    refs = stack_images.resolve(cli, topo, build=build, mode=images_mode)
-    if registry:
-        refs = stack_images.push(cli, refs, registry)
+    if image_refs is not None:
+        refs = dict(image_refs)
+    else:
+        refs = stack_images.resolve(cli, topo, build=build, mode=images_mode)
+        if registry:
+            refs = stack_images.push(cli, refs, registry)
     env_shown = endpoints.show_path(secrets.ENV_FILE)
     names = stack_secrets.ensure_secrets(cli, topo, values, env_shown)
     count = count or current or topo.swarm.ingest_replicas

@@ -94,6 +94,18 @@ IMAGES: tuple[KitImage, ...] = (
         "grafana/grafana",
         recipe="grafana-fake",
     ),
+    # The local cluster's (`invoke cluster.up`): its nodes' Docker engine and its registry.
+    KitImage(
+        "node",
+        "ese-offline/docker:20.10-dind",
+        "ESE_NODE_IMAGE",
+        "debian",
+        "docker:27.5.1-dind",
+        recipe="docker-node",
+    ),
+    KitImage(
+        "registry", "ese-offline/registry:2.8", "ESE_REGISTRY_IMAGE", "debian", "registry:2.8.3"
+    ),
 )
 BY_NAME = {image.name: image for image in IMAGES}
 

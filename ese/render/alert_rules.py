@@ -108,8 +108,8 @@ def rules(topo: Topology) -> list[Rule]:
             f"Swarm node {NODE} has not reported its metrics (node-exporter) for 30 s: the "
             "machine or its Docker engine is down or cut off. Swarm starts its replicas on "
             f"the other nodes. {status} for the nodes (Ready or Down) and where each replica "
-            f"runs; on the local cluster `invoke cluster.start {NODE}` brings it back. A node "
-            f"removed on purpose reads as down for up to {NODE_MEMORY}.",
+            f"runs; on the local cluster `invoke cluster.start --node {NODE}` brings it back. "
+            f"A node removed on purpose reads as down for up to {NODE_MEMORY}.",
         ),
         Rule(
             "EseStoreNearlyFull",

@@ -30,6 +30,8 @@ def test_every_override_is_a_topology_image_variable() -> None:
         "ESE_NODE_EXPORTER_IMAGE",
         "ESE_GRAFANA_IMAGE",
         "ESE_PYTHON_BASE_IMAGE",
+        "ESE_NODE_IMAGE",
+        "ESE_REGISTRY_IMAGE",
     }
     assert set(overrides) <= topology_envs
 

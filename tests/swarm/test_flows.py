@@ -387,3 +387,28 @@ def test_an_engine_refusal_is_one_line_naming_the_command(capsys) -> None:
         "run `invoke doctor`"
     )
     assert capsys.readouterr().out == "> docker swarm leave --force\n"
+
+
+def test_up_with_ready_made_images_picks_none_checks_no_port_and_resolves_no_digest(
+    wired, monkeypatch
+) -> None:
+    """The seam `invoke cluster.up` deploys through: images already in the cluster's registry
+    (a name this machine cannot resolve), ports held by the cluster's node 1 on this machine."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("no image is picked, built or pushed with ready-made refs")
+
+    monkeypatch.setattr(images, "resolve", refuse)
+    monkeypatch.setattr(images, "push", refuse)
+    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": False)  # node 1 holds them
+    topo = load()
+    refs = {topo.images[k].env: f"ese-registry:5000/{k}:1" for k in images.STACK_IMAGES}
+    fake = FakeSwarm()
+    c = ctx(monkeypatch, fake)
+    engine = {"DOCKER_HOST": "unix:///run/ese-cluster/ese-node-1/docker.sock"}
+    up(c, fake, image_refs=refs, ports_checked=True, engine_env=engine)
+    (deployed,) = [line for line in c.lines if line.startswith("docker stack deploy")]
+    assert "--resolve-image never" in deployed
+    env = c.envs[c.lines.index(deployed)]
+    assert {k: env[k] for k in refs} == refs
+    assert env["DOCKER_HOST"] == engine["DOCKER_HOST"]

@@ -21,7 +21,7 @@ from invoke.parser import Parser
 
 import tasks
 from ese import task_defaults
-from ese.flows import backend, consumer, frontend, logs, shared, swarm, teardown
+from ese.flows import backend, cluster, consumer, frontend, logs, shared, swarm, teardown
 from ese.paths import REPO_ROOT
 
 # One sample value per string flag, chosen so that a wrong conversion shows.
@@ -43,6 +43,9 @@ SAMPLES = {
     "replicas": "3",
     "registry": "127.0.0.1:5000",
     "ingest": "4",
+    "nodes": "2",
+    "managers": "1",
+    "node": "ese-node-2",
 }
 
 # The stack flows each task calls, recorded instead of run: flow name -> (module, function).
@@ -57,6 +60,10 @@ FLOWS: dict[str, tuple[Any, str]] = {
     "swarm.up": (swarm, "up"),
     "swarm.scale": (swarm, "scale"),
     "swarm.down": (swarm, "down"),
+    "cluster.up": (cluster, "up"),
+    "cluster.kill": (cluster, "kill"),
+    "cluster.start": (cluster, "start"),
+    "cluster.down": (cluster, "down"),
 }
 # Task -> the flows it runs (all of them recorded, so running the task touches no engine).
 TASK_FLOWS = {
@@ -69,6 +76,10 @@ TASK_FLOWS = {
     "swarm.up": {"swarm.up"},
     "swarm.scale": {"swarm.scale"},
     "swarm.down": {"swarm.down"},
+    "cluster.up": {"cluster.up"},
+    "cluster.kill": {"cluster.kill"},
+    "cluster.start": {"cluster.start"},
+    "cluster.down": {"cluster.down"},
 }
 # Tasks that read or write files or ask running services instead: parsed, not run, here.
 NOT_RUN = {"render", "webclient", "status", "grafana", "env", "doctor"}

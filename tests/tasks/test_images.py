@@ -34,7 +34,9 @@ class Kit:
         return {env: f"ese-offline/{env.lower()}" for env in envs}
 
 
-def decide(topo, cli, mode="auto", environ=None, kit=None, why_no_kit=lambda: "", lines=None):
+def decide(
+    topo, cli, mode="auto", environ=None, kit=None, why_no_kit=lambda: "", lines=None, only=()
+):
     report = (lines if lines is not None else []).append
     return images.plan(
         topo,
@@ -44,6 +46,7 @@ def decide(topo, cli, mode="auto", environ=None, kit=None, why_no_kit=lambda: ""
         report=report,
         build_kit=kit or Kit(),
         why_no_kit=why_no_kit,
+        only=only,
     )
 
 
@@ -52,8 +55,18 @@ def test_an_override_wins_and_is_never_looked_up(topo):
     env = {i.env: f"mine/{k}:1" for k, i in topo.images.items()}
     plan = decide(topo, cli, environ=env)
     assert {c.source for c in plan.choices.values()} == {"override"}
-    assert plan.env() == env
+    stack = {i.env: f"mine/{k}:1" for k, i in topo.images.items() if k not in images.CLUSTER_ONLY}
+    assert plan.env() == stack
     assert cli.images.asked == [] and plan.registry is None
+
+
+def test_the_cluster_images_are_planned_only_when_a_run_names_them(topo):
+    cli, kit = FakeDocker(images={topo.images[k].default for k in INFRA}, registry=None), Kit()
+    assert not set(decide(topo, cli, kit=kit).choices) & set(images.CLUSTER_ONLY)
+    assert kit.asked == [] and cli.images.asked == []  # `invoke up` builds no engine image
+    plan = decide(topo, cli, kit=kit, only=images.CLUSTER_ONLY)
+    assert list(plan.choices) == ["node", "registry"]
+    assert kit.asked == [["ESE_NODE_IMAGE", "ESE_REGISTRY_IMAGE"]]
 
 
 def test_local_official_images_are_used_without_asking_a_registry(topo):
@@ -94,7 +107,8 @@ def test_no_registry_falls_back_to_the_kit_asking_the_registry_once(topo):
     assert len(cli.images.asked) == 1  # no long wait: one question, then the kit
     assert plan.registry is False
     assert lines[0].startswith("no image registry answered: using local images built from")
-    assert list(plan.choices) == list(topo.images)  # the topology's order
+    stack = [k for k in topo.images if k not in images.CLUSTER_ONLY]
+    assert list(plan.choices) == stack  # the topology's order
 
 
 def test_the_tasks_of_one_run_ask_the_registry_and_say_so_once(topo, monkeypatch):
