@@ -1,5 +1,5 @@
-"""The endpoint table of the Swarm stack: only the load balancer, the analytics shard and
-Grafana are published."""
+"""The endpoint table of the Swarm stack: the load balancer, the analytics shard, Grafana and
+Prometheus are published (from the edge node); the rest is on the overlay network only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ese.topology import Topology
 
 def rows(topo: Topology, lan_ip: str | None, env_shown: str) -> list[tuple[str, str, str]]:
     """(what, URL, note) for the stack; `env_shown` is how docker/.env is named to the user."""
-    lb, graf, shard = topo.balancer, topo.grafana, topo.analytics_shard
+    lb, graf, shard, prom = topo.balancer, topo.grafana, topo.analytics_shard, topo.prometheus
     host = lan_ip or "localhost"
     return [
         ("Load balancer", f"http://{host}:{lb.port}", "ingest: POST /event, POST /events"),
@@ -24,9 +24,14 @@ def rows(topo: Topology, lan_ip: str | None, env_shown: str) -> list[tuple[str, 
             f"login: GRAFANA_ADMIN_USER / GRAFANA_ADMIN_PASSWORD in {env_shown}",
         ),
         (
-            "Prometheus, Alertmanager",
+            "Prometheus",
+            f"http://localhost:{prom.port}",
+            "published by the edge node (a local cluster: on 127.0.0.1 only)",
+        ),
+        (
+            "Alertmanager",
             "(overlay network only)",
-            "`invoke status` (targets, firing alerts) asks them with docker exec",
+            "`invoke status` (firing alerts) asks it with docker exec",
         ),
         (
             "Redis, redis_exporter, ingest",
