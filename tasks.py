@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from invoke import Collection, Context, task
 from invoke.exceptions import Exit
@@ -303,12 +304,19 @@ def swarm_up(
             images_mode=option(c, images, "images"),
             replicas=replicas,
             registry=registry,
-            timeout=option(c, None, "health_timeout"),
-            grafana_timeout=option(c, None, "grafana_timeout"),
-            log_lines=option(c, None, "log_lines"),
-            grafana_url_override=option(c, None, "grafana_url"),
-            webclient_port=option(c, None, "webclient_port"),
+            **stack_settings(c),
         )
+
+
+def stack_settings(c: Context) -> dict[str, Any]:
+    """What deploying the Swarm stack takes from the config, for swarm.up and cluster.up."""
+    return {
+        "timeout": option(c, None, "health_timeout"),
+        "grafana_timeout": option(c, None, "grafana_timeout"),
+        "log_lines": option(c, None, "log_lines"),
+        "grafana_url_override": option(c, None, "grafana_url"),
+        "webclient_port": option(c, None, "webclient_port"),
+    }
 
 
 @task(name="scale", help={"ingest": "number of ingest replicas (1 to [swarm] max_ingest_replicas)"})
@@ -351,20 +359,14 @@ def cluster_up(
 ) -> None:
     """Start a local multi-node cluster: node containers, a registry, a swarm across them."""
     with as_exit():
-        timeout = option(c, None, "health_timeout")
+        settings = stack_settings(c)
         cluster_flow.up(
             nodes_count=option(c, nodes, "cluster_nodes"),
             managers=option(c, managers, "cluster_managers"),
             images_mode=option(c, images, "images"),
             build=build,
-            timeout=timeout,
-            stack=cluster_flow.StackOptions(
-                timeout=timeout,
-                grafana_timeout=option(c, None, "grafana_timeout"),
-                log_lines=option(c, None, "log_lines"),
-                grafana_url_override=option(c, None, "grafana_url"),
-                webclient_port=option(c, None, "webclient_port"),
-            ),
+            timeout=settings["timeout"],
+            stack=cluster_flow.StackOptions(**settings),
         )
 
 

@@ -7,6 +7,7 @@ green by skipping.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -43,3 +44,15 @@ def need_binary(name: str, hint: str | None = None) -> str:
         missing(name, hint or f"install it, e.g. apt-get install {name}")
     assert path is not None
     return path
+
+
+def ignored_unless_asked(here: Path, collection_path: Path, config: pytest.Config) -> bool | None:
+    """`pytest_ignore_collect` for a Docker suite in `here`: its test files are collected only
+    when asked for (ESE_E2E=1, as `nox -s e2e` sets, or a path inside `here` on the command
+    line), so a plain `pytest` (the `tests` Nox session) leaves them out."""
+    if collection_path.parent != here or not collection_path.name.startswith("test_"):
+        return None
+    if os.environ.get("ESE_E2E", "") == "1":
+        return None
+    paths = [Path(a.split("::", 1)[0]).resolve() for a in config.args]
+    return None if any(p == here or here in p.parents for p in paths) else True

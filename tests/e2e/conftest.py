@@ -25,6 +25,7 @@ import pytest
 
 from ese.host.processes import in_ci
 from tests.e2e import containers, harness, outside
+from tests.tooling import ignored_unless_asked
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -34,21 +35,9 @@ RUN_CLIENTS, RUN_DELAY_MS, RUN_LIMIT = 4, 20, 300
 QUIET_SECONDS = 150
 
 
-def _asked_for(config: pytest.Config) -> bool:
-    if os.environ.get("ESE_E2E", "") == "1":
-        return True
-    for arg in config.args:
-        path = Path(arg.split("::", 1)[0]).resolve()
-        if path == E2E_DIR or E2E_DIR in path.parents:
-            return True
-    return False
-
-
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Leave the e2e tests out of a plain `pytest` run (the `tests` Nox session)."""
-    if collection_path.parent == E2E_DIR and collection_path.name.startswith("test_"):
-        return None if _asked_for(config) else True
-    return None
+    return ignored_unless_asked(E2E_DIR, collection_path, config)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -18,23 +18,15 @@ import pytest
 from ese.cluster import nodes, spec
 from ese.topology import load
 from tests.e2e import containers, harness
+from tests.tooling import ignored_unless_asked
 
 HERE = Path(__file__).resolve().parent
 NODES = 3
 
 
-def _asked_for(config: pytest.Config) -> bool:
-    if os.environ.get("ESE_E2E", "") == "1":
-        return True
-    paths = [Path(a.split("::", 1)[0]).resolve() for a in config.args]
-    return any(p == HERE or HERE in p.parents for p in paths)
-
-
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Leave the drill out of a plain `pytest` run (the `tests` Nox session)."""
-    if collection_path.parent == HERE and collection_path.name.startswith("test_"):
-        return None if _asked_for(config) else True
-    return None
+    return ignored_unless_asked(HERE, collection_path, config)
 
 
 @pytest.fixture(scope="session")

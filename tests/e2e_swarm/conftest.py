@@ -8,7 +8,6 @@ every service's logs are saved under artifacts/swarm-logs/ first.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,24 +17,16 @@ from typing import Any
 import pytest
 
 from tests.e2e import harness
+from tests.tooling import ignored_unless_asked
 
 HERE = Path(__file__).resolve().parent
 LOG_DIR = harness.REPO_ROOT / "artifacts" / "swarm-logs"
 STACK = "ese"
 
 
-def _asked_for(config: pytest.Config) -> bool:
-    if os.environ.get("ESE_E2E", "") == "1":
-        return True
-    paths = [Path(a.split("::", 1)[0]).resolve() for a in config.args]
-    return any(p == HERE or HERE in p.parents for p in paths)
-
-
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Leave the drill out of a plain `pytest` run (the `tests` Nox session)."""
-    if collection_path.parent == HERE and collection_path.name.startswith("test_"):
-        return None if _asked_for(config) else True
-    return None
+    return ignored_unless_asked(HERE, collection_path, config)
 
 
 def docker_out(*args: str, timeout: float = 60) -> str:
