@@ -61,6 +61,18 @@ class Setting:
         return self.flag.removeprefix("--no-").removeprefix("--")
 
 
+def count(
+    where: str, help: str, flag: str, tasks: tuple[str, ...], low: int, high: int | None
+) -> Setting:
+    """A whole-number setting whose default topology.toml keeps at `where` ("[table] key")."""
+    table, key = where.strip("[").split("] ")
+
+    def read(topo: Topology) -> object:
+        return getattr(getattr(topo, table), key)
+
+    return Setting(FromTopology(where, read), int, help, flag, tasks, low, high)
+
+
 # Tasks that pick images (`--images`).
 IMAGE_TASKS = (
     "up",
@@ -74,14 +86,13 @@ IMAGE_TASKS = (
 )
 
 SETTINGS: dict[str, Setting] = {
-    "clients": Setting(
-        FromTopology("[clients] instances", lambda t: t.clients.instances),
-        int,
+    "clients": count(
+        "[clients] instances",
         "number of ese-client containers",
         "--clients",
         ("frontend",),
-        minimum=0,
-        maximum=1000,
+        0,
+        1000,
     ),
     "be_server": Setting(
         FromTopology("[balancer] port", clients_url),
@@ -90,30 +101,24 @@ SETTINGS: dict[str, Setting] = {
         "--be-server",
         ("frontend", "env"),
     ),
-    "delay_ms": Setting(
-        FromTopology("[clients] delay_ms", lambda t: t.clients.delay_ms),
-        int,
+    "delay_ms": count(
+        "[clients] delay_ms",
         "milliseconds between simulation ticks",
         "--delay-ms",
         ("frontend",),
-        minimum=0,
+        0,
+        None,
     ),
-    "limit": Setting(
-        FromTopology("[clients] limit", lambda t: t.clients.limit),
-        int,
+    "limit": count(
+        "[clients] limit",
         "events each client sends before it stops",
         "--limit",
         ("frontend",),
-        minimum=0,
+        0,
+        None,
     ),
-    "consumer_port": Setting(
-        FromTopology("[consumer] port", lambda t: t.consumer.port),
-        int,
-        "host port of the dashboard",
-        "--port",
-        ("consumer",),
-        minimum=1,
-        maximum=65535,
+    "consumer_port": count(
+        "[consumer] port", "host port of the dashboard", "--port", ("consumer",), 1, 65535
     ),
     "webclient_port": Setting(
         "3006",
@@ -166,23 +171,21 @@ SETTINGS: dict[str, Setting] = {
         "40", int, "log lines shown for a service that failed its health check", minimum=0
     ),
     "log_tail": Setting("200", int, "lines of history to show first", "--tail", ("logs",), 0),
-    "cluster_nodes": Setting(
-        FromTopology("[cluster] nodes", lambda t: t.cluster.nodes),
-        int,
+    "cluster_nodes": count(
+        "[cluster] nodes",
         "node containers of the local cluster, each running its own Docker engine",
         "--nodes",
         ("cluster.up",),
-        minimum=1,
-        maximum=MAX_CLUSTER_NODES,
+        1,
+        MAX_CLUSTER_NODES,
     ),
-    "cluster_managers": Setting(
-        FromTopology("[cluster] managers", lambda t: t.cluster.managers),
-        int,
+    "cluster_managers": count(
+        "[cluster] managers",
         "of the cluster's nodes, swarm managers: nodes 1..N (3 keep a majority when one is lost)",
         "--managers",
         ("cluster.up",),
-        minimum=1,
-        maximum=MAX_CLUSTER_NODES,
+        1,
+        MAX_CLUSTER_NODES,
     ),
 }
 

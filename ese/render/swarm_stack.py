@@ -28,19 +28,13 @@ from typing import Any
 from ese.render import (
     alert_rules,
     alertmanager,
+    common,
     swarm_haproxy,
     swarm_nodes,
     swarm_prometheus,
     swarm_redis,
 )
-from ese.render.common import (
-    HEADER_NOTE,
-    SHARD_STOP_GRACE,
-    dump_yaml,
-    healthcheck,
-    http_probe,
-    wget_probe,
-)
+from ese.render.common import healthcheck, http_probe, wget_probe
 from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.prometheus_yml import RULES_FILE
 from ese.render.swarm_common import (
@@ -165,7 +159,7 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
         "secrets": secret_refs(REDIS_SECRET, INGEST_SECRET, ANALYTICS_SECRET),
         "networks": [NETWORK],
         "healthcheck": _shard_healthcheck(ingest_port),
-        "stop_grace_period": SHARD_STOP_GRACE,
+        "stop_grace_period": common.SHARD_STOP_GRACE,
         # start-first: a rolling update adds the new replica before the old one drains.
         # Replicas may run on any node (the only service that does); the scheduler spreads
         # them (see ese/render/swarm_nodes.py).
@@ -181,7 +175,7 @@ def services(topo: Topology) -> dict[str, dict[str, Any]]:
             "networks": [NETWORK],
             "ports": host_port(shard.port),
             "healthcheck": _shard_healthcheck(shard.port),
-            "stop_grace_period": SHARD_STOP_GRACE,
+            "stop_grace_period": common.SHARD_STOP_GRACE,
             "deploy": deploy(placement=swarm_nodes.edge(topo)),
         }
     out[lb.name] = {
@@ -267,9 +261,9 @@ def stack(topo: Topology) -> str:
         },
     }
     header = (
-        f"{HEADER_NOTE}\n"
+        f"{common.HEADER_NOTE}\n"
         f"Docker Swarm stack {sw.stack}: deploy with `invoke swarm.up` (it creates the secrets\n"
         f"named by the ESE_SECRET_* variables from docker/.env, then runs\n"
         f"  docker stack deploy -c docker/ese.stack.yml {sw.stack})"
     )
-    return dump_yaml(doc, header)
+    return common.dump_yaml(doc, header)
