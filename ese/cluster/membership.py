@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ese.cluster import spec
+from ese.cluster import nodes, spec
 from ese.engine import waits
 from ese.swarm import calls
 from ese.swarm.state import node_state
+from ese.topology import Topology
 
 
 @dataclass(frozen=True)
@@ -209,3 +210,18 @@ def form(
     wait_states(lambda: manager, {n: "ready" for n in names}, timeout, spec.AGAIN)
     set_roles_and_labels(manager, names, roles, labels, owned)
     return manager
+
+
+def manager_client(topo: Topology, cli: Any, skip: str = "") -> Any | None:
+    """A client of a running node's engine that is an active swarm manager, if any answers."""
+    for box in nodes.find(cli, topo):
+        if box.status != "running" or box.name == skip:
+            continue
+        try:
+            client = nodes.client(box.name, timeout=5)
+            state = node_state(client)
+        except Exception:  # the engine is starting or stopping: try the next node
+            continue
+        if state.state == "active" and state.manager:
+            return client
+    return None

@@ -4,11 +4,13 @@ machine. Created, started, killed and removed here; reached through `client`."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
+import shutil
 import tarfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -225,3 +227,60 @@ def wait_engine(
                 "its VM: use `docker exec " + box.name + " docker ...`",
             )
         sleep(0.5)
+
+
+def bring_up(
+    cli: Any,
+    topo: Topology,
+    existing: Mapping[str, Any],
+    names: Sequence[str],
+    *,
+    image: str,
+    rights: dict[str, Any],
+    addresses: spec.Addresses,
+    published: Sequence[spec.Published],
+    group: int,
+    timeout: float,
+) -> dict[str, Any]:
+    """Create the nodes in `names` not in `existing` (node 1 publishes `published`), start the
+    stopped ones; each node's engine client once it answers."""
+    boxes = {}
+    for number, name in enumerate(names, start=1):
+        box = existing.get(name)
+        if box is None:
+            ports = published if number == 1 else []
+            box = create(cli, topo, number, image, rights, addresses, ports, group)
+        if box.status != "running":
+            start(box)
+        boxes[name] = box
+    return {name: wait_engine(box, timeout) for name, box in boxes.items()}
+
+
+def remove_socket_dirs(names: Sequence[str]) -> None:
+    """The node socket directories on this machine, and their parent when it is empty."""
+    root = Path(spec.SOCKET_ROOT)
+    for name in names:
+        folder = root / name
+        if folder.exists():
+            print(f"removing {folder}")
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                print(f"left {folder}: {exc.strerror} (made by the engine; remove it as root)")
+    with contextlib.suppress(OSError):  # not empty (a directory left above), or not there
+        root.rmdir()
+
+
+def leftover_socket_dirs(topo: Topology) -> list[str]:
+    """Node socket directories on this machine, also of nodes already gone."""
+    return [p.name for p in Path(spec.SOCKET_ROOT).glob(f"{topo.cluster.node_prefix}*")]
+
+
+def remove_volumes(cli: Any, topo: Topology) -> list[str]:
+    """Every volume of the cluster (the nodes' engines' and the registry's); their names."""
+    removed = []
+    label = f"{spec.CLUSTER_LABEL}={topo.cluster.network}"
+    for vol in cli.volumes.list(filters={"label": label}):
+        calls.call(f"docker volume rm {vol.name}", partial(vol.remove, force=True), hint=spec.AGAIN)
+        removed.append(vol.name)
+    return removed

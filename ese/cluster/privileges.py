@@ -99,3 +99,9 @@ def choose(
         "allow privileged containers in the engine (Docker Desktop: they are allowed by "
         "default), or run the cluster on a Linux host",
     )
+
+
+def of_node(box: Any) -> dict[str, Any]:
+    """The rights an existing node was created with (no need to ask the engine again)."""
+    host = (box.attrs or {}).get("HostConfig") or {}
+    return dict(PRIVILEGED if host.get("Privileged") else CAPABILITIES)

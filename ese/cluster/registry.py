@@ -118,6 +118,12 @@ def push(
     return {key: node_ref(topo, ref, target) for key, ref in pushed.items()}
 
 
+def push_stack(cli: Any, topo: Topology, port: int, *, build: bool, mode: str) -> dict[str, str]:
+    """Pick the stack's images as `invoke swarm.up` does (built with `build`), push them to
+    the registry on `port`; for each ESE_*_IMAGE, the ref a node pulls."""
+    return push(cli, topo, stack_images.resolve(cli, topo, build=build, mode=mode), port)
+
+
 def untag(cli: Any, ref: str) -> None:
     """Remove one tag of this machine's engine (the image stays under its other names)."""
     with contextlib.suppress(EseError):  # gone already; `invoke cluster.down` sweeps the rest

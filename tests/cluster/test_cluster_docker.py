@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ese.cluster import network, nodes, registry, spec
+from ese.cluster import host_engine, network, nodes, registry, spec
 from ese.flows import cluster as flows
 from ese.topology import load
 from tests.tooling import free_port, need_binary
@@ -104,7 +104,7 @@ def listening(box: Any) -> set[int]:
 def test_a_node_engine_is_a_unix_socket_for_its_engines_group_only(cluster, docker_cli) -> None:
     sock = Path(spec.socket_path("ese-node-1"))
     assert sock.stat().st_mode & 0o777 == 0o660
-    assert sock.stat().st_gid == flows.socket_group()
+    assert sock.stat().st_gid == host_engine.socket_group()
     for box in nodes.find(docker_cli, cluster.topo):
         ports = box.attrs["NetworkSettings"]["Ports"].values()
         published = {(b["HostIp"], b["HostPort"]) for v in ports for b in v or []}

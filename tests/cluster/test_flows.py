@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from ese.cluster import spec
+from ese.cluster import host_engine, spec, summary
 from ese.errors import EseError
 from ese.flows import cluster as flows
 from ese.host import ports, shells
@@ -124,17 +124,17 @@ def test_node_sockets_get_the_group_of_this_engines_socket(tmp_path):
     sock = tmp_path / "docker.sock"
     sock.write_text("")
     gid = os.stat(sock).st_gid
-    assert flows.socket_group({"DOCKER_HOST": f"unix://{sock}"}) == gid
-    assert flows.socket_group({"DOCKER_HOST": "tcp://10.0.0.1:2376"}) == 0  # root only
-    assert flows.socket_group({"DOCKER_HOST": f"unix://{tmp_path}/missing.sock"}) == 0
+    assert host_engine.socket_group({"DOCKER_HOST": f"unix://{sock}"}) == gid
+    assert host_engine.socket_group({"DOCKER_HOST": "tcp://10.0.0.1:2376"}) == 0  # root only
+    assert host_engine.socket_group({"DOCKER_HOST": f"unix://{tmp_path}/missing.sock"}) == 0
 
 
 def test_a_docker_host_pointing_into_the_cluster_is_not_this_machines_engine(monkeypatch, tmp_path):
     sock = tmp_path / "docker.sock"
     sock.write_text("")
-    monkeypatch.setattr(flows, "DEFAULT_SOCKET", str(sock))
+    monkeypatch.setattr(host_engine, "DEFAULT_SOCKET", str(sock))
     into = {"DOCKER_HOST": spec.docker_host("ese-node-1")}
-    assert flows.socket_group(into) == os.stat(sock).st_gid
+    assert host_engine.socket_group(into) == os.stat(sock).st_gid
 
 
 @pytest.mark.parametrize("shell", shells.SHELLS)
@@ -142,8 +142,8 @@ def test_the_summary_points_every_known_shell_at_node_1(topo, shell):
     world = World()
     manager = Engine(world, "ese-node-1")
     manager.swarm.init("172.30.0.11", "0.0.0.0:2377")
-    cluster = flows.Cluster(topo, ["ese-node-1"], manager, spec.docker_host("ese-node-1"), 41000)
-    lines = flows.summary(cluster, shell)
+    cluster = summary.Cluster(topo, ["ese-node-1"], manager, spec.docker_host("ese-node-1"), 41000)
+    lines = summary.lines(cluster, shell)
     assert lines[1].split()[:3] == ["ese-node-1", "Ready", "manager"]
     assert lines[-1].strip() == shells.set_line(shell, cluster.docker_host, var="DOCKER_HOST")
     assert "unix:///run/ese-cluster/ese-node-1/docker.sock" in lines[-1]
