@@ -24,7 +24,8 @@ from ese.engine.images import MODES
 from ese.errors import EseError
 from ese.host import lan
 from ese.kit.output import TAIL_LINES
-from ese.topology import MAX_CLUSTER_NODES, Topology, TopologyError, load
+from ese.topology import Topology, TopologyError, load
+from ese.topology_rules import MAX_CLUSTER_NODES
 
 ENV_PREFIX = "INVOKE_ESE_"
 

@@ -7,7 +7,7 @@ or from any layer below it:
     tasks.py
     ese.flows                      what each task does
     ese.swarm, ese.cluster, ese.engine, ese.render, ese.grafana, ese.checks, ese.task_defaults
-    ese.kit, ese.host, ese.topology
+    ese.kit, ese.host, ese.topology (with ese.topology_model, ese.topology_rules)
     ese.errors, ese.paths, ese.validate, ese (the package: its version)
 
 The loose modules: `ese.task_defaults` (the `ese` config namespace) is read by tasks.py and the
@@ -49,7 +49,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ese.task_defaults",
         ),
     ),
-    ("foundations", ("ese.kit", "ese.host", "ese.topology")),
+    (
+        "foundations",
+        ("ese.kit", "ese.host", "ese.topology", "ese.topology_model", "ese.topology_rules"),
+    ),
     ("base", ("ese", "ese.errors", "ese.paths", "ese.validate")),
 )
 LAYER_OF = {group: depth for depth, (_, groups) in enumerate(LAYERS) for group in groups}

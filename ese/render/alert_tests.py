@@ -22,7 +22,8 @@ from ese.render.haproxy_cfg import BACKEND
 from ese.render.prometheus_yml import HAPROXY_JOB, REDIS_JOB, RULES_FILE, SHARD_JOB
 from ese.render.swarm_haproxy import template_prefix
 from ese.render.swarm_nodes import NODE_JOB
-from ese.topology import Shard, Topology
+from ese.topology import Topology
+from ese.topology_model import Shard
 
 # Beside the rule file (relative to prometheus/), which it names relative to itself.
 TESTS_FILE = str(PurePosixPath(RULES_FILE).with_suffix(".test.yml"))

@@ -15,7 +15,8 @@ from ese.render.common import (
 )
 from ese.render.haproxy_cfg import CORS_VAR
 from ese.render.redis_exporter import STREAM_KEY
-from ese.topology import Shard, Topology
+from ese.topology import Topology
+from ese.topology_model import Shard
 
 # Compose reads these from docker/.env, which `invoke backend` writes on first run.
 SECRETS_HINT = "run `invoke backend` once (it writes docker/.env)"
