@@ -34,8 +34,8 @@ from ese_server.redis_client import (
     RedisClient,
     RedisNoReplicas,
     RedisUnavailable,
-    Script,
 )
+from ese_server.redis_script import Script
 from ese_server.sentinel import Sentinels
 from ese_server.validation import CLICK_SUBTYPES, EVENT_TYPES, ORDER_STATES, CheckedEvent
 
