@@ -29,7 +29,7 @@ def container_lines(items: list[ContainerInfo]) -> list[str]:
     return [f"  {i.name:<{width}}  {i.state}" for i in items]
 
 
-def _section(title: str, body: Callable[[], list[str]]) -> list[str]:
+def section(title: str, body: Callable[[], list[str]]) -> list[str]:
     try:
         lines = body()
     except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
@@ -56,7 +56,7 @@ def report(
         rows = haproxy_servers(get(stats_url, {}))
         return [f"  {b}/{s}: {st}, {cur} sessions" for b, s, st, cur in rows] or ["  no servers"]
 
-    out += _section(f"HAProxy servers ({stats_url})", lb_lines)
+    out += section(f"HAProxy servers ({stats_url})", lb_lines)
     prom = topo.prometheus
     targets_url = local_url(prom.bind, prom.port, "/api/v1/targets")
 
@@ -66,14 +66,14 @@ def report(
             "  no targets"
         ]
 
-    out += _section(f"Prometheus targets ({targets_url})", prom_lines)
+    out += section(f"Prometheus targets ({targets_url})", prom_lines)
     for title, body in status_alerts.sections(topo, get):
-        out += _section(title, body)
+        out += section(title, body)
     shard = topo.analytics_shard
     stats = local_url(shard.bind, shard.port, "/stats")
     token = env.get("ESE_ANALYTICS_TOKEN", "") if auth else ""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    out += _section(f"Events stored ({stats})", lambda: [f"  {events_stored(get(stats, headers))}"])
+    out += section(f"Events stored ({stats})", lambda: [f"  {events_stored(get(stats, headers))}"])
     return out
 
 

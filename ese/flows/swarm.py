@@ -34,6 +34,7 @@ from ese.swarm import (
     stack_images,
     stack_secrets,
     state,
+    store_status,
     teardown,
 )
 
@@ -154,5 +155,14 @@ def status_lines(get: Fetch = readings.fetch, cli: Any = None) -> list[str] | No
     lines += [f"  {s.short:<{width}}  {s.state}" for s in found]
     env = secrets.read() if Path(secrets.ENV_FILE).exists() else {}
     # The compose report, with Prometheus and Alertmanager asked inside their containers.
-    report = status_report.report(topo, {}, env, get=inside.routed(cli, topo, get))
+    routed = inside.routed(cli, topo, get)
+    report = status_report.report(topo, {}, env, get=routed)
+    if topo.swarm.redis_replicas:
+        url = store_status.query_url(topo)
+
+        def store() -> list[str]:
+            nodes = store_status.task_nodes(cli, topo.swarm.stack, topo.swarm.redis_services)
+            return store_status.lines(routed(url, {}), nodes)
+
+        report += status_report.section(f"Replicated store ({url})", store)
     return lines + inside.relabel(topo, report)

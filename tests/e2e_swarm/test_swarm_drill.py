@@ -179,6 +179,11 @@ def test_alertmanager_exporter_and_rules_run_in_the_stack(swarm: harness.Stack) 
     section = status.split("Alerts (docker exec ese_alertmanager", 1)[1].split("\n")[1:]
     assert section and "unreachable" not in section[0], status
     assert "maxmemory" in status.split("Redis memory", 1)[1], status
+    # The replicated store: which Redis is master, its replicas' lag, what the Sentinels say.
+    store = status.split("Replicated store", 1)[1]
+    assert "  master: redis-1" in store, status
+    assert store.count("  replica redis-") == len(stores) - 1, status
+    assert "last acknowledged" in store and "names redis-1:6379 the master" in store, status
 
 
 def test_the_pages_origin_gets_through_the_swarm_load_balancer(swarm: harness.Stack) -> None:
