@@ -64,13 +64,17 @@ def consumer(
     values = shared.ensure_env()
     token = environ.get(secrets.ANALYTICS_TOKEN) or values.get(secrets.ANALYTICS_TOKEN, "")
     cli = shared.docker()
-    check_consumer_port(topo, cli, port)  # before anything replaces a working consumer
+    # DOCKER_HOST names another engine (another machine, or a cluster node): the port is
+    # published there, so this machine's ports say nothing; that engine refuses a busy one.
+    elsewhere = environ.get("DOCKER_HOST", "")
+    if not elsewhere:
+        check_consumer_port(topo, cli, port)  # before anything replaces a working consumer
     only = ("python_base", "ese_consumer")
     plan = shared.image_plan(topo, images_mode, cli, only=only, verbose=verbose)
     image = plan.ref("ese_consumer")
     base = plan.ref("python_base")
     standalone_containers.ensure_image(cli, image, base, build, verbose=verbose)
-    standalone_containers.run(
+    container = standalone_containers.run(
         cli,
         image=image,
         name=topo.consumer.name,
@@ -84,8 +88,12 @@ def consumer(
         },
     )
     local = f"http://{endpoints.local_host(topo.consumer.bind)}:{port}"
-    wait_answering(local, READY_SECONDS)
-    print(f"Consumer dashboard: {local}")
+    if elsewhere:
+        wait_answering(local, READY_SECONDS, lambda: answers_inside(container, topo.consumer.port))
+        print(f"Consumer dashboard: {local} on the machine of DOCKER_HOST={elsewhere}")
+    else:
+        wait_answering(local, READY_SECONDS, lambda: answers(local))
+        print(f"Consumer dashboard: {local}")
     print(f"Data source URL:    {url}")
 
 
@@ -98,10 +106,26 @@ def answers(url: str) -> bool:
         return bool(resp.status == 200)
 
 
-def wait_answering(url: str, timeout: float) -> None:
-    """Return once the dashboard answers, so the printed URL works when the task ends."""
-    what = "the consumer dashboard answers"
+# Asked inside the container, where Streamlit listens, with the image's own Python.
+INSIDE_PROBE = (
+    "import sys, urllib.request; "
+    "r = urllib.request.urlopen(f'http://127.0.0.1:{sys.argv[1]}/_stcore/health', timeout=3); "
+    "sys.exit(0 if r.status == 200 else 1)"
+)
+
+
+def answers_inside(container: Any, port: int) -> bool:
+    """True when the dashboard answers inside its container: for an engine on another machine,
+    whose published port this machine may not reach."""
+    code, _ = container.exec_run(["python", "-c", INSIDE_PROBE, str(port)])
+    return bool(code == 0)
+
+
+def wait_answering(url: str, timeout: float, ready: Callable[[], bool]) -> None:
+    """Return once `ready()` says the dashboard at `url` answers, so the printed URL works
+    when the task ends."""
+    what = f"the consumer dashboard answers ({url})"
     try:
-        processes.wait_until(lambda: answers(url), timeout, what, retry=OSError)
+        processes.wait_until(ready, timeout, what, retry=OSError)
     except processes.TimedOut as exc:
         raise EseError(str(exc), "see `invoke logs -s ese-consumer`") from None

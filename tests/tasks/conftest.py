@@ -66,6 +66,8 @@ class FakeContainer:
     log_text: bytes = b""
     env: list[str] = field(default_factory=list)  # Config.Env
     log_calls: list[dict[str, Any]] = field(default_factory=list)
+    exec_exit: int = 0  # what exec_run's command exits with
+    exec_calls: list[list[str]] = field(default_factory=list)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -91,6 +93,10 @@ class FakeContainer:
 
     def remove(self, force: bool = False) -> None:
         self.removed = True
+
+    def exec_run(self, cmd: list[str], **kwargs: Any) -> tuple[int, bytes]:
+        self.exec_calls.append(cmd)
+        return self.exec_exit, b""
 
     def logs(self, **kwargs: Any) -> bytes:
         self.log_calls.append(kwargs)

@@ -543,6 +543,38 @@ def test_consumer_waits_until_the_dashboard_answers(wired, env_file, monkeypatch
     assert "Consumer dashboard: http://localhost:8600" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("inside_exit", [0, 1])
+def test_consumer_on_another_engine_is_asked_inside_its_container(
+    wired, env_file, monkeypatch, capsys, inside_exit
+):
+    """DOCKER_HOST at another machine's engine: this machine's ports and localhost say nothing
+    about it, so neither is asked; the dashboard is asked inside its container."""
+    wired.images.present.add("ese-consumer:local")
+    monkeypatch.setenv("DOCKER_HOST", "ssh://other-machine")
+    monkeypatch.setattr(ports, "is_free", lambda port, bind="0.0.0.0": False)
+    monkeypatch.setattr(consumer_flow, "answers", lambda url: pytest.fail("asked localhost"))
+    monkeypatch.setattr(consumer_flow, "READY_SECONDS", 0.3)
+    real_run = wired.containers.run
+
+    def run(image: str, **kwargs: Any) -> FakeContainer:
+        container = real_run(image, **kwargs)
+        container.exec_exit = inside_exit
+        return container
+
+    monkeypatch.setattr(wired.containers, "run", run)
+    if inside_exit:
+        with pytest.raises(Exit) as err:
+            tasks.consumer(context(), remote=True)
+        assert "the consumer dashboard answers (http://localhost:8501)" in str(err.value.message)
+        return
+    tasks.consumer(context(), remote=True)
+    (container,) = [c for c in wired.containers.items if c.name == "ese-consumer"]
+    assert container.exec_calls[0][:2] == ["python", "-c"]
+    assert container.exec_calls[0][-1] == "8501"
+    out = capsys.readouterr().out
+    assert "Consumer dashboard: http://localhost:8501 on the machine of DOCKER_HOST=ssh://" in out
+
+
 def test_a_consumer_that_never_answers_is_one_line_pointing_at_its_logs(
     wired, env_file, monkeypatch
 ):
