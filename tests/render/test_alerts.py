@@ -36,13 +36,19 @@ ISSUE_ALERTS = {
     "EseLatencyHigh": "warning",
     "EseNoEventsIngested": "info",
     # Issue 19's, for the Swarm stack's replicated store (quiet on compose's one Redis).
+    "EseNotReplicated": "critical",
     "EseRedisReplicaMissing": "warning",
     "EseRedisFailover": "warning",
     "EseRedisReplicationLag": "warning",
 }
 # Alerts about Swarm services: `invoke logs` reads the compose projects, so they name the
 # docker service commands instead.
-SWARM_ALERTS = ("EseRedisReplicaMissing", "EseRedisFailover", "EseRedisReplicationLag")
+SWARM_ALERTS = (
+    "EseNotReplicated",
+    "EseRedisReplicaMissing",
+    "EseRedisFailover",
+    "EseRedisReplicationLag",
+)
 FOR = {
     "EseShardDown": "30s",
     "EseRedisDown": "30s",
@@ -53,6 +59,7 @@ FOR = {
     "EseErrorRateHigh": "2m",
     "EseLatencyHigh": "5m",
     "EseNoEventsIngested": "5m",
+    "EseNotReplicated": "2m",
     "EseRedisReplicaMissing": "30s",
     "EseRedisFailover": "0s",
     "EseRedisReplicationLag": "30s",
