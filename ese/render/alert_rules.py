@@ -27,6 +27,12 @@ WINDOW = "1m"  # rate window: many scrapes wide at the 1 s default
 NODE_MEMORY = "15m"
 # How long EseRedisFailover fires after a replica became master.
 FAILOVER_MEMORY = "5m"
+# EseNotReplicated's `for`. Its rate over WINDOW stays above 0 for WINDOW after the last
+# refusal, so a burst of refusals lasting d seconds keeps the condition true for about d + 60 s:
+# this `for` lets a failover's burst (a few seconds while the replicas follow the new master;
+# the budget is writes again within 20 s of the kill) pass with room to spare, and
+# pages on refusals that go on for about a minute or more.
+NOT_REPLICATED_FOR = "2m"
 
 # Go-template pieces of the annotations (Prometheus fills them in per alert).
 SHARD = "{{ $labels.shard }}"
@@ -214,6 +220,25 @@ def replication_rules(topo: Topology) -> list[Rule]:
         f"`docker service logs {sw.stack}_<name>` what it said"
     )
     return [
+        Rule(
+            "EseNotReplicated",
+            # Counted by the shard for every append it answered 503 "not replicated": WAIT
+            # reported fewer than ack_replicas replicas, or the master refused it (NOREPLICAS:
+            # min-replicas-to-write). Without replicas it never counts.
+            f"sum by (shard, role) (rate(ese_not_replicated_total"
+            f'{{job="{SHARD_JOB}"}}[{WINDOW}])) > 0',
+            NOT_REPLICATED_FOR,
+            "critical",
+            f'{SHARD} answers {NUMBER} appends/s with 503 "not replicated"',
+            f"{SHARD} ({ROLE}) has refused appends for {NOT_REPLICATED_FOR} (some in every "
+            f"minute): fewer than ack_replicas ({sw.acks}, [swarm] ack_replicas) replicas "
+            "acknowledged them within the WAIT timeout, or the master refused them for too "
+            "few connected replicas (NOREPLICAS). Nothing new is acknowledged; the clients "
+            "retry with the same ids. A burst of a few seconds during a failover is expected "
+            "(EseRedisFailover); this one lasts. "
+            f"{status} and look at the replicas (EseRedisReplicaMissing and "
+            f"EseRedisReplicationLag say which is missing or behind); {where}.",
+        ),
         Rule(
             "EseRedisReplicaMissing",
             f"redis_connected_slaves{{{_REPLICATED}}} < {wanted} "

@@ -5,7 +5,7 @@ the compose stack's one Redis, which carries no `redis` label and has no replica
 from __future__ import annotations
 
 from ese.render.alert_cases import Check, Fired, Scenario, sel
-from ese.render.prometheus_yml import REDIS_JOB
+from ese.render.prometheus_yml import REDIS_JOB, SHARD_JOB
 from ese.render.swarm_redis import REDIS_LABEL
 from ese.topology import Topology
 
@@ -18,6 +18,52 @@ def _redis(name: str) -> dict[str, str]:
 def _info(labels: dict[str, str], role: str) -> str:
     # redis_instance_info carries more labels (version, run_id...); the rules use only these.
     return sel("redis_instance_info", **labels, role=role, redis_mode="standalone")
+
+
+def _replica(topo: Topology, address: str) -> dict[str, str]:
+    """The labels Prometheus gives an ingest replica's series (swarm_prometheus.py)."""
+    target = f"{address}:{topo.ingest_shards[0].port}"
+    shard = f"{topo.swarm.ingest_service}@{target}"
+    return {"job": SHARD_JOB, "instance": target, "shard": shard, "role": "ingest"}
+
+
+def _not_replicated(topo: Topology) -> list[Scenario]:
+    """EseNotReplicated: a sustained refusal pages, a failover's burst and a flat count do not.
+
+    The counter rises by 30 per 15 s step (2 appends/s refused) while a replica refuses."""
+    sick, well = _replica(topo, "10.0.1.7"), _replica(topo, "10.0.1.8")
+    named = {k: v for k, v in sick.items() if k in ("shard", "role")}  # what `sum by` keeps
+    refused = "ese_not_replicated_total"
+    return [
+        Scenario(
+            f"EseNotReplicated: {sick['shard']} refuses appends from 60 s on; "
+            f"{well['shard']} refuses none",
+            ((sel(refused, **sick), "0x3 30+30x16"), (sel(refused, **well), "0x20")),
+            (
+                Check("45s", "EseNotReplicated"),  # nothing refused yet
+                Check("165s", "EseNotReplicated"),  # refusing since 60 s: pending
+                Check("180s", "EseNotReplicated", (Fired(named, "2"),)),
+            ),
+        ),
+        Scenario(
+            f"EseNotReplicated: {sick['shard']} refuses appends for 30 s (samples at 60 to "
+            "90 s) while the replicas follow a new master: quiet",
+            ((sel(refused, **sick), "0x3 30 60 90 90x20"),),
+            (
+                # The rate is above 0 from 60 s to 135 s at most: a `for` of 0 s, 1 min or
+                # a wider window would fire at one of these.
+                Check("75s", "EseNotReplicated"),
+                Check("120s", "EseNotReplicated"),
+                Check("195s", "EseNotReplicated"),
+                Check("300s", "EseNotReplicated"),
+            ),
+        ),
+        Scenario(
+            f"EseNotReplicated: {sick['shard']}'s count stays flat (refusals long ago): quiet",
+            ((sel(refused, **sick), "12x30"), (sel(refused, **well), "0x30")),
+            (Check("60s", "EseNotReplicated"), Check("300s", "EseNotReplicated")),
+        ),
+    ]
 
 
 def scenarios(topo: Topology) -> list[Scenario]:
@@ -33,6 +79,7 @@ def scenarios(topo: Topology) -> list[Scenario]:
         "instance": f"{topo.redis_exporter.name}:{topo.redis_exporter.port}",
     }
     out = [
+        *_not_replicated(topo),
         Scenario(
             f"EseRedisReplicaMissing: {names[0]} has {wanted - 1} of {wanted} replicas from "
             "30 s to 105 s; its replicas (0 replicas each) do not count",

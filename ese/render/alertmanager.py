@@ -31,7 +31,15 @@ def config(topo: Topology) -> str:
             "repeat_interval": "4h",
         },
         # A shard that is down also fails HAProxy's checks and takes errors, and one without
-        # Redis or with a full Redis answers 503s: say each once.
+        # Redis, with a full Redis or refusing appends as not replicated answers 503s: say
+        # each once.
+        # EseNotReplicated itself is never held back. Not by EseRedisDown: a shard counts a
+        # refusal as not replicated only while it reaches Redis (a Redis it cannot reach is
+        # EseRedisDown's), so the two say different things. Not by EseRedisFailover either:
+        # its `for` already lets a failover's burst of refusals pass, and refusals that go on
+        # after a failover (the new master's replicas do not follow it) are the very case to
+        # page for, while EseRedisFailover, which has no `shard` label to match on, would hold
+        # them back on every shard for 5 min.
         "inhibit_rules": [
             {
                 "source_matchers": ['alertname="EseShardDown"'],
@@ -39,7 +47,7 @@ def config(topo: Topology) -> str:
                 "equal": ["shard"],
             },
             {
-                "source_matchers": ['alertname=~"EseRedisDown|EseStoreFull"'],
+                "source_matchers": ['alertname=~"EseRedisDown|EseStoreFull|EseNotReplicated"'],
                 "target_matchers": ['alertname="EseErrorRateHigh"'],
                 "equal": ["shard"],
             },

@@ -65,6 +65,15 @@ def test_rule_tests_follow_the_replication_settings(tmp_path: Path) -> None:
         ('redis!=""} < 2', 'redis!=""} < 3'),
         ('role="slave"}[5m]', 'role="slave"}[10m]'),
         ('"(.+)")) > 5', '"(.+)")) > 10'),
+        # EseNotReplicated's window and `for` (a failover's burst must not page).
+        (
+            'ese_not_replicated_total{job="ese-server"}[1m]',
+            'ese_not_replicated_total{job="ese-server"}[2m]',
+        ),
+        (
+            "for: 2m\n        labels:\n          severity: critical",
+            "for: 1m\n        labels:\n          severity: critical",
+        ),
     ],
 )
 def test_rule_tests_catch_a_broken_rule(tmp_path: Path, old: str, new: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import yaml
 
 from ese import render
 from ese.paths import TOPOLOGY_FILE
-from ese.render import alert_rules, alert_tests, alertmanager
+from ese.render import alert_rules, alert_tests, alertmanager, grafana_json
 from ese.render.redis_exporter import STREAM_KEY
 from ese.topology import Topology, TopologyError, load, parse
 from tests.render.test_render import three_ingest_shards
@@ -36,13 +37,19 @@ ISSUE_ALERTS = {
     "EseLatencyHigh": "warning",
     "EseNoEventsIngested": "info",
     # Issue 19's, for the Swarm stack's replicated store (quiet on compose's one Redis).
+    "EseNotReplicated": "critical",
     "EseRedisReplicaMissing": "warning",
     "EseRedisFailover": "warning",
     "EseRedisReplicationLag": "warning",
 }
 # Alerts about Swarm services: `invoke logs` reads the compose projects, so they name the
 # docker service commands instead.
-SWARM_ALERTS = ("EseRedisReplicaMissing", "EseRedisFailover", "EseRedisReplicationLag")
+SWARM_ALERTS = (
+    "EseNotReplicated",
+    "EseRedisReplicaMissing",
+    "EseRedisFailover",
+    "EseRedisReplicationLag",
+)
 FOR = {
     "EseShardDown": "30s",
     "EseRedisDown": "30s",
@@ -53,6 +60,7 @@ FOR = {
     "EseErrorRateHigh": "2m",
     "EseLatencyHigh": "5m",
     "EseNoEventsIngested": "5m",
+    "EseNotReplicated": "2m",
     "EseRedisReplicaMissing": "30s",
     "EseRedisFailover": "0s",
     "EseRedisReplicationLag": "30s",
@@ -261,3 +269,17 @@ def test_dashboard_has_redis_and_alert_panels() -> None:
     ):
         assert expected in exprs
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_dashboard_shows_not_replicated_refusals_beside_the_replication_panels() -> None:
+    panels = grafana_json.panels(load())
+    titles = [p.title for p in panels]
+    at = titles.index('Appends refused as "not replicated" (503) per second')
+    assert titles[at - 1] == "Replication lag in bytes"
+    assert [q.expr for q in panels[at].queries] == [
+        'sum by (shard) (rate(ese_not_replicated_total{job="ese-server"}[1m]))'
+    ]
+    assert "EseNotReplicated" in panels[at].description
+    # Every alert a panel's description names is one the rules define.
+    named = {n for p in panels for n in re.findall(r"\bEse[A-Z]\w+", p.description)}
+    assert named and named <= set(ISSUE_ALERTS)

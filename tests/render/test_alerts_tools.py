@@ -5,6 +5,7 @@ The promtool and amtool checks of the alerting files are in tests/checks/test_al
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import shutil
@@ -19,7 +20,7 @@ from typing import Any, ClassVar
 import pytest
 
 from ese import render
-from ese.topology import load
+from ese.topology import Topology, load
 from tests.render.test_alerts import _with_webhook
 from tests.tooling import free_port, missing, stop_process
 
@@ -83,11 +84,10 @@ def _wait(probe: Any, seconds: float, what: str) -> Any:
     raise AssertionError(f"{what}: not within {seconds:.0f}s")
 
 
-def test_real_alertmanager_groups_inhibits_and_calls_the_webhook(
-    tmp_path: Path, webhook: str
-) -> None:
+@contextlib.contextmanager
+def _alertmanager(tmp_path: Path, topo: Topology) -> Iterator[int]:
+    """A real Alertmanager on the rendered config, on loopback; yields its port."""
     binary = _alertmanager_binary()
-    topo = _with_webhook(load(), webhook)
     cfg = tmp_path / "alertmanager.yml"
     cfg.write_text(render.render_all(topo)["alertmanager/alertmanager.yml"])
     port = free_port()
@@ -104,25 +104,42 @@ def test_real_alertmanager_groups_inhibits_and_calls_the_webhook(
     )
     try:
         _wait(lambda: _api(port, "/api/v2/status"), 20, "Alertmanager up")
+        yield port
+    finally:
+        stop_process(proc)
 
-        def alert(name: str, shard: str, severity: str) -> dict[str, Any]:
-            labels = {"alertname": name, "shard": shard, "severity": severity}
-            return {"labels": labels, "annotations": {"summary": f"{name} {shard}"}}
 
+def _alert(name: str, shard: str, severity: str, **more: str) -> dict[str, Any]:
+    """An alert as Prometheus posts it; no `shard` label when `shard` is empty."""
+    labels = {"alertname": name, "shard": shard, "severity": severity, **more}
+    if not shard:
+        del labels["shard"]
+    return {"labels": labels, "annotations": {"summary": f"{name} {shard}"}}
+
+
+def _states(port: int) -> dict[tuple[str, str], str]:
+    """(alertname, shard) of every alert Alertmanager holds, and its state."""
+    listed = _api(port, "/api/v2/alerts")
+    return {
+        (a["labels"]["alertname"], a["labels"].get("shard", "")): a["status"]["state"]
+        for a in listed
+    }
+
+
+def test_real_alertmanager_groups_inhibits_and_calls_the_webhook(
+    tmp_path: Path, webhook: str
+) -> None:
+    with _alertmanager(tmp_path, _with_webhook(load(), webhook)) as port:
         _api(
             port,
             "/api/v2/alerts",
             [
-                alert("EseShardDown", "ese-server1", "critical"),
-                alert("EseLoadBalancerServerDown", "ese-server1", "warning"),  # inhibited
-                alert("EseLoadBalancerServerDown", "ese-server2", "warning"),  # not inhibited
+                _alert("EseShardDown", "ese-server1", "critical"),
+                _alert("EseLoadBalancerServerDown", "ese-server1", "warning"),  # inhibited
+                _alert("EseLoadBalancerServerDown", "ese-server2", "warning"),  # not inhibited
             ],
         )
-        listed = _api(port, "/api/v2/alerts")
-        states = {
-            (a["labels"]["alertname"], a["labels"]["shard"]): a["status"]["state"] for a in listed
-        }
-        assert states == {
+        assert _states(port) == {
             ("EseShardDown", "ese-server1"): "active",
             ("EseLoadBalancerServerDown", "ese-server1"): "suppressed",
             ("EseLoadBalancerServerDown", "ese-server2"): "active",
@@ -143,5 +160,30 @@ def test_real_alertmanager_groups_inhibits_and_calls_the_webhook(
             ("EseLoadBalancerServerDown", "ese-server2"),
             ("EseShardDown", "ese-server1"),
         ]
-    finally:
-        stop_process(proc)
+
+
+def test_not_replicated_holds_back_the_error_rate_and_nothing_holds_it_back(
+    tmp_path: Path,
+) -> None:
+    with _alertmanager(tmp_path, load()) as port:
+        one, two = "ese-ingest@10.0.1.7:2001", "ese-ingest@10.0.1.8:2001"
+        _api(
+            port,
+            "/api/v2/alerts",
+            [
+                _alert("EseNotReplicated", one, "critical", role="ingest"),
+                _alert("EseErrorRateHigh", one, "warning"),  # the same 503s: inhibited
+                # A failover (no shard label) holds back no shard's refusals, and neither does
+                # EseRedisDown of the same shard (a different cause, said apart).
+                _alert("EseRedisFailover", "", "warning", instance="redis-3", redis="redis-3"),
+                _alert("EseRedisDown", two, "critical"),
+                _alert("EseNotReplicated", two, "critical", role="ingest"),
+            ],
+        )
+        assert _states(port) == {
+            ("EseNotReplicated", one): "active",
+            ("EseErrorRateHigh", one): "suppressed",
+            ("EseRedisFailover", ""): "active",
+            ("EseRedisDown", two): "active",
+            ("EseNotReplicated", two): "active",
+        }
