@@ -30,8 +30,8 @@ FAILOVER_MEMORY = "5m"
 # EseNotReplicated's `for`. Its rate over WINDOW stays above 0 for WINDOW after the last
 # refusal, so a burst of refusals lasting d seconds keeps the condition true for about d + 60 s:
 # this `for` lets a failover's burst (a few seconds while the replicas follow the new master;
-# the budget is writes again within 20 s of the kill) pass with room to spare, and
-# pages on refusals that go on for about a minute or more.
+# the store drill bounds it at 20 s from the kill to the next acknowledged write) pass with
+# room to spare, and pages on refusals that go on for about a minute or more.
 NOT_REPLICATED_FOR = "2m"
 
 # Go-template pieces of the annotations (Prometheus fills them in per alert).
