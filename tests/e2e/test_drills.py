@@ -8,7 +8,6 @@ module after this one finds the stack as a fresh one.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from typing import Any
@@ -17,11 +16,11 @@ import pytest
 
 from ese.topology import load
 from tests.e2e import containers, harness, outside
+from tests.e2e.prober import PROBE_IP, Prober
 
 CLIENTS = 4
 # Per-client limits at 100 ms ticks: about 19 s and 15 s of traffic, longer than each drill.
 KILL_LIMIT, REDIS_LIMIT = 2000, 1600
-PROBE_IP = "e2e-probe"
 
 pytestmark = pytest.mark.usefixtures("hands_back_quiet")
 
@@ -112,45 +111,6 @@ def test_drill_kill_an_ingest_shard_while_clients_run(stack: harness.Stack) -> N
     harness.record("drill kill shard: client phase", phase.seconds)
     harness.check_phase(phase, CLIENTS, KILL_LIMIT)
     assert outside.haproxy_servers()["ese-server2"]["status"] == "UP"
-
-
-class Prober(threading.Thread):
-    """POSTs one event at a time through the load balancer until stopped (bounded)."""
-
-    def __init__(self, token: str, max_seconds: float = 90, max_requests: int = 2000) -> None:
-        super().__init__(name="prober", daemon=True)
-        self.token = token
-        self.max_seconds = max_seconds
-        self.max_requests = max_requests
-        self.statuses: list[int] = []  # 0 = no HTTP answer
-        self.acknowledged: set[str] = set()
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        headers = {"Content-Type": "application/json", **outside.bearer(self.token)}
-        deadline = time.monotonic() + self.max_seconds
-        run_id = uuid.uuid4().hex[:8]
-        for n in range(self.max_requests):
-            if self.stop.is_set() or time.monotonic() > deadline:
-                return
-            event_id = f"{PROBE_IP}-{run_id}-{n}"
-            event = {
-                "eventType": "CLICK_STREAM_EVENT",
-                "timestamp": int(time.time() * 1000),
-                "ip": PROBE_IP,
-                "data": {"event": "BUTTON_CLICK_EVENT"},
-                "id": event_id,
-            }
-            try:
-                status, _ = outside.request(
-                    "POST", f"{outside.LB}/event", json.dumps(event).encode(), headers, timeout=5
-                )
-            except OSError:
-                status = 0
-            self.statuses.append(status)
-            if status == 201:
-                self.acknowledged.add(event_id)
-            self.stop.wait(0.05)
 
 
 def _started(container: Any) -> tuple[str, int]:

@@ -29,6 +29,11 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return ignored_unless_asked(HERE, collection_path, config)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The teardown test last, whatever order the modules were named or given in."""
+    items.sort(key=lambda item: item.path.name == "test_teardown.py")
+
+
 @pytest.fixture(scope="session")
 def cluster(docker_cli: Any) -> Iterator[harness.Stack]:
     """`invoke cluster.up --nodes 3`: every service healthy, Grafana provisioned. The Stack's

@@ -4,92 +4,33 @@ scaled up and down, the node brought back; nothing acknowledged is lost or store
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
+from playwright.sync_api import Browser
+
 from ese.cluster import nodes, registry, spec
-from ese.topology import load
+from ese.engine import images
+from tests.browsers import chromium, new_page, wait_for
 from tests.e2e import containers, harness, outside
+from tests.e2e.test_webclient import PAGE, web_clicks
+from tests.e2e_cluster import view
 from tests.e2e_cluster.conftest import NODES
 
-TOPO = load()
-STACK = TOPO.swarm.stack
-INGEST = f"{STACK}_{TOPO.swarm.ingest_service}"
-NAMES = spec.node_names(TOPO, NODES)
+__all__ = ["chromium"]  # the browser fixture, for the page's test
+
 CLIENTS, DELAY_MS, LIMIT = 3, 200, 4000  # about 50 events/s per client
 BOUND = 30  # seconds: HAProxy drops the lost replicas and the swarm replaces them
-
-
-def on_cluster(*args: str, timeout: float = 600) -> None:
-    """`invoke ARGS` with DOCKER_HOST pointing at node 1, as cluster.up says to set it."""
-    before = os.environ.get("DOCKER_HOST")
-    os.environ["DOCKER_HOST"] = spec.docker_host(NAMES[0])
-    try:
-        harness.invoke(*args, timeout=timeout)
-    finally:
-        if before is None:
-            del os.environ["DOCKER_HOST"]
-        else:
-            os.environ["DOCKER_HOST"] = before
-
-
-def hostnames(manager: Any) -> dict[str, str]:
-    return {n.id: n.attrs["Description"]["Hostname"] for n in manager.nodes.list()}
-
-
-def tasks_of(manager: Any, service: str) -> list[dict[str, Any]]:
-    """The service's tasks meant to run, with `node` (hostname) and `ip` (stack network)."""
-    names = hostnames(manager)
-    out = []
-    for task in manager.api.tasks(filters={"service": service, "desired-state": "running"}):
-        ips = [
-            a.split("/")[0]
-            for net in task.get("NetworksAttachments") or []
-            if not net["Network"]["Spec"].get("Ingress")
-            for a in net.get("Addresses") or []
-        ]
-        out.append(
-            {
-                "node": names.get(task.get("NodeID", ""), ""),
-                "state": task["Status"]["State"],
-                "ips": ips,
-            }
-        )
-    return out
-
-
-def redis_master_node(manager: Any) -> str:
-    """The node of the Redis master, as a Sentinel reports it."""
-    for name in NAMES:
-        for box in nodes.client(name).containers.list():
-            service = box.labels.get("com.docker.swarm.service.name", "")
-            if not service.startswith(f"{STACK}_{TOPO.sentinel.service}-"):
-                continue
-            argv = ["redis-cli", "-p", str(TOPO.sentinel.port), "SENTINEL"]
-            argv += ["get-master-addr-by-name", TOPO.sentinel.master_name]
-            code, out = box.exec_run(argv)
-            assert code == 0, out
-            master = out.decode().split()[0]
-            for redis in TOPO.swarm.redis_services:
-                for task in tasks_of(manager, f"{STACK}_{redis}"):
-                    if master == redis or master in task["ips"]:
-                        return str(task["node"])
-            raise AssertionError(f"the Sentinels' master {master} is no Redis task")
-    raise AssertionError("no Sentinel container on any node")
-
-
-def lb_addresses() -> set[str]:
-    """The addresses HAProxy routes to now (servers UP)."""
-    rows = outside.haproxy_servers().values()
-    return {r["addr"].rsplit(":", 1)[0] for r in rows if r["status"] == "UP"}
+INGEST, NAMES = view.INGEST, view.NAMES
+tasks_of, on_cluster, lb_addresses = view.tasks_of, view.on_cluster, view.lb_addresses
 
 
 def test_every_service_is_healthy_and_ingest_spreads(cluster: harness.Stack, manager: Any) -> None:
     ingest = tasks_of(manager, INGEST)
     assert {t["state"] for t in ingest} == {"running"}, ingest
     assert len({t["node"] for t in ingest}) >= 2, ingest
-    for service in manager.services.list(filters={"label": f"com.docker.stack.namespace={STACK}"}):
+    stack = {"label": f"com.docker.stack.namespace={view.STACK}"}
+    for service in manager.services.list(filters=stack):
         mode = service.attrs["Spec"]["Mode"]
         want = mode["Replicated"]["Replicas"] if "Replicated" in mode else NODES
         running = [t for t in service.tasks(filters={"desired-state": "running"})]
@@ -102,7 +43,7 @@ def test_every_service_is_healthy_and_ingest_spreads(cluster: harness.Stack, man
 
 
 def test_a_worker_lost_under_load_loses_nothing(cluster: harness.Stack, manager: Any) -> None:
-    master = redis_master_node(manager)
+    master = view.node_of(manager, view.sentinel_master())
     workers = {n.attrs["Description"]["Hostname"] for n in manager.nodes.list()} - {NAMES[0]}
     workers = {w for w in workers if w != master}
 
@@ -157,65 +98,84 @@ def test_a_worker_lost_under_load_loses_nothing(cluster: harness.Stack, manager:
 
 
 PROBE = """
-import json, sys, urllib.request
-url, token = sys.argv[1], sys.argv[2]
+import json, os, sys, urllib.request
 with urllib.request.urlopen("http://127.0.0.1:8501/_stcore/health", timeout=5) as r:
     assert r.read().strip() == b"ok"
+url, token = os.environ["ESE_SERVER_URL"], os.environ["ESE_ANALYTICS_TOKEN"]
 ask = urllib.request.Request(url.replace("/events", "/stats"))
 ask.add_header("Authorization", "Bearer " + token)
 with urllib.request.urlopen(ask, timeout=5) as r:
-    print(json.load(r)["total"])
+    print(url, json.load(r)["total"])
 """
 
 
-def test_the_consumer_runs_on_another_node_than_the_analytics_shard(
+def consumer_reads(box: Any, what: str) -> tuple[str, int]:
+    """(the URL it polls, the shard's total there), asked inside the consumer's container."""
+
+    def serves() -> str | None:
+        code, out = box.exec_run(["python", "-c", PROBE])
+        return out.decode().strip() if code == 0 else None
+
+    url, total = outside.wait_until(serves, 90, what, 2).split()
+    logs = box.logs().decode(errors="replace")
+    assert "Traceback" not in logs, logs[-2000:]
+    return url, int(total)
+
+
+def load_images(docker_cli: Any, engine: Any, keys: tuple[str, ...]) -> None:
+    """Give a node this machine's images, through the cluster's registry, under their local
+    names: what another machine with this repository would have built for itself."""
+    port = registry.host_port(registry.find(docker_cli, view.TOPO))
+    assert port, "the registry publishes no port"
+    # The refs `invoke consumer` picks on this machine (official, else the offline stand-ins).
+    chosen = images.plan(view.TOPO, "auto", docker_cli, only=keys, dry=True, report=lambda _: None)
+    local = {key: chosen.ref(key) for key in keys}
+    for key, ref in registry.push(docker_cli, view.TOPO, local, port).items():
+        engine.images.pull(ref).tag(local[key])
+
+
+def test_invoke_consumer_remote_on_another_node_than_the_analytics_shard(
     cluster: harness.Stack, manager: Any, docker_cli: Any
 ) -> None:
-    """The consumer's container on a node other than the analytics shard's, reading the
-    shard through that node's address (as `invoke consumer --remote` reads a LAN address)."""
-    (shard,) = tasks_of(manager, f"{STACK}_{TOPO.analytics_shard.name}")
+    """`invoke consumer --remote` with DOCKER_HOST at a node other than the analytics shard's:
+    its consumer reads the shard through this machine's LAN address, as one on another
+    machine would."""
+    (shard,) = tasks_of(manager, f"{view.STACK}_{view.TOPO.analytics_shard.name}")
     other = next(n for n in NAMES if n != shard["node"])
-    box = docker_cli.containers.get(shard["node"])
-    address = box.attrs["NetworkSettings"]["Networks"][TOPO.cluster.network]["IPAddress"]
-    url = f"http://{address}:{TOPO.analytics_shard.port}/events"
-    port = registry.host_port(registry.find(docker_cli, TOPO))
-    assert port, "the registry publishes no port"
-    local = TOPO.images["ese_consumer"].resolve(os.environ)
-    ref = registry.push(docker_cli, TOPO, {"consumer": local}, port)["consumer"]
     engine = nodes.client(other, timeout=300)
-    consumer = engine.containers.run(
-        ref,
-        name="ese-consumer-drill",
-        detach=True,
-        environment={
-            "ESE_SERVER_URL": url,
-            "ESE_ANALYTICS_TOKEN": cluster.analytics_token,
-            "ESE_POLL_SECONDS": str(TOPO.consumer.poll_seconds),
-        },
-    )
+    load_images(docker_cli, engine, ("python_base", "ese_consumer"))
+    out = view.on_node(other, "consumer", "--remote", timeout=300)
+    assert f"on the machine of DOCKER_HOST={spec.docker_host(other)}" in out, out
+    box = engine.containers.get(view.TOPO.consumer.name)
     try:
-
-        def serves() -> str | None:
-            code, out = consumer.exec_run(["python", "-c", PROBE, url, cluster.analytics_token])
-            return out.decode().strip() if code == 0 else None
-
-        total = outside.wait_until(serves, 90, f"the consumer on {other} serves and reads {url}", 2)
-        assert int(total) >= CLIENTS * LIMIT, total
-        logs = consumer.logs().decode(errors="replace")
-        assert "Traceback" not in logs, logs[-2000:]
-        print(f"consumer on {other} reads the analytics shard on {shard['node']} ({url})")
+        url, total = consumer_reads(box, f"the consumer on {other} serves and reads the shard")
+        assert "host.docker.internal" not in url and url.endswith(":2003/events"), url
+        assert total >= CLIENTS * LIMIT, total
+        print(f"consumer on {other} reads the analytics shard on {shard['node']} via {url}")
     finally:
-        consumer.remove(force=True)
+        box.remove(force=True)
 
 
-def test_down_with_volumes_leaves_nothing(cluster: harness.Stack, docker_cli: Any) -> None:
-    port = registry.host_port(registry.find(docker_cli, TOPO))
-    assert port, "the registry publishes no port"
-    harness.invoke("down", "--volumes", timeout=300)
-    harness.invoke("cluster.down", "--volumes", timeout=600)
-    mark = {"label": f"{spec.CLUSTER_LABEL}={TOPO.cluster.network}"}
-    assert docker_cli.containers.list(all=True, filters=mark) == []
-    assert nodes.find(docker_cli, TOPO) == [] and registry.find(docker_cli, TOPO) is None
-    assert docker_cli.networks.list(names=[TOPO.cluster.network]) == []
-    assert docker_cli.volumes.list(filters=mark) == []
-    assert registry.host_tags(docker_cli, port) == []
+def test_the_host_consumer_and_page_work_against_the_cluster(
+    cluster: harness.Stack, docker_cli: Any, chromium: Browser
+) -> None:
+    """`invoke consumer` and `invoke webclient` on this machine, unchanged: the consumer reads
+    the analytics shard, the page's clicks reach the store through the load balancer."""
+    harness.invoke("consumer", timeout=300)
+    box = docker_cli.containers.get(view.TOPO.consumer.name)
+    url, total = consumer_reads(box, "this machine's consumer serves and reads the shard")
+    assert "host.docker.internal" in url and total > 0, (url, total)
+    since = cluster.stream_end()
+    harness.invoke("webclient", timeout=300)  # removed by `invoke down` at the end
+    outside.wait_until(lambda: outside.request("GET", PAGE)[0] == 200, 60, "the page answers")
+    page = new_page(chromium, (1280, 800))
+    page.goto(PAGE)
+    for _ in range(3):
+        page.get_by_test_id("click-button").click()
+    probe = "document.querySelector('[data-testid=acknowledged-count]').textContent"
+    done, shown = wait_for(page, probe, lambda text: text.strip() == "3")
+    assert done, f"acknowledged-count shows {shown!r}"
+    stored = outside.wait_until(
+        lambda: web_clicks(cluster.analytics_token, since)[2:], 30, "the 3 clicks stored"
+    )
+    assert len(stored) == 1 and len(web_clicks(cluster.analytics_token, since)) == 3
