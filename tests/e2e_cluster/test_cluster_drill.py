@@ -11,9 +11,8 @@ from playwright.sync_api import Browser
 
 from ese.cluster import nodes, registry, spec
 from ese.engine import images
-from tests.browsers import chromium, new_page, wait_for
-from tests.e2e import containers, harness, outside
-from tests.e2e.test_webclient import PAGE, web_clicks
+from tests.browsers import chromium
+from tests.e2e import containers, harness, outside, page
 from tests.e2e_cluster import view
 from tests.e2e_cluster.conftest import NODES
 
@@ -167,15 +166,5 @@ def test_the_host_consumer_and_page_work_against_the_cluster(
     assert "host.docker.internal" in url and total > 0, (url, total)
     since = cluster.stream_end()
     harness.invoke("webclient", timeout=300)  # removed by `invoke down` at the end
-    outside.wait_until(lambda: outside.request("GET", PAGE)[0] == 200, 60, "the page answers")
-    page = new_page(chromium, (1280, 800))
-    page.goto(PAGE)
-    for _ in range(3):
-        page.get_by_test_id("click-button").click()
-    probe = "document.querySelector('[data-testid=acknowledged-count]').textContent"
-    done, shown = wait_for(page, probe, lambda text: text.strip() == "3")
-    assert done, f"acknowledged-count shows {shown!r}"
-    stored = outside.wait_until(
-        lambda: web_clicks(cluster.analytics_token, since)[2:], 30, "the 3 clicks stored"
-    )
-    assert len(stored) == 1 and len(web_clicks(cluster.analytics_token, since)) == 3
+    page.click(chromium, 3)
+    page.stored_clicks(cluster.analytics_token, since, 3)
