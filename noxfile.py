@@ -63,9 +63,10 @@ def e2e(session: nox.Session) -> None:
     saves every service's logs under artifacts/e2e-logs/. Extra arguments go to the compose
     pytest, e.g. `nox -s e2e -- -x -k drill`. Then the Docker Swarm drill (tests/e2e_swarm:
     scale and roll the ingest service under load, ending with `invoke swarm.down --volumes
-    --leave`; logs in artifacts/swarm-logs/), then the cluster drill (tests/e2e_cluster: a
-    three-node local cluster, a worker killed under load, ending with `invoke cluster.down
-    --volumes`).
+    --leave`; logs in artifacts/swarm-logs/), then the cluster drills (tests/e2e_cluster: a
+    three-node local cluster; a worker killed under load, the consumer on another node, then
+    the store drills: the Redis master's node killed under load, a replica's node killed, the
+    master cut off from both replicas; ending with `invoke cluster.down --volumes`).
     """
     install_impl(session)
     session.install("pip")  # the offline kit downloads its wheelhouse with `python -m pip`
