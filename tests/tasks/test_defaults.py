@@ -162,6 +162,14 @@ def test_the_shards_own_defaults_are_topologys() -> None:
     assert Settings().max_body_bytes == server.max_body_bytes
 
 
+def test_the_shards_roles_are_the_ones_topology_accepts() -> None:
+    """topology.toml's check and the shard's own (its image ships without `ese/`)."""
+    from ese import topology_rules
+    from ese_server.config import ROLES
+
+    assert ROLES == topology_rules.ROLES
+
+
 def test_the_consumers_own_defaults_are_topologys() -> None:
     from ese_consumer import __main__ as consumer_main
     from ese_consumer import config as consumer
