@@ -24,6 +24,8 @@ from PIL import Image, ImageStat
 from playwright.sync_api import Browser
 
 from tests.browsers import capture, find_browser, new_page, wait_for
+from tests.consumer.dashboard import PROBE
+from tests.consumer.dashboard import ready as drawn
 from tests.consumer.seed import demo_events, seed, stats
 from tests.tooling import free_port, stop_process
 
@@ -32,21 +34,6 @@ pytestmark = pytest.mark.redis
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO_ROOT / "artifacts" / "consumer.png"
 SIZE = (1400, 1800)
-
-# What the browser shows: metric label/value pairs, charts that have a canvas or svg, alert
-# boxes and exception boxes. Ready = every metric, all four charts and the table are drawn.
-PROBE = """(() => {
-  const all = (s) => Array.from(document.querySelectorAll(s));
-  const charts = all('[data-testid="stVegaLiteChart"]').filter(c => c.querySelector('canvas, svg'));
-  const metrics = Object.fromEntries(all('[data-testid="stMetric"]').map(m => [
-    m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim(),
-    m.querySelector('[data-testid="stMetricValue"]')?.innerText.trim()]));
-  const alerts = all('[data-testid="stAlertContainer"]').map(a => a.innerText.trim());
-  const exceptions = all('[data-testid="stException"]').length;
-  const tables = all('[data-testid="stDataFrame"] canvas').length;
-  return {ready: charts.length >= 4 && Object.keys(metrics).length >= 7 && tables >= 1,
-          charts: charts.length, metrics, alerts, exceptions, tables};
-})()"""
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -89,10 +76,6 @@ def consumer(ese_server_factory: Callable[..., Any], tmp_path: Path) -> Iterator
         log.close()
 
 
-def _ready(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value.get("ready"))
-
-
 def test_dashboard_screenshot_and_live_refresh(
     consumer: tuple[str, str], chromium: Browser
 ) -> None:
@@ -104,7 +87,7 @@ def test_dashboard_screenshot_and_live_refresh(
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
         page.goto(page_url)
-        ready, probe = wait_for(page, PROBE, _ready, timeout=60)
+        ready, probe = wait_for(page, PROBE, drawn, timeout=60)
         # Captured even when not ready, so a failure leaves the picture for inspection.
         capture(page, ARTIFACT)
         assert ready, probe
@@ -121,7 +104,7 @@ def test_dashboard_screenshot_and_live_refresh(
         seed(server_url, more)
         total = str(stats(server_url)["total"])
         refreshed, probe = wait_for(
-            page, PROBE, lambda v: _ready(v) and v["metrics"]["Total events"] == total, timeout=30
+            page, PROBE, lambda v: drawn(v) and v["metrics"]["Total events"] == total, timeout=30
         )
         assert refreshed, probe
         assert errors == []

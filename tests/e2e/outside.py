@@ -68,9 +68,11 @@ def wait_until(
 ) -> T:
     """Poll `probe` until it returns a truthy value; fail the test naming `what`."""
     try:
-        return processes.wait_until(probe, timeout, what, interval)
+        value = processes.wait_until(probe, timeout, what, interval)
     except processes.TimedOut as exc:
         raise AssertionError(str(exc)) from None
+    assert value is not None  # a truthy value is never None: for the type checker
+    return value
 
 
 def read_stream(token: str, since: str = "0") -> tuple[list[dict[str, Any]], str]:

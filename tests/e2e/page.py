@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 from playwright.sync_api import Browser
@@ -41,3 +43,23 @@ def stored_clicks(token: str, since: str, times: int) -> list[dict[str, Any]]:
     stored = outside.wait_until(all_stored, 30, f"the {times} clicks stored")
     assert len(stored) == times, [e["id"] for e in stored]
     return stored
+
+
+def post_clicks(token: str, times: int) -> None:
+    """Post `times` clicks as the page does (ids, ip ending in -web) through the load balancer,
+    in one batch, and check they were acknowledged."""
+    run = uuid.uuid4().hex[:8]
+    events = [
+        {
+            "eventType": "CLICK_STREAM_EVENT",
+            "timestamp": 1706000000123,
+            "ip": f"e2e-{run}-web",
+            "data": {"event": "BUTTON_CLICK_EVENT"},
+            "id": f"e2e-web-{run}-{n}",
+        }
+        for n in range(times)
+    ]
+    headers = {"Content-Type": "application/json", **outside.bearer(token)}
+    body = json.dumps({"events": events}).encode()
+    status, reply = outside.request("POST", f"{outside.LB}/events", body, headers)
+    assert status in (200, 201), (status, reply[:300])

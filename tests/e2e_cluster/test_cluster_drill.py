@@ -11,7 +11,8 @@ from playwright.sync_api import Browser
 
 from ese.cluster import nodes, registry, spec
 from ese.engine import images
-from tests.browsers import chromium
+from tests.browsers import chromium, new_page, wait_for
+from tests.consumer import dashboard
 from tests.e2e import containers, harness, outside, page
 from tests.e2e_cluster import view
 from tests.e2e_cluster.conftest import NODES
@@ -133,12 +134,20 @@ def load_images(docker_cli: Any, engine: Any, keys: tuple[str, ...]) -> None:
         engine.images.pull(ref).tag(local[key])
 
 
+def shown_total(value: Any) -> int | None:
+    """The dashboard's "Total events" once it is drawn (dashboard.PROBE's answer)."""
+    if not dashboard.ready(value):
+        return None
+    return int(str(value["metrics"]["Total events"]).replace(",", ""))
+
+
 def test_invoke_consumer_remote_on_another_node_than_the_analytics_shard(
-    cluster: harness.Stack, manager: Any, docker_cli: Any
+    cluster: harness.Stack, manager: Any, docker_cli: Any, chromium: Browser
 ) -> None:
     """`invoke consumer --remote` with DOCKER_HOST at a node other than the analytics shard's:
     its consumer reads the shard through this machine's LAN address, as one on another
-    machine would."""
+    machine would, and its dashboard, opened in a browser on that node's address, shows the
+    events stored, then new ones."""
     (shard,) = tasks_of(manager, f"{view.STACK}_{view.TOPO.analytics_shard.name}")
     other = next(n for n in NAMES if n != shard["node"])
     engine = nodes.client(other, timeout=300)
@@ -150,6 +159,31 @@ def test_invoke_consumer_remote_on_another_node_than_the_analytics_shard(
         url, total = consumer_reads(box, f"the consumer on {other} serves and reads the shard")
         assert "host.docker.internal" not in url and url.endswith(":2003/events"), url
         assert total >= CLIENTS * LIMIT, total
+        networks = docker_cli.containers.get(other).attrs["NetworkSettings"]["Networks"]
+        address = networks[view.TOPO.cluster.network]["IPAddress"]
+        browser = new_page(chromium, (1400, 1800))
+        try:
+            browser.goto(f"http://{address}:{view.TOPO.consumer.port}/")
+            stats = outside.stats(cluster.analytics_token)
+            done, shown = wait_for(
+                browser,
+                dashboard.PROBE,
+                lambda v: shown_total(v) == stats["total"],
+                timeout=90,
+            )
+            assert done, (stats["total"], shown)
+            page.post_clicks(cluster.ingest_token, 3)  # new events, after the page was drawn
+            stats = outside.stats(cluster.analytics_token)
+            done, shown = wait_for(
+                browser,
+                dashboard.PROBE,
+                lambda v: shown_total(v) == stats["total"],
+                timeout=60,
+            )
+            assert done, (stats["total"], shown)
+            assert shown["exceptions"] == 0 and shown["alerts"] == [], shown
+        finally:
+            browser.context.close()
         print(f"consumer on {other} reads the analytics shard on {shard['node']} via {url}")
     finally:
         box.remove(force=True)
