@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -52,7 +53,7 @@ def post_clicks(token: str, times: int) -> None:
     events = [
         {
             "eventType": "CLICK_STREAM_EVENT",
-            "timestamp": 1706000000123,
+            "timestamp": int(time.time() * 1000),
             "ip": f"e2e-{run}-web",
             "data": {"event": "BUTTON_CLICK_EVENT"},
             "id": f"e2e-web-{run}-{n}",

@@ -34,7 +34,7 @@ class SentinelEvents(threading.Thread):
     """The first time one Sentinel published each of WATCHED about the master (monotonic), read
     from `redis-cli SUBSCRIBE` inside its container; bounded by `timeout` in the container."""
 
-    def __init__(self, box: Any, seconds: int = 120) -> None:
+    def __init__(self, box: Any, seconds: int = 300) -> None:
         super().__init__(name="sentinel-events", daemon=True)
         argv = ["timeout", str(seconds), "redis-cli", "-p", str(view.TOPO.sentinel.port)]
         _, self.stream = box.exec_run([*argv, "SUBSCRIBE", *WATCHED], stream=True)

@@ -4,6 +4,7 @@ each node's engine), and the addresses HAProxy routes to."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -72,6 +73,17 @@ def node_of(manager: Any, short: str) -> str:
     return found.pop()
 
 
+@functools.cache
+def engine(node: str) -> Any:
+    """The SDK client of `node`'s engine, one per node (a killed node's answers nothing until
+    it is back; the client then connects again)."""
+    return nodes.client(node, timeout=10)
+
+
+# Why each node was passed over in the last `running` calls, for the failure messages.
+UNANSWERED: dict[str, str] = {}
+
+
 def running(short: str, skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, Any]]:
     """(node, container) of each running task of stack service `short`, on every node that
     answers (a killed node's engine does not; `skip` leaves nodes out without asking)."""
@@ -80,9 +92,11 @@ def running(short: str, skip: frozenset[str] = frozenset()) -> Iterator[tuple[st
         if name in skip:
             continue
         try:
-            boxes = nodes.client(name, timeout=10).containers.list(filters={"label": label})
-        except Exception:  # a node being killed or started: its engine does not answer
+            boxes = engine(name).containers.list(filters={"label": label})
+        except Exception as exc:  # a node being killed or started: its engine does not answer
+            UNANSWERED[name] = f"{type(exc).__name__}: {exc}"
             continue
+        UNANSWERED.pop(name, None)
         for box in boxes:
             yield name, box
 
@@ -122,16 +136,33 @@ def connected_replicas(master: str) -> list[str]:
     return []
 
 
-def sentinel_master(skip: frozenset[str] = frozenset()) -> str:
-    """The master that the first answering Sentinel names (a service name)."""
-    for sentinel in TOPO.sentinel.services:
-        for _, box in running(sentinel, skip):
-            argv = ["redis-cli", "-p", str(TOPO.sentinel.port), "SENTINEL"]
-            argv += ["get-master-addr-by-name", TOPO.sentinel.master_name]
-            code, out = box.exec_run(argv)
-            if code == 0 and out.split():
-                return str(out.decode().split()[0])
-    raise AssertionError("no Sentinel answered")
+def sentinel_master(skip: frozenset[str] = frozenset(), timeout: float = 30) -> str:
+    """The master that the first answering Sentinel names (a service name), asking again for
+    at most `timeout` seconds (a Sentinel may be restarting); the answers in the failure."""
+    said: dict[str, str] = {}
+
+    def named() -> str | None:
+        for sentinel in TOPO.sentinel.services:
+            for node, box in running(sentinel, skip):
+                argv = ["redis-cli", "-p", str(TOPO.sentinel.port), "SENTINEL"]
+                argv += ["get-master-addr-by-name", TOPO.sentinel.master_name]
+                try:
+                    code, out = box.exec_run(argv)
+                except Exception as exc:  # the container stopped under the exec
+                    said[f"{sentinel}@{node}"] = f"{type(exc).__name__}: {exc}"
+                    continue
+                said[f"{sentinel}@{node}"] = f"exit {code}: {out[:200]!r}"
+                if code == 0 and out.split():
+                    return str(out.decode().split()[0])
+        return None
+
+    try:
+        return outside.wait_until(named, timeout, "a Sentinel names the master", 1)
+    except AssertionError:
+        raise AssertionError(
+            f"no Sentinel named the master in {timeout:g} s: {said}; nodes not answering: "
+            f"{UNANSWERED}"
+        ) from None
 
 
 def sentinel_on(node: str) -> tuple[str, Any]:
