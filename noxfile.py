@@ -29,7 +29,11 @@ def install_impl(session: nox.Session, extras: str = "dev") -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff (lint and format check) and mypy."""
+    """Ruff (lint and format check) and mypy.
+
+    mypy checks what `[tool.mypy] files` in pyproject.toml lists (all the Python here, tests,
+    benchmarks and scripts included); paths after `--` check only those.
+    """
     install_impl(session)
     session.run("ruff", "check", *LOCATIONS)
     session.run("ruff", "format", "--check", *LOCATIONS)

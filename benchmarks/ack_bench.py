@@ -214,8 +214,9 @@ def main() -> int:
         finally:
             group.stop()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    summaries = {level: summary(r) for level, r in results.items()}
     out = {
-        "summary": {level: summary(r) for level, r in results.items()},
+        "summary": summaries,
         "rounds": results,
         "cpu_count": os.cpu_count(),
         "load_avg_1m": load,
@@ -234,7 +235,7 @@ def main() -> int:
             f"ack_bench: 2 replicas, 3 Sentinels, {args.rounds} rounds "
             f"({out['cpu_count']} cores, load avg {load:.2f} at end)"
         )
-        for level, summed in out["summary"].items():
+        for level, summed in summaries.items():
             report(level, summed, args)
         print(f"  failed: {failed}")
     return 0 if failed == 0 else 1

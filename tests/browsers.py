@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.tooling import need_binary
 
@@ -73,6 +73,17 @@ def new_page(browser: Browser, size: tuple[int, int], *, mobile: bool = False) -
         has_touch=mobile,
     )
     return context.new_page()
+
+
+def collect_errors(page: Page, errors: list[str]) -> None:
+    """Append to `errors` what the page logs as a console error and every uncaught exception."""
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
 
 
 def wait_for(

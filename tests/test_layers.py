@@ -139,12 +139,13 @@ def imports_of(rel: str, code: str, known: set[str], prefixes: tuple[str, ...]) 
     # `module._name`: a private name reached through a module bound above.
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _is_private(node.attr):
-            chain, value = [], node.value
-            while isinstance(value, ast.Attribute):
-                chain.append(value.attr)
-                value = value.value
-            if isinstance(value, ast.Name) and value.id in bound:
-                module = ".".join([bound[value.id], *reversed(chain)])
+            chain: list[str] = []
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                chain.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in bound:
+                module = ".".join([bound[base.id], *reversed(chain)])
                 if ours(module) and module != source:
                     add(node, module, (node.attr,))
     return sorted(found, key=lambda imp: imp.line)

@@ -116,7 +116,9 @@ def test_a_node_engine_is_a_unix_socket_for_its_engines_group_only(cluster, dock
 
 def test_an_image_pushed_to_the_registry_runs_on_node_2(cluster, docker_cli) -> None:
     topo = cluster.topo
-    base = registry.find(docker_cli, topo).attrs["Config"]["Image"]
+    box = registry.find(docker_cli, topo)
+    assert box is not None, "the cluster has no registry container"
+    base = box.attrs["Config"]["Image"]
     dockerfile = f"FROM {base}\nLABEL org.ese.test=cluster\n".encode()
     docker_cli.images.build(fileobj=io.BytesIO(dockerfile), tag=TINY, rm=True)
     refs = registry.push(docker_cli, topo, {"TINY": TINY}, cluster.registry_port)
@@ -133,7 +135,9 @@ def test_an_image_pushed_to_the_registry_runs_on_node_2(cluster, docker_cli) -> 
 def test_a_port_published_inside_node_1_answers_on_this_machine(cluster, docker_cli) -> None:
     """What the stack's edge does: a container in node 1 publishes the port node 1 publishes."""
     topo = cluster.topo
-    image = registry.find(docker_cli, topo).attrs["Config"]["Image"]
+    box = registry.find(docker_cli, topo)
+    assert box is not None, "the cluster has no registry container"
+    image = box.attrs["Config"]["Image"]
     ref = registry.push(docker_cli, topo, {"R": image}, cluster.registry_port)["R"]
     inner = cluster.manager.containers.run(ref, detach=True, ports={"5000/tcp": PROBE_PORT})
     url = f"http://127.0.0.1:{PROBE_PORT}/v2/"

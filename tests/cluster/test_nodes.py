@@ -16,7 +16,9 @@ from ese.errors import EseError
 def test_the_entry_point_goes_in_as_the_kits_executable_script():
     with tarfile.open(fileobj=io.BytesIO(nodes.entrypoint_archive())) as tar:
         (member,) = tar.getmembers()
-        data = tar.extractfile(member).read()
+        script = tar.extractfile(member)  # None unless a regular file
+        assert script is not None
+        data = script.read()
     assert member.name == os.path.basename(spec.ENTRYPOINT) and member.mode == 0o755
     assert data == nodes.ENTRYPOINT_FILE.read_bytes()
     assert data.startswith(b"#!/bin/sh\n")

@@ -19,8 +19,8 @@ def test_node_names_and_numbers_speak_of_one_thing(topo):
 
 def test_nodes_sit_in_the_lower_half_and_the_engine_hands_out_the_upper(topo):
     plan = spec.addresses("172.30.0.0/16", "172.30.0.1")
-    net = ipaddress.ip_network(plan.subnet)
-    dynamic = ipaddress.ip_network(plan.ip_range)
+    net = ipaddress.IPv4Network(plan.subnet)
+    dynamic = ipaddress.IPv4Network(plan.ip_range)
     nodes = [ipaddress.ip_address(plan.node(n)) for n in range(1, 10)]
     assert str(nodes[0]) == "172.30.0.11"
     assert all(

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Browser
 
-from tests.browsers import capture, find_browser, new_page, wait_for
+from tests.browsers import capture, collect_errors, find_browser, new_page, wait_for
 from tests.consumer.dashboard import PROBE
 from tests.consumer.dashboard import ready as drawn
 from tests.consumer.seed import demo_events, seed, stats
@@ -83,8 +83,7 @@ def test_dashboard_screenshot_and_live_refresh(
     page = new_page(chromium, SIZE)
     # A chart whose spec Vega cannot draw leaves an empty frame and logs an error, nothing else.
     errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    collect_errors(page, errors)
     try:
         page.goto(page_url)
         ready, probe = wait_for(page, PROBE, drawn, timeout=60)

@@ -66,7 +66,7 @@ def test_actions_are_one_short_line_and_silent_when_quiet(
 
 
 def test_the_build_id_comes_from_aux_or_the_success_line() -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"stream": "Step 1/1 : FROM x\n"},
         {"aux": {"ID": "sha256:" + "a" * 64}},
         {"stream": "Successfully built aaaaaaaaaaaa\n"},
@@ -77,7 +77,7 @@ def test_the_build_id_comes_from_aux_or_the_success_line() -> None:
 
 
 def test_a_build_error_carries_the_tail_when_quiet(quiet: None) -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"stream": "Step 3/4 : RUN apt-get install nope\n"},
         {"stream": "E: Unable to locate package nope\n"},
         {"error": "The command '/bin/sh -c apt-get install nope' returned a non-zero code: 100"},
@@ -181,10 +181,15 @@ def test_the_tasks_see_two_lines_per_image_built_and_one_per_image_reused(
     from ese.kit.catalog import BY_NAME
 
     built: list[str] = []
+
+    def build(spec: image_builds.BuildSpec) -> str:
+        built.append(spec.tag)
+        return "sha256:x"
+
     monkeypatch.setattr(kit_build, "_parent_id", lambda image: "sha256:debian")
     monkeypatch.setattr(kit_build, "tree_digest", lambda paths, extra: "key")
     monkeypatch.setattr(kit_build, "image_key", lambda tag: "key" if "redis" in tag else None)
-    monkeypatch.setattr(kit_build, "build", lambda spec: built.append(spec.tag) or "sha256:x")
+    monkeypatch.setattr(kit_build, "build", build)
     lines: list[str] = []
     images = [BY_NAME["redis"], BY_NAME["haproxy"]]
     opts = kit_build.Options(mirrors=kit_build.debian.Mirrors("http://m", "http://s"))

@@ -147,8 +147,7 @@ def test_a_one_off_container_gives_its_code_and_streams(base: str) -> None:
 
 def test_a_running_container_and_its_volume_go_away(docker_cli: Any, base: str) -> None:
     volume = name_for("test-running")
-    options = {"command": ["sleep", "60"], "volumes": [f"{volume}:/data"]}
-    with running(base, "test-running", **options) as box:
+    with running(base, "test-running", command=["sleep", "60"], volumes=[f"{volume}:/data"]) as box:
         assert until(box, ["test", "-d", "/data"])
         assert exec_in(box, ["sh", "-c", "echo hi; exit 4"]) == (4, "hi")
     assert not docker_cli.containers.list(all=True, filters={"name": box.name})

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -197,7 +198,9 @@ def test_maxmemory_sizes_read_as_redis_reads_them(size: str, expected: int) -> N
         (lambda d: d.pop("redis_exporter"), "missing [redis_exporter]"),
     ],
 )
-def test_bad_alerting_topologies_get_one_clear_line(edit, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_alerting_topologies_get_one_clear_line(
+    edit: Callable[[dict], object], message: str
+) -> None:
     doc = _doc()
     edit(doc)
     with pytest.raises(TopologyError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -174,7 +175,7 @@ def test_panels_file_fills_every_placeholder_and_refuses_unknown_ones(tmp_path: 
         (lambda d: d["images"].pop("redis"), "lacks redis"),
     ],
 )
-def test_bad_topologies_get_one_clear_line(edit, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_topologies_get_one_clear_line(edit: Callable[[dict], object], message: str) -> None:
     doc = _doc()
     edit(doc)
     with pytest.raises(TopologyError) as err:

@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks.redis_py_client import RedisPyClient
 from ese_server.app import App
+from ese_server.asgi import Message
 from ese_server.config import Settings
 from ese_server.redis_client import Connect, RedisClient
 from tests.server.conftest import click, order
@@ -21,8 +22,8 @@ from tests.server.conftest import click, order
 async def running(app: App) -> AsyncIterator[httpx.AsyncClient]:
     """The app started through the ASGI lifespan protocol, Redis seen up, and an HTTP client
     that calls the app directly; shut down through the lifespan protocol at the end."""
-    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    to_app: asyncio.Queue[Message] = asyncio.Queue()
+    from_app: asyncio.Queue[Message] = asyncio.Queue()
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
     lifespan = asyncio.create_task(app(scope, to_app.get, from_app.put))
     await to_app.put({"type": "lifespan.startup"})

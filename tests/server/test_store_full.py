@@ -177,4 +177,5 @@ def test_drill_flood_a_full_store_then_recover_as_the_window_trims(
                 assert resp.status_code == 503, resp.text[:300]
                 time.sleep(0.25)
         assert recovered is not None, "ingest did not recover after the retention window"
-        assert used_memory(small_rdb) < int(small_rdb.config_get("maxmemory")["maxmemory"])
+        maxmemory = small_rdb.config_get("maxmemory")["maxmemory"]
+        assert maxmemory is not None and used_memory(small_rdb) < int(maxmemory)

@@ -247,7 +247,7 @@ def ctx(monkeypatch: pytest.MonkeyPatch, fake: FakeSwarm) -> Ctx:
 
 
 def up(c: Ctx, fake: FakeSwarm, **kwargs: Any) -> None:
-    args = dict(
+    args: dict[str, Any] = dict(
         build=False,
         images_mode="auto",
         replicas=None,

@@ -241,8 +241,8 @@ def test_registry_refs_and_what_is_pushed(monkeypatch) -> None:
     assert sdk.split_ref("127.0.0.1:5000/a/b") == ("127.0.0.1:5000/a/b", "latest")
     assert sdk.split_ref("127.0.0.1:5000/a/b:1") == ("127.0.0.1:5000/a/b", "1")
     assert sdk.split_ref("redis") == ("redis", "latest")
-    did: list[tuple[str, ...]] = []
-    local.tag = lambda repo, tag: did.append(("tag", repo, tag))  # type: ignore[attr-defined]
+    did: list[tuple[str, ...] | str] = []  # the tag and push calls, and the lines reported
+    local.tag = lambda repo, tag: did.append(("tag", repo, tag))
 
     def push(repo: str, tag: str, stream: bool, decode: bool) -> Iterator[dict[str, str]]:
         did.append(("push", repo, tag))

@@ -174,6 +174,7 @@ class FakeAPI:
 
     def __init__(self, images: FakeImages) -> None:
         self.images = images
+        self.base_url = ""  # a real client's engine address; none: nothing is remembered for it
         self.failing: set[str] = set()
         self.output = ["Step 1/2 : FROM base", "Step 2/2 : RUN pip install ."]
 

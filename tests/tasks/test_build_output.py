@@ -91,7 +91,8 @@ def test_a_compose_build_says_what_it_builds_runs_one_command_and_times_it(
     assert spawned.hidden == [not verbose]  # the builder's steps only with --verbose
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == ["building ese-client:local (base py:base)", f"> {commands.shown(argv)}"]
-    assert BUILT.fullmatch(lines[2]) and BUILT.fullmatch(lines[2]).group(1) == "ese-client:local"
+    built = BUILT.fullmatch(lines[2])
+    assert built and built.group(1) == "ese-client:local"
     assert len(lines) == 3
 
 

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 import pytest
-from invoke import Collection, Program, Task
+from invoke import Argument, Collection, Program, Task
 from invoke.parser import Parser
 
 import tasks
@@ -104,9 +104,16 @@ def every_task() -> dict[str, Task]:
     return found
 
 
+def name_of(arg: Argument) -> str:
+    """The key `parse` gives the argument's value under: Invoke types `Argument.name` as
+    Optional, yet it is `attr_name or names[0]`, never None."""
+    assert arg.name is not None
+    return arg.name
+
+
 def every_flag() -> list[tuple[str, str, bool]]:
     return [
-        (name, arg.name.replace("_", "-"), arg.kind is bool)
+        (name, name_of(arg).replace("_", "-"), arg.kind is bool)
         for name, task in every_task().items()
         for arg in task.get_arguments()
     ]
@@ -131,13 +138,13 @@ def test_every_task_parses_without_arguments(name):
 @pytest.mark.parametrize(("name", "flag", "is_bool"), every_flag())
 def test_every_flag_parses_long_and_short(name, flag, is_bool):
     task = every_task()[name]
-    arg = next(a for a in task.get_arguments() if a.name.replace("_", "-") == flag)
+    arg = next(a for a in task.get_arguments() if name_of(a).replace("_", "-") == flag)
     value = [] if is_bool else [SAMPLES[flag]]
     expected = True if is_bool else SAMPLES[flag]
-    assert parse(name, f"--{flag}", *value)[arg.name] == expected
+    assert parse(name, f"--{flag}", *value)[name_of(arg)] == expected
     short = [n for n in arg.names if len(n) == 1]
     if short:
-        assert parse(name, f"-{short[0]}", *value)[arg.name] == expected
+        assert parse(name, f"-{short[0]}", *value)[name_of(arg)] == expected
 
 
 def run_program(*argv: str) -> int:

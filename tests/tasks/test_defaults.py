@@ -216,7 +216,9 @@ def test_topology_defaults_name_where_topology_toml_keeps_them() -> None:
     doc = tomllib.loads(TOPOLOGY_FILE.read_text(encoding="utf-8"))
     for key, setting in SETTINGS.items():
         if isinstance(setting.default, FromTopology):
-            table, name = re.fullmatch(r"\[(\w+)\] (\w+)", setting.default.where).groups()
+            where = re.fullmatch(r"\[(\w+)\] (\w+)", setting.default.where)
+            assert where, f"{key}: {setting.default.where!r} is not '[table] name'"
+            table, name = where.groups()
             assert name in doc[table], f"{key}: topology.toml has no {setting.default.where}"
 
 

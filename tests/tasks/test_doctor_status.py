@@ -360,14 +360,15 @@ def test_listing_containers_survives_one_removed_while_listed():
 
     cli = FakeDocker([FakeContainer("ese-backend-elb-1", service="elb")])
     real = cli.containers.list
-    calls = []
+    calls = 0
 
-    def racy(**kwargs: Any) -> list[Any]:
-        calls.append(kwargs)
-        if len(calls) == 1:
+    def racy(all: bool = False, filters: dict[str, str] | None = None) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
             raise docker.errors.NotFound("No such container: c70c29d4")
-        return real(**kwargs)
+        return real(all=all, filters=filters)
 
     cli.containers.list = racy  # type: ignore[method-assign]
     assert [i.service for i in sdk.project_containers(cli, "ese-backend")] == ["elb"]
-    assert len(calls) == 2
+    assert calls == 2

@@ -89,7 +89,8 @@ def test_missing_official_images_are_pulled_when_a_registry_answers(topo):
 
 def test_no_registry_falls_back_to_the_kit_asking_the_registry_once(topo):
     cli = FakeDocker(images={topo.images["redis"].default}, registry=None)
-    kit, lines = Kit(), []
+    kit = Kit()
+    lines: list[str] = []
     plan = decide(topo, cli, kit=kit, lines=lines)
     assert plan.choices["redis"].source == "local"
     assert [plan.choices[k].source for k in INFRA[1:]] == ["offline"] * (len(INFRA) - 1)
@@ -112,11 +113,9 @@ def test_no_registry_falls_back_to_the_kit_asking_the_registry_once(topo):
 
 
 def test_the_tasks_of_one_run_ask_the_registry_and_say_so_once(topo, monkeypatch):
-    from types import SimpleNamespace
-
     monkeypatch.setattr(images, "_ANSWERED", {})
     cli = FakeDocker(registry=None)
-    cli.api = SimpleNamespace(base_url="http+docker://localhost")  # a real engine's address
+    cli.api.base_url = "http+docker://localhost"  # a real engine's address
     first: list[str] = []
     second: list[str] = []
     decide(topo, cli, lines=first)

@@ -3,6 +3,7 @@ the fake Grafana."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -433,7 +434,12 @@ def test_backend_finds_the_lan_address_once_for_origins_and_table(
     wired, spawned: FakeSpawn, env_file, grafana, monkeypatch, capsys
 ):
     asked: list[int] = []
-    monkeypatch.setattr(lan, "lan_ipv4", lambda ni=None: asked.append(1) or "192.168.7.7")
+
+    def lan_ipv4(ni: Any = None) -> str:
+        asked.append(1)
+        return "192.168.7.7"
+
+    monkeypatch.setattr(lan, "lan_ipv4", lan_ipv4)
     secrets.ensure(env_file)
     password = secrets.read(env_file)["GRAFANA_ADMIN_PASSWORD"]
     env_file.write_text(env_file.read_text().replace(password, "s3cret"))  # the fake's password
@@ -509,7 +515,9 @@ def test_status_says_loudly_when_the_shards_run_without_tokens(topo):
 def test_backend_is_ready_only_once_the_load_balancer_routes_to_every_shard(topo, capsys):
     from ese.flows import backend
 
-    answers = iter([OSError("connection refused"), lb_stats("DOWN", "UP"), lb_stats("UP", "UP")])
+    answers: Iterator[OSError | str] = iter(
+        [OSError("connection refused"), lb_stats("DOWN", "UP"), lb_stats("UP", "UP")]
+    )
 
     def get(url: str, headers: Any) -> str:
         answer = next(answers)

@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request
 
 from ese_client.identity import own_ipv4
-from tests.browsers import chromium, new_page  # noqa: F401 - `chromium` is a fixture
+from tests.browsers import chromium, collect_errors, new_page  # noqa: F401 - `chromium` is a fixture
 from tests.conftest import REPO_ROOT, ServerHandle, stored_events
 from tests.tooling import free_port, stop_process
 
@@ -193,8 +193,7 @@ def open_page(chromium: Browser) -> Iterator[Callable[..., OpenPage]]:  # noqa: 
         handle = OpenPage(page, stack.be_server)
         opened.append(handle)
         page.on("request", handle.record)
-        page.on("console", lambda m: m.type == "error" and handle.errors.append(m.text))
-        page.on("pageerror", lambda error: handle.errors.append(str(error)))
+        collect_errors(page, handle.errors)
         page.goto(stack.url)
         page.wait_for_selector("html[data-ready=true]", timeout=15_000)
         return handle
