@@ -115,7 +115,9 @@ def test_down_removes_nodes_registry_sockets_and_only_with_volumes_the_volumes(
     assert sorted(host.removed) == ["ese-node-1-docker", "ese-registry-data"]
 
 
-def test_down_without_a_cluster_says_so(capsys):
+def test_down_without_a_cluster_says_so(monkeypatch, tmp_path, capsys):
+    # Not this machine's /run/ese-cluster: a cluster up here must not change the answer.
+    monkeypatch.setattr(spec, "SOCKET_ROOT", PurePosixPath(tmp_path / "sockets"))
     flows.down(volumes=True, cli=Host())
     assert capsys.readouterr().out.strip() == "no cluster here: nothing to remove"
 
