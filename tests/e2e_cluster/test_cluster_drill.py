@@ -145,6 +145,16 @@ def shown_total(value: Any) -> int | None:
     return int(str(metrics["Total events"]).replace(",", ""))
 
 
+def shows_the_stored_total(browser: Any, token: str, timeout: float) -> Any:
+    """Wait until the dashboard in `browser` shows the analytics shard's total; what it shows."""
+    total = outside.stats(token)["total"]
+    done, shown = wait_for(
+        browser, dashboard.PROBE, lambda v: shown_total(v) == total, timeout=timeout
+    )
+    assert done, (total, shown)
+    return shown
+
+
 def test_invoke_consumer_remote_on_another_node_than_the_analytics_shard(
     cluster: harness.Stack, manager: Any, docker_cli: Any, chromium: Browser
 ) -> None:
@@ -168,23 +178,9 @@ def test_invoke_consumer_remote_on_another_node_than_the_analytics_shard(
         browser = new_page(chromium, (1400, 1800))
         try:
             browser.goto(f"http://{address}:{view.TOPO.consumer.port}/")
-            stats = outside.stats(cluster.analytics_token)
-            done, shown = wait_for(
-                browser,
-                dashboard.PROBE,
-                lambda v: shown_total(v) == stats["total"],
-                timeout=90,
-            )
-            assert done, (stats["total"], shown)
+            shows_the_stored_total(browser, cluster.analytics_token, timeout=90)
             page.post_clicks(cluster.ingest_token, 3)  # new events, after the page was drawn
-            stats = outside.stats(cluster.analytics_token)
-            done, shown = wait_for(
-                browser,
-                dashboard.PROBE,
-                lambda v: shown_total(v) == stats["total"],
-                timeout=60,
-            )
-            assert done, (stats["total"], shown)
+            shown = shows_the_stored_total(browser, cluster.analytics_token, timeout=60)
             assert shown["exceptions"] == 0, shown
         finally:
             browser.context.close()
