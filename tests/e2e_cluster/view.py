@@ -103,19 +103,20 @@ def running(short: str, skip: frozenset[str] = frozenset()) -> Iterator[tuple[st
             yield name, box
 
 
-def ask(box: Any, argv: list[str]) -> list[str]:
-    code, out = box.exec_run(argv)
-    assert code == 0, (argv, out)
-    return out.decode().split()
+# ROLE inside a Redis container, with the password from its secret (never on a command line
+# that leaves the container).
+ROLE = [
+    "sh",
+    "-c",
+    f'redis-cli -p {TOPO.redis.port} -a "$(cat {REDIS_SECRET.path})" --no-auth-warning ROLE',
+]
 
 
 def role(short: str) -> tuple[str, str]:
     """(role, its master) of Redis `short`, from ROLE inside its container: ("master", "") or
     ("slave", "redis-2"); ("", "") while it runs nowhere."""
     for _, box in running(short):
-        pw = f'"$(cat {REDIS_SECRET.path})"'
-        cli = f"redis-cli -p {TOPO.redis.port} -a {pw} --no-auth-warning"
-        code, out = box.exec_run(["sh", "-c", f"{cli} ROLE"])
+        code, out = box.exec_run(ROLE)
         if code != 0:
             continue  # still loading, or just stopping
         words = out.decode().split()
@@ -129,9 +130,9 @@ def role(short: str) -> tuple[str, str]:
 def connected_replicas(master: str) -> list[str]:
     """The replicas that Redis `master` streams to now (ROLE's list)."""
     for _, box in running(master):
-        pw = f'"$(cat {REDIS_SECRET.path})"'
-        cli = f"redis-cli -p {TOPO.redis.port} -a {pw} --no-auth-warning"
-        words = ask(box, ["sh", "-c", f"{cli} ROLE"])
+        code, out = box.exec_run(ROLE)
+        assert code == 0, (master, out)
+        words = out.decode().split()
         if words and words[0] == "master":
             # master <offset> then <name> <port> <offset> per replica
             return sorted(words[2::3])
